@@ -1,0 +1,203 @@
+"""The AWS client factory and the one translation of botocore errors.
+
+One ``boto3.Session`` per run; every client shares botocore's ``adaptive``
+retry mode (standard retries plus a client-side rate limiter) and the user
+agent ``batchmap/<version>``. Region, profile and endpoint come from the
+settings; when they are unset boto3's own ``AWS_*`` variables and profiles
+apply as everywhere. boto3 is imported only when a client is first needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from batchmap import __version__
+from batchmap.errors import (
+    AwsRefusedError,
+    AwsServiceError,
+    BatchmapError,
+    InvalidInputError,
+    NotFoundError,
+)
+
+RETRY_MODE = "adaptive"
+MAX_ATTEMPTS = 8
+
+_THROTTLING = {
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+}
+_REFUSED = {
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "UnauthorizedException",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "SignatureDoesNotMatch",
+    "InvalidAccessKeyId",
+    "AuthFailure",
+}
+_NOT_FOUND = {
+    "NoSuchEntity",
+    "NoSuchBucket",
+    "NoSuchKey",
+    "ResourceNotFoundException",
+    "NotFound",
+    "404",
+}
+_CREDENTIALS_HINT = (
+    "configure AWS credentials: 'aws configure', AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+    "AWS_SECRET_ACCESS_KEY"
+)
+
+
+class ClientFactory:
+    """Builds and caches boto3 clients for one run of batchmap."""
+
+    def __init__(
+        self,
+        *,
+        region: str | None = None,
+        profile: str | None = None,
+        endpoint_url: str | None = None,
+        retry_mode: str = RETRY_MODE,
+        max_attempts: int = MAX_ATTEMPTS,
+        session: Any = None,
+    ) -> None:
+        self._region = region
+        self._profile = profile
+        self._endpoint_url = endpoint_url
+        self._retry_mode = retry_mode
+        self._max_attempts = max_attempts
+        self._session = session
+        self._clients: dict[str, Any] = {}
+
+    @property
+    def session(self) -> Any:
+        if self._session is None:
+            import boto3
+            from botocore.exceptions import ProfileNotFound
+
+            try:
+                self._session = boto3.Session(profile_name=self._profile, region_name=self._region)
+            except ProfileNotFound:
+                raise InvalidInputError(
+                    f"AWS profile {self._profile!r} not found",
+                    hint="list profiles with 'aws configure list-profiles'",
+                ) from None
+        return self._session
+
+    @property
+    def config(self) -> Any:
+        from botocore.config import Config
+
+        return Config(
+            retries={"mode": self._retry_mode, "max_attempts": self._max_attempts},
+            user_agent_extra=f"batchmap/{__version__}",
+        )
+
+    def client(self, service: str) -> Any:
+        """The (cached) client for ``service``, e.g. ``"batch"`` or ``"logs"``."""
+        if service not in self._clients:
+            from botocore.exceptions import NoRegionError
+
+            kwargs: dict[str, Any] = {"config": self.config}
+            if self._endpoint_url:
+                kwargs["endpoint_url"] = self._endpoint_url
+            try:
+                self._clients[service] = self.session.client(service, **kwargs)
+            except NoRegionError:
+                raise InvalidInputError(
+                    "no AWS region is set",
+                    hint="pass --region, set aws.region in the config, or set AWS_REGION",
+                ) from None
+        return self._clients[service]
+
+    @property
+    def region(self) -> str | None:
+        region = self.session.region_name
+        return str(region) if region else None
+
+
+def partition_for(region: str | None) -> str:
+    """The AWS partition of a region: aws, aws-cn or aws-us-gov."""
+    if region and region.startswith("cn-"):
+        return "aws-cn"
+    if region and region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def translate(exc: BaseException, operation: str) -> BatchmapError:
+    """Turn a botocore exception into the batchmap error a user should see."""
+    from botocore import exceptions as bce
+
+    if isinstance(exc, bce.ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", "Unknown"))
+        message = str(error.get("Message", "")).strip() or code
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        text = f"{operation}: {code}: {message}"
+        if code in _THROTTLING or (isinstance(status, int) and status >= 500):
+            return AwsServiceError(
+                f"{text} (gave up after retries)",
+                hint="AWS is throttling or failing; try again later",
+            )
+        if code in _REFUSED:
+            return AwsRefusedError(
+                text,
+                hint=_CREDENTIALS_HINT
+                if "Token" in code or "Signature" in code or "AccessKey" in code
+                else None,
+            )
+        if code in _NOT_FOUND or status == 404:
+            return NotFoundError(text)
+        return AwsRefusedError(f"AWS refused {text}")
+    if isinstance(exc, bce.NoCredentialsError | bce.PartialCredentialsError):
+        return AwsRefusedError(f"{operation}: no AWS credentials found", hint=_CREDENTIALS_HINT)
+    if isinstance(exc, bce.ProfileNotFound):
+        return InvalidInputError(f"{operation}: {exc}")
+    if isinstance(exc, bce.NoRegionError):
+        return InvalidInputError(
+            f"{operation}: no AWS region is set",
+            hint="pass --region, set aws.region in the config, or set AWS_REGION",
+        )
+    if isinstance(
+        exc,
+        bce.EndpointConnectionError
+        | bce.ConnectTimeoutError
+        | bce.ReadTimeoutError
+        | bce.ConnectionClosedError,
+    ):
+        return AwsServiceError(
+            f"{operation}: cannot reach AWS: {exc}",
+            hint="check the network, --endpoint-url and the region",
+        )
+    if isinstance(exc, bce.BotoCoreError):
+        return AwsServiceError(f"{operation}: {exc}")
+    return AwsServiceError(f"{operation}: {type(exc).__name__}: {exc}")
+
+
+@contextlib.contextmanager
+def aws_call(operation: str) -> Iterator[None]:
+    """``with aws_call("batch:SubmitJob"): ...`` raises batchmap errors, never botocore's."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except (ClientError, BotoCoreError) as exc:
+        raise translate(exc, operation) from exc

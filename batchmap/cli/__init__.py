@@ -1,0 +1,1 @@
+"""The command tree. Commands parse, make one library call, and render."""

@@ -1,0 +1,140 @@
+"""The root command, its global options, and ``main()``: errors → exit codes.
+
+``main()`` is the one place where a ``BatchmapError`` becomes a message on
+stderr and an exit status (DESIGN.md §5). A traceback is printed only with
+``--debug`` or ``BATCHMAP_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Annotated
+
+import typer
+
+from batchmap import __version__
+from batchmap.cli import config as config_cmd
+from batchmap.cli.state import AppState, Environment, GlobalOptions
+from batchmap.errors import BatchmapError, ExitCode
+from batchmap.output import Output, OutputFormat
+
+app = typer.Typer(
+    name="batchmap",
+    help=(
+        "Run map tasks (array jobs) on AWS Batch the way Flyte does, without a Flyte "
+        "backend.\n\nStart with 'batchmap config init', then see docs/ for the tour."
+    ),
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(config_cmd.app, name="config")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"batchmap {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Config file (default: $BATCHMAP_CONFIG, ./batchmap.yaml, "
+            "~/.batchmap/config.yaml).",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        OutputFormat, typer.Option("--output", "-o", help="Output format.", case_sensitive=False)
+    ] = OutputFormat.table,
+    region: Annotated[
+        str | None, typer.Option(help="AWS region (else config, then AWS_REGION).")
+    ] = None,
+    profile: Annotated[
+        str | None, typer.Option(help="AWS profile (else config, then AWS_PROFILE).")
+    ] = None,
+    endpoint_url: Annotated[
+        str | None,
+        typer.Option("--endpoint-url", help="AWS endpoint URL, e.g. a local moto server."),
+    ] = None,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Print a traceback on errors (or BATCHMAP_DEBUG=1).")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Run map tasks (array jobs) on AWS Batch without a Flyte backend."""
+    if not isinstance(ctx.obj, AppState):
+        ctx.obj = AppState(Environment.from_os())
+    ctx.obj.options = GlobalOptions(
+        config=config,
+        output=output,
+        region=region,
+        profile=profile,
+        endpoint_url=endpoint_url,
+        debug=debug,
+    )
+
+
+def _debug_requested(argv: Sequence[str], env: Environment) -> bool:
+    return "--debug" in argv or env.environ.get("BATCHMAP_DEBUG", "") not in ("", "0", "false")
+
+
+def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> int:
+    """Run the CLI; return the exit code (the console script exits with it)."""
+    env = env or Environment.from_os()
+    args = list(sys.argv[1:] if argv is None else argv)
+    state = AppState(env)
+    out = Output(OutputFormat.table, env.stdout, env.stderr, env.environ)
+    try:
+        result = app(args=args, prog_name="batchmap", standalone_mode=False, obj=state)
+        return int(result) if isinstance(result, int) else ExitCode.OK
+    except BatchmapError as exc:
+        lines = exc.lines()
+        for line in lines:
+            out.error(line)
+        for warning in getattr(exc, "warnings", []):
+            out.warn(str(warning))
+        if exc.hint:
+            out.hint(exc.hint)
+        if _debug_requested(args, env):
+            env.stderr.write(traceback.format_exc())
+        return int(exc.exit_code)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        out.error("interrupted")
+        return int(ExitCode.INTERRUPTED)
+    except typer.TyperException as exc:
+        # Usage errors (typer's vendored Click): typer formats them itself.
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show(file=env.stderr)
+        else:
+            out.error(str(exc))
+        return int(getattr(exc, "exit_code", ExitCode.USAGE))
+    except BrokenPipeError:
+        # `batchmap ... | head`: the reader left; that is not an error.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return int(ExitCode.OK)
+    except Exception as exc:
+        out.error(f"unexpected error: {type(exc).__name__}: {exc}")
+        if _debug_requested(args, env):
+            env.stderr.write(traceback.format_exc())
+        else:
+            out.hint("this is a bug in batchmap: run again with --debug and report the traceback")
+        return int(ExitCode.ERROR)

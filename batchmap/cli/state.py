@@ -1,0 +1,92 @@
+"""What every command receives: the environment and the run's global options.
+
+Following httpie, the process environment (streams, variables, cwd, home) is
+one injectable object, so tests run commands in-process with their own HOME,
+variables and captured streams. Settings, output and AWS clients are built
+lazily on first use: ``--help`` never loads a config or imports boto3.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from batchmap.output import Output, OutputFormat
+
+if TYPE_CHECKING:
+    from batchmap.aws import ClientFactory
+    from batchmap.settings import Settings
+
+
+@dataclass
+class Environment:
+    stdout: TextIO
+    stderr: TextIO
+    environ: Mapping[str, str]
+    cwd: Path
+    home: Path
+
+    @classmethod
+    def from_os(cls) -> Environment:
+        environ = dict(os.environ)
+        home = Path(environ.get("HOME") or Path.home())
+        return cls(sys.stdout, sys.stderr, environ, Path.cwd(), home)
+
+
+@dataclass(frozen=True)
+class GlobalOptions:
+    config: str | None = None
+    output: OutputFormat = OutputFormat.table
+    region: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None
+    debug: bool = False
+
+
+@dataclass
+class AppState:
+    env: Environment
+    options: GlobalOptions = field(default_factory=GlobalOptions)
+
+    @cached_property
+    def settings(self) -> Settings:
+        from batchmap.settings import Overrides, resolve
+
+        return resolve(
+            Overrides(
+                config=self.options.config,
+                region=self.options.region,
+                profile=self.options.profile,
+                endpoint_url=self.options.endpoint_url,
+            ),
+            self.env.environ,
+            self.env.cwd,
+            self.env.home,
+        )
+
+    def output(self, fmt: OutputFormat | None = None) -> Output:
+        """The renderer; a command's own ``-o`` wins over the global one."""
+        return Output(
+            fmt or self.options.output, self.env.stdout, self.env.stderr, self.env.environ
+        )
+
+    @cached_property
+    def clients(self) -> ClientFactory:
+        from batchmap.aws import ClientFactory
+
+        s = self.settings
+        return ClientFactory(region=s.region, profile=s.profile, endpoint_url=s.endpoint_url)
+
+    def show_warnings(self, out: Output) -> None:
+        out.problems(self.settings.warnings)
+
+
+def app_state(ctx: Any) -> AppState:
+    state = ctx.find_root().obj
+    assert isinstance(state, AppState), "main() sets the AppState"
+    return state

@@ -1,0 +1,237 @@
+"""YAML files people edit: load them safely, keep where every value was.
+
+ruamel.yaml's round-trip loader keeps comments, order and positions; it never
+builds Python objects from tags, and we refuse tags it would keep as opaque
+values. Positions let every error name the file, the field path and the line.
+Documents are walked once with a budget so that alias bombs and absurd nesting
+end in one clear error instead of a hang or a ``RecursionError``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from batchmap.errors import InvalidInputError, Problem
+
+PathPart = str | int
+MAX_NODES = 2_000_000
+MAX_DEPTH = 64
+_STANDARD_TAGS = {
+    None,
+    "tag:yaml.org,2002:map",
+    "tag:yaml.org,2002:seq",
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:timestamp",
+}
+
+
+def format_path(path: Sequence[PathPart]) -> str:
+    """``("queues", "workflowConfigs", 2, "tags")`` → ``queues.workflowConfigs[2].tags``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+@dataclass
+class YamlDocument:
+    """One YAML document: plain data plus the positions of its nodes."""
+
+    source: str
+    data: Any
+    _tree: Any = None
+    first_line: int = 1
+
+    def line_of(self, path: Sequence[PathPart]) -> int | None:
+        """Line (1-based) of the deepest node on ``path`` that exists."""
+        node = self._tree
+        line: int | None = self.first_line if node is not None else None
+        for part in path:
+            lc = getattr(node, "lc", None)
+            try:
+                if isinstance(part, int) and isinstance(node, list):
+                    if lc is not None:
+                        line = lc.item(part)[0] + 1
+                    node = node[part]
+                elif isinstance(node, dict) and part in node:
+                    if lc is not None:
+                        line = lc.key(part)[0] + 1
+                    node = node[part]
+                else:
+                    break
+            except (KeyError, IndexError, TypeError, AttributeError):
+                break
+        return line
+
+    def problem(self, path: Sequence[PathPart], message: str, **kw: Any) -> Problem:
+        return Problem(
+            message, file=self.source, path=format_path(path), line=self.line_of(path), **kw
+        )
+
+
+def _yaml() -> Any:
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    return yaml
+
+
+def read_text(path: Path) -> str:
+    """Read a file as UTF-8, with a located error for anything else."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InvalidInputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InvalidInputError(f"{path}: is a directory, expected a YAML file") from None
+    except OSError as exc:
+        raise InvalidInputError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InvalidInputError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
+            hint="save the file as UTF-8",
+        ) from None
+
+
+def _mark_problem(exc: Exception, source: str) -> Problem:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line = mark.line + 1 if mark is not None else None
+    what = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
+    context = getattr(exc, "context", None)
+    message = f"invalid YAML: {what}"
+    if context and "duplicate" in str(context).lower():
+        message = f"invalid YAML: {context.strip()}"
+    hint = None
+    if "\\t" in str(what) or "tab" in str(what).lower():
+        hint = "indent with spaces, not tabs"
+    return Problem(message, file=source, line=line, hint=hint)
+
+
+def load_documents(text: str, source: str) -> list[YamlDocument]:
+    """Parse every document of a YAML stream; raise one located error if it is not YAML."""
+    yaml = _yaml()
+    try:
+        trees = list(yaml.load_all(text))
+    except RecursionError:
+        raise InvalidInputError(f"{source}: invalid YAML: nesting too deep", problems=()) from None
+    except Exception as exc:  # ruamel raises YAMLError and warnings-as-errors
+        if not exc.__class__.__module__.startswith("ruamel"):
+            raise
+        problem = _mark_problem(exc, source)
+        raise InvalidInputError(f"{source}: not valid YAML", problems=[problem]) from None
+    docs = []
+    for tree in trees:
+        first = 1
+        lc = getattr(tree, "lc", None)
+        if lc is not None and getattr(lc, "line", None) is not None:
+            first = lc.line + 1
+        doc = YamlDocument(source, None, tree, first)
+        doc.data = _to_plain(tree, doc)
+        docs.append(doc)
+    return docs
+
+
+def load_document(text: str, source: str) -> YamlDocument:
+    """Parse a stream that must hold exactly one document (an empty file is ``{}``)."""
+    docs = [d for d in load_documents(text, source) if d.data is not None]
+    if not docs:
+        return YamlDocument(source, {}, None)
+    if len(docs) > 1:
+        raise InvalidInputError(
+            f"{source}: holds {len(docs)} YAML documents, expected one",
+            hint="remove the extra '---' separators",
+        )
+    return docs[0]
+
+
+def load_file(path: Path) -> YamlDocument:
+    return load_document(read_text(path), str(path))
+
+
+def _walk_problem(doc: YamlDocument, path: list[PathPart], message: str) -> InvalidInputError:
+    problem = doc.problem(path, message)
+    return InvalidInputError(f"{doc.source}: not usable", problems=[problem])
+
+
+def _tag_of(node: Any) -> str | None:
+    tag = getattr(node, "tag", None)
+    value = getattr(tag, "value", tag)
+    return value if isinstance(value, str) else None
+
+
+def _to_plain(tree: Any, doc: YamlDocument) -> Any:
+    """Copy the round-trip tree into plain dict/list/scalars, checking budget and tags.
+
+    Aliases are copied (they are values like any other), which is exactly what
+    makes a "billion laughs" document explode; the node budget stops that early.
+    """
+    budget = [MAX_NODES]
+
+    def convert(node: Any, path: list[PathPart]) -> Any:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise _walk_problem(
+                doc,
+                path[:1],
+                f"document too large (over {MAX_NODES:,} values after expanding aliases)",
+            )
+        if len(path) > MAX_DEPTH:
+            raise _walk_problem(doc, path, f"nested deeper than {MAX_DEPTH} levels")
+        tag = _tag_of(node)
+        if tag not in _STANDARD_TAGS:
+            raise _walk_problem(doc, path, f"YAML tag {tag!r} is not allowed")
+        if isinstance(node, Mapping):
+            out: dict[str, Any] = {}
+            for key, value in node.items():
+                if not isinstance(key, str):
+                    if isinstance(key, bool) or key is None or isinstance(key, int | float):
+                        key = str(key).lower() if isinstance(key, bool) else str(key)
+                    else:
+                        raise _walk_problem(doc, path, "mapping keys must be plain scalars")
+                out[key] = convert(value, [*path, key])
+            return out
+        if isinstance(node, list):
+            return [convert(item, [*path, i]) for i, item in enumerate(node)]
+        if isinstance(node, bool) or node is None:
+            return node
+        if isinstance(node, int):
+            return int(node)
+        if isinstance(node, float):
+            return float(node)
+        if isinstance(node, str):
+            return str(node)
+        if isinstance(node, _dt.datetime | _dt.date):
+            # YAML timestamps stay text: versions such as 2024-01-31 are names, not dates.
+            return node.isoformat()
+        raise _walk_problem(doc, path, f"unsupported YAML value of type {type(node).__name__}")
+
+    try:
+        return convert(tree, [])
+    except RecursionError:
+        raise _walk_problem(doc, [], "nested too deeply") from None
+
+
+def iter_paths(data: Any, path: tuple[PathPart, ...] = ()) -> Iterator[tuple[PathPart, ...]]:
+    """Every path in a plain document, depth first (used by tests and checks)."""
+    yield path
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from iter_paths(value, (*path, key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from iter_paths(value, (*path, i))

@@ -1,0 +1,47 @@
+"""Docs are part of the product: the CLI reference is generated and must be current."""
+
+import importlib.util
+from pathlib import Path
+
+from batchmap.cli.app import app
+from batchmap.errors import ExitCode
+
+ROOT = Path(__file__).parents[2]
+
+
+def _reference_module():
+    spec = importlib.util.spec_from_file_location(
+        "cli_reference", ROOT / "scripts" / "cli_reference.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cli_reference_is_current() -> None:
+    expected = _reference_module().render()
+    actual = (ROOT / "docs" / "cli-reference.md").read_text()
+    assert actual == expected, "run: python scripts/cli_reference.py > docs/cli-reference.md"
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    module = _reference_module()
+    for path in module.command_paths(app):
+        text = module.help_text(path)
+        assert "Usage:" in text
+        if path and path[-1] not in {"config"}:
+            assert "Examples:" in text, f"'batchmap {' '.join(path)}' --help has no example"
+
+
+def test_exit_codes_doc_lists_every_code() -> None:
+    text = (ROOT / "docs" / "exit-codes.md").read_text()
+    for code in ExitCode:
+        assert f"| {int(code)} |" in text, f"docs/exit-codes.md lacks {code.name}"
+
+
+def test_readme_starts_with_the_two_commands() -> None:
+    text = (ROOT / "README.md").read_text()
+    blocks = text.split("```")
+    assert "pip install" in blocks[1]
+    assert "pytest" in blocks[3]
