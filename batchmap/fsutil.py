@@ -9,7 +9,12 @@ from pathlib import Path
 
 
 def atomic_write_text(path: Path, text: str, *, mode: int = 0o644) -> None:
-    """Write ``text`` to ``path`` through a temp file in the same folder and a rename.
+    """Write ``text`` (UTF-8) atomically; see ``atomic_write_bytes``."""
+    atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` through a temp file in the same folder and a rename.
 
     A reader sees the old content or the new, never a mix; an interrupted
     write leaves the old file untouched and no temp file behind.
@@ -17,8 +22,8 @@ def atomic_write_text(path: Path, text: str, *, mode: int = 0o644) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         Path(tmp).chmod(mode)

@@ -153,7 +153,9 @@ class Output:
         from rich import box
         from rich.table import Table
 
-        table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+        table = Table(
+            title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False, show_edge=False
+        )
         for column in columns:
             table.add_column(
                 column.header,

@@ -10,6 +10,7 @@ end in one clear error instead of a hang or a ``RecursionError``.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,7 +109,7 @@ def read_text(path: Path) -> str:
         ) from None
 
 
-def _mark_problem(exc: Exception, source: str) -> Problem:
+def _mark_problem(exc: Exception, source: str, text: str = "") -> Problem:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line = mark.line + 1 if mark is not None else None
     what = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
@@ -119,6 +120,10 @@ def _mark_problem(exc: Exception, source: str) -> Problem:
     hint = None
     if "\\t" in str(what) or "tab" in str(what).lower():
         hint = "indent with spaces, not tabs"
+    elif line is not None and "[" in str(what):
+        source_line = (text.splitlines() or [""])[min(line, len(text.splitlines())) - 1]
+        if re.search(r"\{[^}]*\w\[", source_line):
+            hint = 'inside { } quote values with brackets: type: "list[int]"'
     return Problem(message, file=source, line=line, hint=hint)
 
 
@@ -132,7 +137,7 @@ def load_documents(text: str, source: str) -> list[YamlDocument]:
     except Exception as exc:  # ruamel raises YAMLError and warnings-as-errors
         if not exc.__class__.__module__.startswith("ruamel"):
             raise
-        problem = _mark_problem(exc, source)
+        problem = _mark_problem(exc, source, text)
         raise InvalidInputError(f"{source}: not valid YAML", problems=[problem]) from None
     docs = []
     for tree in trees:

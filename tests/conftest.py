@@ -72,8 +72,14 @@ def cli(isolated: Path) -> Invoke:
         environment = Environment(stdout, stderr, environ, cwd or Path.cwd(), isolated)
         import contextlib
 
-        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-            code = main(list(args), environment)
+        saved = dict(os.environ)
+        os.environ.update(env or {})  # typer reads envvar= options from os.environ
+        try:
+            with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+                code = main(list(args), environment)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
         return Result(code, stdout.getvalue(), stderr.getvalue())
 
     return invoke

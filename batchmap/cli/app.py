@@ -17,6 +17,8 @@ import typer
 
 from batchmap import __version__
 from batchmap.cli import config as config_cmd
+from batchmap.cli import get as get_cmd
+from batchmap.cli import register as register_cmd
 from batchmap.cli.state import AppState, Environment, GlobalOptions
 from batchmap.errors import BatchmapError, ExitCode
 from batchmap.output import Output, OutputFormat
@@ -33,6 +35,8 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app.add_typer(get_cmd.app, name="get")
+app.add_typer(register_cmd.app, name="register")
 app.add_typer(config_cmd.app, name="config")
 
 

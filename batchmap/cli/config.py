@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from batchmap.cli.options import OutputOpt
 from batchmap.cli.state import app_state
 from batchmap.output import Column, OutputFormat
 
@@ -21,17 +22,6 @@ app = typer.Typer(
     help="Write, check and show batchmap's configuration.",
     no_args_is_help=True,
 )
-
-OutputOpt = Annotated[
-    OutputFormat | None,
-    typer.Option(
-        "--output",
-        "-o",
-        help="Output format (overrides the global -o).",
-        case_sensitive=False,
-        show_default=False,
-    ),
-]
 
 
 @app.command("init")

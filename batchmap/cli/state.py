@@ -20,7 +20,9 @@ from batchmap.output import Output, OutputFormat
 
 if TYPE_CHECKING:
     from batchmap.aws import ClientFactory
+    from batchmap.registry import Registry
     from batchmap.settings import Settings
+    from batchmap.storage import BlobStore
 
 
 @dataclass
@@ -81,6 +83,18 @@ class AppState:
 
         s = self.settings
         return ClientFactory(region=s.region, profile=s.profile, endpoint_url=s.endpoint_url)
+
+    def store(self, location: str) -> BlobStore:
+        """The blob store at a resolved location (S3 client only for s3:// locations)."""
+        from batchmap.storage import open_store
+
+        client = self.clients.client("s3") if location.startswith("s3://") else None
+        return open_store(location, client)
+
+    def registry(self) -> Registry:
+        from batchmap.registry import Registry
+
+        return Registry(self.store(self.settings.registry))
 
     def show_warnings(self, out: Output) -> None:
         out.problems(self.settings.warnings)

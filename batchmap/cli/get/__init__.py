@@ -1,0 +1,11 @@
+"""`batchmap get ...`: show resources."""
+
+from __future__ import annotations
+
+import typer
+
+from batchmap.cli.get import launchplan
+
+app = typer.Typer(help="Show resources: launch plans.", no_args_is_help=True)
+app.command("launchplan")(launchplan.launchplan)
+app.command("launchplans", hidden=True)(launchplan.launchplan)

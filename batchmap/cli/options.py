@@ -1,0 +1,61 @@
+"""Options shared by several commands, spelled as in flytectl."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from batchmap.output import OutputFormat
+
+OutputOpt = Annotated[
+    OutputFormat | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Output format (overrides the global -o).",
+        case_sensitive=False,
+        show_default=False,
+    ),
+]
+ProjectOpt = Annotated[
+    str,
+    typer.Option(
+        "--project",
+        "-p",
+        envvar="BATCHMAP_PROJECT",
+        help="Project (or BATCHMAP_PROJECT).",
+        show_default=False,
+    ),
+]
+DomainOpt = Annotated[
+    str,
+    typer.Option(
+        "--domain",
+        "-d",
+        envvar="BATCHMAP_DOMAIN",
+        help="Domain (or BATCHMAP_DOMAIN).",
+        show_default=False,
+    ),
+]
+OptionalProjectOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--project",
+        "-p",
+        envvar="BATCHMAP_PROJECT",
+        help="Project (or BATCHMAP_PROJECT).",
+        show_default=False,
+    ),
+]
+OptionalDomainOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--domain",
+        "-d",
+        envvar="BATCHMAP_DOMAIN",
+        help="Domain (or BATCHMAP_DOMAIN).",
+        show_default=False,
+    ),
+]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")]

@@ -1,0 +1,448 @@
+"""Launch plans: what a user runs — typed inputs, the map, and the task container.
+
+A launch plan file is YAML (``batchmap/schemas/launchplan.schema.json``);
+several launch plans may share one file as YAML documents. ``parse_files``
+validates every document of every file and reports all problems at once,
+each with its file, line and field path, before anything is registered.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from batchmap.errors import InvalidInputError, Problem
+from batchmap.identity import role_arn_problem
+from batchmap.inputs import InputType, TypeSyntaxError, check_value, coerce, parse_type
+from batchmap.validation import did_you_mean, schema_problems
+from batchmap.yamldoc import YamlDocument, load_documents, read_text
+
+DEFAULT_VCPU = 1.0
+DEFAULT_MEMORY_MIB = 2048
+MIN_TIMEOUT_SECONDS = 60
+PLATFORMS = ("EC2", "FARGATE", "EKS")
+PLACEHOLDER = re.compile(r"\{\{\s*(?P<expr>[^{}]*?)\s*\}\}")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+RESERVED_ENV_PREFIXES = ("AWS_BATCH", "BATCHMAP_")
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhd])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    name: str
+    type: InputType
+    default: Any = None
+    has_default: bool = False
+    description: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": str(self.type)}
+        if self.has_default:
+            out["default"] = self.default
+        if self.description:
+            out["description"] = self.description
+        return out
+
+
+@dataclass(frozen=True)
+class MapSpec:
+    over: tuple[str, ...]
+    min_success_ratio: float = 1.0
+    concurrency: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"over": list(self.over), "minSuccessRatio": self.min_success_ratio}
+        if self.concurrency is not None:
+            out["concurrency"] = self.concurrency
+        return out
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    image: str
+    command: tuple[str, ...]
+    vcpu: float = DEFAULT_VCPU
+    memory_mib: int = DEFAULT_MEMORY_MIB
+    gpu: int = 0
+    retries: int = 0
+    timeout_seconds: int | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    platform: str = "EC2"
+    execution_role_arn: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "image": self.image,
+            "command": list(self.command),
+            "vcpu": self.vcpu,
+            "memory": self.memory_mib,
+            "gpu": self.gpu,
+            "retries": self.retries,
+        }
+        if self.timeout_seconds is not None:
+            out["timeout"] = self.timeout_seconds
+        out["env"] = dict(self.env)
+        out["secrets"] = dict(self.secrets)
+        out["platform"] = self.platform
+        if self.execution_role_arn:
+            out["executionRoleArn"] = self.execution_role_arn
+        return out
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    project: str
+    domain: str
+    name: str
+    version: str
+    workflow: str
+    inputs: Mapping[str, InputSpec]
+    map: MapSpec
+    task: TaskSpec
+    description: str | None = None
+    iam_role_arn: str | None = None
+    created_at: dt.datetime | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.project, self.domain, self.name, self.version)
+
+    def spec_dict(self) -> dict[str, Any]:
+        """The launch plan in its file format (normalised); registered versions compare this."""
+        out: dict[str, Any] = {
+            "project": self.project,
+            "domain": self.domain,
+            "name": self.name,
+            "version": self.version,
+            "workflow": self.workflow,
+        }
+        if self.description:
+            out["description"] = self.description
+        if self.iam_role_arn:
+            out["iamRoleARN"] = self.iam_role_arn
+        out["inputs"] = {name: spec.to_dict() for name, spec in self.inputs.items()}
+        out["map"] = self.map.to_dict()
+        out["task"] = self.task.to_dict()
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        out = self.spec_dict()
+        out["createdAt"] = self.created_at
+        return out
+
+    @classmethod
+    def from_spec(
+        cls, spec: Mapping[str, Any], created_at: dt.datetime | None = None
+    ) -> LaunchPlan:
+        """Build from a normalised spec (as stored by the registry)."""
+        return _build(spec, created_at)
+
+
+def parse_memory(value: int | str) -> int:
+    """MiB from ``2048``, ``"512Mi"``, ``"4Gi"`` (G/GB/GiB count as GiB)."""
+    if isinstance(value, int):
+        return value
+    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)\s*(Mi|Gi|MiB|GiB|M|G|MB|GB)?", value.strip())
+    if not match:
+        raise ValueError(f"not a memory size: {value!r}")
+    number, unit = float(match.group(1)), (match.group(2) or "Mi")
+    return int(number * 1024) if unit.startswith("G") else int(number)
+
+
+def parse_duration(value: int | str) -> int:
+    """Seconds from ``3600``, ``"90s"``, ``"1h30m"``, ``"2d"``."""
+    if isinstance(value, int):
+        return value
+    parts = _DURATION_PART.findall(value)
+    if not parts or "".join(n + u for n, u in parts) != value:
+        raise ValueError(f"not a duration: {value!r}")
+    return int(sum(float(n) * _UNITS[u] for n, u in parts))
+
+
+def item_type(lp_inputs: Mapping[str, InputSpec], over: Sequence[str]) -> InputType | None:
+    """The type of ``{{ item }}``: the mapped list's item type, or None (a mapping) for several."""
+    if len(over) == 1 and over[0] in lp_inputs:
+        return lp_inputs[over[0]].type.item
+    return None
+
+
+def _build(spec: Mapping[str, Any], created_at: dt.datetime | None) -> LaunchPlan:
+    inputs = {}
+    for name, raw in (spec.get("inputs") or {}).items():
+        t = parse_type(raw["type"])
+        has_default = "default" in raw
+        inputs[name] = InputSpec(
+            name,
+            t,
+            coerce(t, raw["default"]) if has_default else None,
+            has_default,
+            raw.get("description"),
+        )
+    m = spec["map"]
+    t = spec["task"]
+    timeout = t.get("timeout")
+    return LaunchPlan(
+        project=spec["project"],
+        domain=spec["domain"],
+        name=spec["name"],
+        version=str(spec["version"]),
+        workflow=spec.get("workflow") or spec["name"],
+        description=spec.get("description"),
+        iam_role_arn=spec.get("iamRoleARN") or None,
+        inputs=inputs,
+        map=MapSpec(
+            over=tuple(m["over"]),
+            min_success_ratio=float(m.get("minSuccessRatio", 1.0)),
+            concurrency=m.get("concurrency"),
+        ),
+        task=TaskSpec(
+            image=t["image"],
+            command=tuple(t["command"]),
+            vcpu=float(t.get("vcpu", DEFAULT_VCPU)),
+            memory_mib=parse_memory(t.get("memory", DEFAULT_MEMORY_MIB)),
+            gpu=int(t.get("gpu", 0)),
+            retries=int(t.get("retries", 0)),
+            timeout_seconds=parse_duration(timeout) if timeout is not None else None,
+            env=dict(t.get("env") or {}),
+            secrets=dict(t.get("secrets") or {}),
+            platform=t.get("platform", "EC2"),
+            execution_role_arn=t.get("executionRoleArn") or None,
+        ),
+        created_at=created_at,
+    )
+
+
+def _semantic_problems(doc: YamlDocument, data: dict[str, Any]) -> list[Problem]:
+    """Rules a JSON Schema cannot say: types, defaults, map lists, placeholders, limits."""
+    problems: list[Problem] = []
+    inputs: dict[str, InputSpec] = {}
+    for name, raw in (data.get("inputs") or {}).items():
+        try:
+            t = parse_type(raw["type"])
+        except TypeSyntaxError as exc:
+            problems.append(doc.problem(["inputs", name, "type"], str(exc)))
+            continue
+        if "default" in raw:
+            for vp in check_value(t, raw["default"]):
+                problems.append(doc.problem(["inputs", name, "default", *vp.path], vp.message))
+        inputs[name] = InputSpec(name, t, raw.get("default"), "default" in raw)
+    over = data["map"]["over"]
+    seen: set[str] = set()
+    for i, name in enumerate(over):
+        path = ["map", "over", i]
+        if name in seen:
+            problems.append(doc.problem(path, f"input {name!r} is listed twice"))
+        seen.add(name)
+        if name not in (data.get("inputs") or {}):
+            known = list(data.get("inputs") or {})
+            problems.append(
+                doc.problem(
+                    path,
+                    f"{name!r} is not an input of this launch plan",
+                    hint=did_you_mean(name, known)
+                    or (f"inputs: {', '.join(known)}" if known else "declare it under inputs"),
+                )
+            )
+        elif name in inputs and not inputs[name].type.is_list:
+            problems.append(
+                doc.problem(
+                    path,
+                    f"input {name!r} is {inputs[name].type}, but a map goes over lists",
+                    hint=f"declare it as list[{inputs[name].type}]",
+                )
+            )
+    problems += _command_problems(doc, data["task"]["command"], inputs, over)
+    problems += _task_problems(doc, data["task"])
+    for key in ("iamRoleARN",):
+        value = data.get(key)
+        if value:
+            problem = role_arn_problem(value)
+            if problem:
+                problems.append(doc.problem([key], problem))
+    return problems
+
+
+def _command_problems(
+    doc: YamlDocument, command: list[str], inputs: Mapping[str, InputSpec], over: list[str]
+) -> list[Problem]:
+    problems = []
+    single = item_type(inputs, over)
+    for i, arg in enumerate(command):
+        path = ["task", "command", i]
+        if arg.count("{{") != arg.count("}}"):
+            problems.append(doc.problem(path, f"unbalanced '{{{{' or '}}}}' in {arg!r}"))
+            continue
+        for m in PLACEHOLDER.finditer(arg):
+            expr = m.group("expr")
+            head, _, rest = expr.partition(".")
+            if expr in ("item", "index"):
+                continue
+            if head == "inputs" and rest:
+                if rest not in inputs:
+                    problems.append(
+                        doc.problem(
+                            path,
+                            f"{{{{ {expr} }}}}: no input named {rest!r}",
+                            hint=did_you_mean(rest, list(inputs)),
+                        )
+                    )
+                continue
+            if head == "item" and rest:
+                if len(over) > 1:
+                    if rest not in over:
+                        problems.append(
+                            doc.problem(
+                                path,
+                                f"{{{{ {expr} }}}}: item has the fields {', '.join(over)}",
+                                hint=did_you_mean(rest, over),
+                            )
+                        )
+                elif single is not None and single.kind != "dict":
+                    problems.append(
+                        doc.problem(
+                            path,
+                            f"{{{{ {expr} }}}}: each item is a {single}, it has no fields",
+                            hint="use {{ item }}",
+                        )
+                    )
+                continue
+            problems.append(
+                doc.problem(
+                    path,
+                    f"unknown placeholder {{{{ {expr} }}}}",
+                    hint="use {{ item }}, {{ item.FIELD }}, {{ inputs.NAME }} or {{ index }}",
+                )
+            )
+    return problems
+
+
+def _task_problems(doc: YamlDocument, task: dict[str, Any]) -> list[Problem]:
+    problems = []
+    if "timeout" in task:
+        try:
+            seconds = parse_duration(task["timeout"])
+            if seconds < MIN_TIMEOUT_SECONDS:
+                problems.append(
+                    doc.problem(
+                        ["task", "timeout"],
+                        f"AWS Batch needs a timeout of at least {MIN_TIMEOUT_SECONDS}s; "
+                        f"got {seconds}s",
+                    )
+                )
+        except ValueError:
+            pass  # the schema already said so
+    if isinstance(task.get("memory"), str):
+        try:
+            if parse_memory(task["memory"]) < 4:
+                problems.append(doc.problem(["task", "memory"], "must be at least 4 MiB"))
+        except ValueError:
+            pass
+    for name in task.get("env") or {}:
+        if not _ENV_NAME.match(name):
+            problems.append(
+                doc.problem(["task", "env", name], "not a valid environment variable name")
+            )
+        elif name.startswith(RESERVED_ENV_PREFIXES):
+            problems.append(
+                doc.problem(
+                    ["task", "env", name],
+                    f"names starting with {' or '.join(RESERVED_ENV_PREFIXES)} are reserved",
+                )
+            )
+    for name in task.get("secrets") or {}:
+        if not _ENV_NAME.match(name) or name.startswith(RESERVED_ENV_PREFIXES):
+            problems.append(
+                doc.problem(["task", "secrets", name], "not a usable environment variable name")
+            )
+    if task.get("platform") == "FARGATE" and task.get("gpu"):
+        problems.append(doc.problem(["task", "gpu"], "Fargate has no GPUs; use platform EC2"))
+    role = task.get("executionRoleArn")
+    if role:
+        problem = role_arn_problem(role)
+        if problem:
+            problems.append(doc.problem(["task", "executionRoleArn"], problem))
+    return problems
+
+
+@dataclass(frozen=True)
+class Overrides:
+    project: str | None = None
+    domain: str | None = None
+    version: str | None = None
+
+
+def parse_document(
+    doc: YamlDocument, overrides: Overrides
+) -> tuple[LaunchPlan | None, list[Problem]]:
+    data = doc.data
+    if not isinstance(data, dict):
+        return None, [doc.problem([], "expected a launch plan (a mapping) in this document")]
+    problems = schema_problems(doc, "launchplan")
+    data = dict(data)
+    for key, flag in (("project", "-p"), ("domain", "-d"), ("version", "--version")):
+        value = getattr(overrides, key)
+        if value:
+            data[key] = value
+        elif not data.get(key):
+            problems.append(doc.problem([], f"missing {key}: set it in the file or pass {flag}"))
+    if problems:
+        return None, problems
+    problems = _semantic_problems(doc, data)
+    if problems:
+        return None, problems
+    return _build(data, None), []
+
+
+def parse_files(paths: Sequence[Path], overrides: Overrides = Overrides()) -> list[LaunchPlan]:
+    """Every launch plan of every file; all problems of all files in one error."""
+    plans: list[LaunchPlan] = []
+    problems: list[Problem] = []
+    origin: dict[tuple[str, str, str, str], str] = {}
+    for path in paths:
+        docs = load_documents(read_text(path), str(path))
+        docs = [d for d in docs if d.data is not None]
+        if not docs:
+            problems.append(Problem("holds no launch plan", file=str(path)))
+        for doc in docs:
+            plan, found = parse_document(doc, overrides)
+            problems += found
+            if plan is None:
+                continue
+            where = f"{doc.source}:{doc.first_line}"
+            if plan.key in origin:
+                problems.append(
+                    doc.problem(
+                        [],
+                        f"launch plan {'/'.join(plan.key)} is also defined at {origin[plan.key]}",
+                    )
+                )
+                continue
+            origin[plan.key] = where
+            plans.append(plan)
+    if problems:
+        raise InvalidInputError.from_problems(problems, "invalid launch plans, nothing registered")
+    return plans
+
+
+def canonical_json(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def spec_differences(old: Mapping[str, Any], new: Mapping[str, Any], path: str = "") -> list[str]:
+    """Field paths where two specs differ, each as ``path: old → new``."""
+    out: list[str] = []
+    for key in sorted(set(old) | set(new), key=str):
+        here = f"{path}.{key}" if path else str(key)
+        a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += spec_differences(a, b, here)
+        elif canonical_json(a) != canonical_json(b):
+            out.append(f"{here}: {json.dumps(a, default=str)} → {json.dumps(b, default=str)}")
+    return out

@@ -1,0 +1,116 @@
+"""register files, get launchplan, --execFile, on the local registry."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TESTDATA, Invoke, write
+
+ROOT = Path(__file__).parents[2]
+SQUARES = ROOT / "examples" / "squares.yaml"
+GPU = ROOT / "examples" / "gpu-retries.yaml"
+BAD = sorted((TESTDATA / "launchplans" / "bad").glob("*.yaml"))
+P = ("-p", "flytesnacks", "-d", "development")
+
+
+def test_examples_register_and_list(cli: Invoke) -> None:
+    result = cli("register", "files", str(SQUARES), str(GPU))
+    assert result.exit_code == 0, result.stderr
+    assert "2 registered, 0 unchanged" in result.stderr
+    listed = cli("get", "launchplan", *P, "-o", "json")
+    plans = json.loads(listed.stdout)
+    assert [(p["name"], p["version"]) for p in plans] == [("squares", "v1")]
+    assert plans[0]["task"]["memory"] == 512 and plans[0]["task"]["timeout"] == 600
+    table = cli("get", "launchplans", *P)  # flytectl's plural alias
+    assert "squares" in table.stdout and "VERSION" in table.stdout
+
+
+def test_registering_the_same_content_again_is_a_no_op(cli: Invoke) -> None:
+    assert cli("register", "files", str(SQUARES)).exit_code == 0
+    again = cli("register", "files", str(SQUARES), "-o", "json")
+    assert again.exit_code == 0
+    assert json.loads(again.stdout)[0]["status"] == "unchanged"
+
+
+def test_a_version_is_immutable_and_the_error_names_the_difference(cli: Invoke) -> None:
+    assert cli("register", "files", str(SQUARES)).exit_code == 0
+    changed = write(Path("sq.yaml"), SQUARES.read_text().replace("memory: 512Mi", "memory: 1Gi"))
+    result = cli("register", "files", str(changed))
+    assert result.exit_code == 3
+    assert "flytesnacks/development/squares/v1 is already registered with different content" in (
+        result.stderr
+    )
+    assert "task.memory: 512 → 1024" in result.stderr
+    assert "--version" in result.stderr
+    assert cli("register", "files", str(changed), "--version", "v2").exit_code == 0
+    versions = json.loads(cli("get", "launchplan", *P, "squares", "-o", "json").stdout)
+    assert [v["version"] for v in versions] == ["v2", "v1"]
+    latest = json.loads(cli("get", "launchplan", *P, "squares", "--latest", "-o", "json").stdout)
+    assert latest["version"] == "v2" and latest["task"]["memory"] == 1024
+
+
+def test_nothing_is_registered_when_any_file_is_invalid(cli: Invoke) -> None:
+    result = cli("register", "files", str(SQUARES), str(BAD[0]))
+    assert result.exit_code == 3
+    assert "nothing registered" in result.stderr or str(BAD[0]) in result.stderr
+    assert cli("get", "launchplan", *P, "-o", "json").stdout.strip() == "[]"
+
+
+def test_project_domain_flags_override_the_file(cli: Invoke) -> None:
+    assert cli("register", "files", str(SQUARES), "-p", "other", "-d", "prod").exit_code == 0
+    plans = json.loads(cli("get", "launchplan", "-p", "other", "-d", "prod", "-o", "json").stdout)
+    assert plans[0]["project"] == "other"
+
+
+def test_launch_plan_corpus_is_big_enough() -> None:
+    assert len(BAD) >= 20
+
+
+@pytest.mark.parametrize("path", BAD, ids=lambda p: p.name)
+def test_bad_launch_plans_exit_3_with_path_and_line(cli: Invoke, path: Path) -> None:
+    expected = path.read_text().split("\n", 1)[0].removeprefix("# expect: ")
+    result = cli("register", "files", str(path))
+    assert result.exit_code == 3
+    assert expected in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_missing_launch_plan_exits_4_and_lists_what_exists(cli: Invoke) -> None:
+    cli("register", "files", str(SQUARES))
+    result = cli("get", "launchplan", *P, "sqares")
+    assert result.exit_code == 4
+    assert "launch plan 'sqares' not found in flytesnacks/development" in result.stderr
+    assert "squares" in result.stderr
+    result = cli("get", "launchplan", *P, "squares", "--version", "v9")
+    assert result.exit_code == 4
+    assert "has no version 'v9'" in result.stderr and "versions: v1" in result.stderr
+    result = cli("get", "launchplan", "-p", "nobody", "-d", "x", "squares")
+    assert result.exit_code == 4 and "register files" in result.stderr
+
+
+def test_exec_file_round_trip(cli: Invoke) -> None:
+    cli("register", "files", str(SQUARES))
+    result = cli("get", "launchplan", *P, "squares", "--execFile", "exec.yaml")
+    assert result.exit_code == 0, result.stderr
+    assert (TESTDATA / "execfiles" / "golden" / "squares.exec.yaml").read_text() == Path(
+        "exec.yaml"
+    ).read_text()
+    assert "create execution -p flytesnacks -d development --execFile exec.yaml" in result.stderr
+    again = cli("get", "launchplan", *P, "squares", "--execFile", "exec.yaml")
+    assert again.exit_code == 3 and "--force" in again.stderr
+    forced = cli("get", "launchplan", *P, "squares", "--exec-file", "exec.yaml", "--force")
+    assert forced.exit_code == 0
+    stdout = cli("get", "launchplan", *P, "squares", "--execFile", "-")
+    assert stdout.stdout == Path("exec.yaml").read_text()
+
+
+def test_exec_file_needs_a_name(cli: Invoke) -> None:
+    result = cli("get", "launchplan", *P, "--execFile", "x.yaml")
+    assert result.exit_code == 3
+
+
+def test_project_and_domain_are_required(cli: Invoke) -> None:
+    assert cli("get", "launchplan").exit_code == 2
+    ok = cli("get", "launchplan", env={"BATCHMAP_PROJECT": "p", "BATCHMAP_DOMAIN": "d"})
+    assert ok.exit_code == 0

@@ -1,0 +1,115 @@
+"""Exec files: golden text, round trips, flytectl compatibility, and the bad corpus."""
+
+from pathlib import Path
+
+import pytest
+
+from batchmap import execfile
+from batchmap.errors import InvalidInputError
+from batchmap.launchplans import parse_files
+from tests.conftest import TESTDATA
+
+ROOT = Path(__file__).parents[2]
+GOLDEN = TESTDATA / "execfiles" / "golden"
+PAIRS = TESTDATA / "launchplans" / "good" / "pairs.yaml"
+
+
+def _plan(path: Path):
+    return parse_files([path])[0]
+
+
+@pytest.mark.parametrize(
+    ("source", "golden"),
+    [
+        (ROOT / "examples" / "squares.yaml", "squares.exec.yaml"),
+        (ROOT / "examples" / "gpu-retries.yaml", "embed_images.exec.yaml"),
+        (PAIRS, "pairs.exec.yaml"),
+    ],
+)
+def test_render_matches_golden_text(source: Path, golden: str) -> None:
+    assert execfile.render(_plan(source)) == (GOLDEN / golden).read_text()
+
+
+def test_render_has_flytectl_key_order_and_marks_required_inputs() -> None:
+    text = execfile.render(_plan(PAIRS))
+    keys = [line.split(":")[0] for line in text.splitlines() if line and not line[0].isspace()]
+    assert keys == list(execfile.KEY_ORDER)
+    assert 'label: ""  # required' in text
+    assert "xs:  # required: left values" in text
+
+
+def test_written_file_loads_back_with_defaults(tmp_path: Path) -> None:
+    plan = _plan(ROOT / "examples" / "squares.yaml")
+    path = tmp_path / "exec.yaml"
+    execfile.write(path, execfile.render(plan), force=False)
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    ef = execfile.load(path)
+    assert (ef.workflow, ef.version, ef.iam_role_arn) == ("squares", "v1", None)
+    assert execfile.resolve_inputs(ef, plan) == {"numbers": list(range(1, 11))}
+
+
+def test_edit_then_load(tmp_path: Path) -> None:
+    plan = _plan(PAIRS)
+    path = tmp_path / "exec.yaml"
+    text = execfile.render(plan)
+    text = text.replace('iamRoleARN: ""', "iamRoleARN: arn:aws:iam::123456789012:role/r")
+    text = text.replace(
+        "    xs:  # required: left values\n        - 0",
+        "    xs:  # required: left values\n        - 7\n        - 8",
+    )
+    text = text.replace('label: ""', "label: hello world")
+    text = text.replace("envs: {}", "envs:\n    LOG_LEVEL: debug\n    RETRIES: 3")
+    path.write_text(text)
+    ef = execfile.load(path)
+    values = execfile.resolve_inputs(ef, plan)
+    assert values == {
+        "xs": [7, 8],
+        "ys": ["a", "b"],
+        "label": "hello world",
+        "flag": False,
+        "weights": [[0.0]],
+        "options": {},
+    }
+    assert ef.iam_role_arn == "arn:aws:iam::123456789012:role/r"
+    assert ef.envs == {"LOG_LEVEL": "debug", "RETRIES": "3"}
+    assert execfile.map_size(plan, values) == 2
+
+
+def test_write_never_overwrites_without_force(tmp_path: Path) -> None:
+    path = tmp_path / "exec.yaml"
+    path.write_text("mine\n")
+    with pytest.raises(InvalidInputError, match="already exists"):
+        execfile.write(path, "new\n", force=False)
+    assert path.read_text() == "mine\n"
+    execfile.write(path, "new\n", force=True)
+    assert path.read_text() == "new\n"
+
+
+def test_a_file_written_by_flytectl_loads() -> None:
+    plan = _plan(TESTDATA / "launchplans" / "good" / "launchplan1.yaml")
+    ef = execfile.load(TESTDATA / "execfiles" / "good" / "flytectl-written.yaml")
+    assert execfile.resolve_inputs(ef, plan) == {
+        "generic": {"foo": "foo"},
+        "numbers": [0],
+        "numbers_count": 0,
+        "run_local_at_count": 10,
+    }
+
+
+BAD = sorted((TESTDATA / "execfiles" / "bad").glob("*.yaml"))
+
+
+def test_bad_exec_file_corpus_is_big_enough() -> None:
+    assert len(BAD) >= 20
+
+
+@pytest.mark.parametrize("path", BAD, ids=lambda p: p.name)
+def test_bad_exec_files_name_the_field_and_line(path: Path) -> None:
+    expected = path.read_text().split("\n", 1)[0].removeprefix("# expect: ")
+    plan = _plan(PAIRS)
+    with pytest.raises(InvalidInputError) as info:
+        execfile.resolve_inputs(execfile.load(path), plan)
+    assert info.value.exit_code == 3
+    text = "\n".join(info.value.lines())
+    assert expected in text
+    assert str(path) in text
