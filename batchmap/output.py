@@ -9,9 +9,10 @@ when something is drawn, so ``--help`` stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from functools import cached_property
@@ -150,6 +151,10 @@ class Output:
     def table(
         self, columns: Sequence[Column], rows: Iterable[Any], title: str | None = None
     ) -> None:
+        self.out.print(self.make_table(columns, rows, title))
+
+    @staticmethod
+    def make_table(columns: Sequence[Column], rows: Iterable[Any], title: str | None = None) -> Any:
         from rich import box
         from rich.table import Table
 
@@ -166,11 +171,33 @@ class Output:
             )
         for row in rows:
             table.add_row(*(column.cell(row) for column in columns))
-        self.out.print(table)
+        return table
 
     def text(self, text: str) -> None:
         """Plain text to stdout (e.g. a generated file printed instead of written)."""
         self.stdout.write(text if text.endswith("\n") else text + "\n")
+        self.stdout.flush()
+
+    @property
+    def interactive(self) -> bool:
+        """True when stderr is a terminal: live views replace line-by-line progress."""
+        return bool(getattr(self.stderr, "isatty", lambda: False)())
+
+    @contextlib.contextmanager
+    def live(self) -> Iterator[Callable[[Any], None]]:
+        """A live view on stderr (a no-op updater when stderr is not a terminal)."""
+        if not self.interactive:
+            yield lambda _renderable: None
+            return
+        from rich.live import Live
+
+        with Live(console=self.err, refresh_per_second=4, transient=False) as view:
+            yield view.update
+
+    def lines(self, lines: Iterable[str]) -> None:
+        """Plain lines to stdout (log lines), flushed as they come."""
+        for line in lines:
+            self.stdout.write(line + "\n")
         self.stdout.flush()
 
     # talk ---------------------------------------------------------------

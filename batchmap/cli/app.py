@@ -17,7 +17,9 @@ import typer
 
 from batchmap import __version__
 from batchmap.cli import config as config_cmd
+from batchmap.cli import create as create_cmd
 from batchmap.cli import get as get_cmd
+from batchmap.cli import logs as logs_cmd
 from batchmap.cli import register as register_cmd
 from batchmap.cli.state import AppState, Environment, GlobalOptions
 from batchmap.errors import BatchmapError, ExitCode
@@ -36,8 +38,10 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(get_cmd.app, name="get")
+app.add_typer(create_cmd.app, name="create")
 app.add_typer(register_cmd.app, name="register")
 app.add_typer(config_cmd.app, name="config")
+app.command("logs")(logs_cmd.logs)
 
 
 def _version(value: bool) -> None:

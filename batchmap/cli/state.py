@@ -20,6 +20,7 @@ from batchmap.output import Output, OutputFormat
 
 if TYPE_CHECKING:
     from batchmap.aws import ClientFactory
+    from batchmap.backends import Backend
     from batchmap.registry import Registry
     from batchmap.settings import Settings
     from batchmap.storage import BlobStore
@@ -95,6 +96,20 @@ class AppState:
         from batchmap.registry import Registry
 
         return Registry(self.store(self.settings.registry))
+
+    def execution_store(self) -> BlobStore:
+        return self.store(self.settings.storage)
+
+    def backend(self, name: str | None = None) -> Backend:
+        """The backend for ``name`` (default: the configured one)."""
+        name = name or self.settings.backend
+        if name == "local":
+            from batchmap.backends.local import LocalBackend
+
+            return LocalBackend(self.execution_store())
+        from batchmap.backends.aws_batch import AwsBatchBackend
+
+        return AwsBatchBackend(self.clients, self.settings)
 
     def show_warnings(self, out: Output) -> None:
         out.problems(self.settings.warnings)

@@ -46,3 +46,22 @@ def test_readme_starts_with_the_two_commands() -> None:
     blocks = text.split("```")
     assert "pip install" in blocks[1]
     assert "pytest" in blocks[3]
+
+
+def test_readmes_first_command_runs_the_map(tmp_path, isolated) -> None:
+    """The README's first command, minus the install CI has already done, really runs."""
+    import os
+    import shutil
+    import subprocess
+
+    first = (ROOT / "README.md").read_text().split("```")[1].removeprefix("sh\n").strip()
+    assert first.startswith("python -m pip install -e . && ")
+    command = first.removeprefix("python -m pip install -e . && ")
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    env = dict(os.environ, HOME=str(isolated))
+    result = subprocess.run(
+        ["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "SUCCEEDED: 10 succeeded" in result.stderr
+    assert "[9] child 9: 10 squared is 100" in result.stdout

@@ -1,0 +1,139 @@
+"""`batchmap logs`."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict, deque
+from typing import Annotated, Any
+
+import typer
+
+from batchmap.cli.options import DomainOpt, OutputOpt, ProjectOpt
+from batchmap.cli.state import app_state
+from batchmap.output import OutputFormat, to_json
+
+FAILED_TAIL_LINES = 20
+FAILED_TAIL_CHILDREN = 10
+
+
+def _label(event: Any) -> str:
+    return f"[{event.index}]" if event.attempt == 1 else f"[{event.index}#{event.attempt}]"
+
+
+def _format(event: Any, out: Any, timestamps: bool) -> str:
+    if out.format is OutputFormat.json:
+        return to_json(event.to_dict()).replace("\n", "").replace("  ", " ")
+    stamp = (
+        f"{event.timestamp:%Y-%m-%dT%H:%M:%S.%f}"[:-3] + "Z "
+        if (timestamps and event.timestamp)
+        else ""
+    )
+    return f"{stamp}{_label(event)} {event.message}"
+
+
+def logs(
+    ctx: typer.Context,
+    project: ProjectOpt,
+    domain: DomainOpt,
+    name: Annotated[str, typer.Argument(help="Execution name.", show_default=False)],
+    index: Annotated[
+        str | None,
+        typer.Option("--index", help="Only these children: 3,17-20.", show_default=False),
+    ] = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option("--status", help="Only children in this status.", show_default=False),
+    ] = None,
+    attempt: Annotated[
+        int | None,
+        typer.Option(
+            "--attempt", help="Only this attempt (1 is the first).", show_default=False, min=1
+        ),
+    ] = None,
+    tail: Annotated[
+        int | None,
+        typer.Option(
+            "--tail", help="Only the last N lines of each child.", show_default=False, min=0
+        ),
+    ] = None,
+    timestamps: Annotated[
+        bool,
+        typer.Option(
+            "--timestamps", help="Prefix each line with its time (where the backend records one)."
+        ),
+    ] = False,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            "-f",
+            help="Stream until the execution ends; exit 0, or 7 below the success ratio.",
+        ),
+    ] = False,
+    output: OutputOpt = None,
+) -> None:
+    """Print the children's log lines, each prefixed by its index: [17] ...
+
+    With --follow, new lines and new children's logs appear as they are
+    written, until the execution ends; then the last lines of failed children
+    are repeated and the exit code says whether the success ratio was met.
+    -o json prints one JSON object per line (index, attempt, timestamp, message).
+
+    Examples:
+
+    \b
+      batchmap logs -p flytesnacks -d development f3kq0l2m9x8c7v6b5n4a
+      batchmap logs -p flytesnacks -d development f3kq0l2m9x8c7v6b5n4a --status FAILED --tail 20
+      batchmap logs -p flytesnacks -d development f3kq0l2m9x8c7v6b5n4a --follow
+    """
+    from batchmap import executions
+    from batchmap.backends import ChildQuery, LogCursor
+    from batchmap.cli import progress
+    from batchmap.cli.selection import parse_indexes, parse_statuses
+
+    state = app_state(ctx)
+    out = state.output(output)
+    manifest = executions.load(state.execution_store(), project, domain, name)
+    backend = state.backend(manifest.backend)
+    query = ChildQuery(
+        statuses=parse_statuses(status), indexes=parse_indexes(index, manifest.size), limit=None
+    )
+    cursor = LogCursor()
+
+    def fetch() -> list[Any]:
+        children = sorted(backend.children(manifest, query), key=lambda c: c.index)
+        return backend.logs(manifest, children, cursor, attempt=attempt)
+
+    def emit(events: list[Any]) -> None:
+        if tail is not None:
+            kept: dict[int, deque[Any]] = defaultdict(lambda: deque(maxlen=tail))
+            for event in events:
+                kept[event.index].append(event)
+            events = [e for i in sorted(kept) for e in kept[i]]
+        out.lines(_format(e, out, timestamps) for e in events)
+
+    if not follow:
+        emit(fetch())
+        return
+    seen: dict[int, deque[str]] = defaultdict(lambda: deque(maxlen=FAILED_TAIL_LINES))
+    while True:
+        phase = progress.phase_for(backend, manifest)
+        events = fetch()  # after reading the phase, so nothing written before the end is missed
+        for event in events:
+            seen[event.index].append(_label(event) + " " + event.message)
+        out.lines(_format(e, out, timestamps) for e in events)
+        if phase.done:
+            break
+        time.sleep(progress.POLL_SECONDS)
+    if phase.phase == "FAILED":
+        failed = backend.children(manifest, ChildQuery(statuses=frozenset({"FAILED"}), limit=None))
+        for child in failed[:FAILED_TAIL_CHILDREN]:
+            out.info(f"--- child {child.index} failed: {child.reason or 'no reason given'}")
+            for line in seen.get(child.index, []):
+                out.info(line)
+        if len(failed) > FAILED_TAIL_CHILDREN:
+            out.info(
+                f"--- and {len(failed) - FAILED_TAIL_CHILDREN} more failed children "
+                f"(batchmap logs ... --status FAILED)"
+            )
+    progress.check(phase)

@@ -1,0 +1,267 @@
+"""The local backend with real processes: the map runs, fails, retries and stops as on
+AWS Batch, and other terminals can watch it."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from batchmap.backends.local_supervisor import Supervisor
+from tests.conftest import Invoke, write
+
+P = ("-p", "proj", "-d", "dev")
+PY = sys.executable
+SQUARE = (
+    "import json, os, sys; n = int(sys.argv[1]); print('item', n); "
+    "json.dump(n * n, open(os.environ['BATCHMAP_OUTPUT'], 'w'))"
+)
+
+
+def launch_plan(
+    tmp: Path,
+    command: list[str],
+    *,
+    name: str = "lp",
+    items_type: str = "list[int]",
+    default: object = (1, 2, 3),
+    ratio: float = 1.0,
+    retries: int = 0,
+    concurrency: int = 2,
+    extra_task: str = "",
+) -> Path:
+    text = (
+        f"project: proj\ndomain: dev\nname: {name}\nversion: v1\n"
+        f"inputs:\n  xs:\n    type: {items_type}\n    default: {json.dumps(list(default))}\n"
+        f"map:\n  over: [xs]\n  minSuccessRatio: {ratio}\n  concurrency: {concurrency}\n"
+        f"task:\n  image: busybox\n  retries: {retries}\n  command: {json.dumps(command)}\n"
+        + extra_task
+    )
+    return write(tmp / f"{name}.yaml", text)
+
+
+def prepare(cli: Invoke, tmp: Path, command: list[str], **kw: object) -> Path:
+    path = launch_plan(tmp, command, **kw)
+    assert cli("register", "files", str(path)).exit_code == 0
+    exec_file = tmp / "exec.yaml"
+    result = cli(
+        "get", "launchplan", *P, str(kw.get("name", "lp")), "--execFile", str(exec_file), "--force"
+    )
+    assert result.exit_code == 0, result.stderr
+    return exec_file
+
+
+def status(cli: Invoke, name: str) -> dict:
+    result = cli("get", "execution", *P, name, "--all", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_success_with_outputs_and_logs(cli: Invoke, tmp_path: Path) -> None:
+    exec_file = prepare(cli, tmp_path, [PY, "-c", SQUARE, "{{ item }}"], default=range(1, 6))
+    result = cli("create", "execution", *P, "--execFile", str(exec_file), "--wait", "sq")
+    assert result.exit_code == 0, result.stderr
+    assert "SUCCEEDED: 5 succeeded" in result.stderr
+    outputs = cli("get", "execution", *P, "sq", "--outputs", "-o", "json")
+    assert json.loads(outputs.stdout) == [1, 4, 9, 16, 25]
+    logs = cli("logs", *P, "sq")
+    assert logs.stdout.splitlines() == [f"[{i}] item {i + 1}" for i in range(5)]
+    data = status(cli, "sq")
+    assert data["status"]["phase"] == "SUCCEEDED"
+    assert [c["exitCode"] for c in data["children"]] == [0] * 5
+    listed = json.loads(cli("get", "execution", *P, "-o", "json").stdout)
+    assert [e["name"] for e in listed] == ["sq"]
+
+
+def test_the_same_name_is_never_submitted_twice(cli: Invoke, tmp_path: Path) -> None:
+    exec_file = prepare(cli, tmp_path, [PY, "-c", SQUARE, "{{ item }}"])
+    assert (
+        cli("create", "execution", *P, "--execFile", str(exec_file), "--wait", "x").exit_code == 0
+    )
+    again = cli("create", "execution", *P, "--execFile", str(exec_file), "x")
+    assert again.exit_code == 3
+    assert "execution 'x' exists" in again.stderr and "get execution" in again.stderr
+
+
+def test_failure_below_the_ratio_exits_7_and_above_it_0(cli: Invoke, tmp_path: Path) -> None:
+    fail_on_2 = [
+        PY,
+        "-c",
+        "import sys; n = int(sys.argv[1]); print('n', n); sys.exit(n == 2)",
+        "{{ item }}",
+    ]
+    exec_file = prepare(cli, tmp_path, fail_on_2, default=[1, 2, 3, 4])
+    below = cli("create", "execution", *P, "--execFile", str(exec_file), "--wait", "below")
+    assert below.exit_code == 7
+    assert "3 of 4 children succeeded, 4 needed" in below.stderr
+    failed = status(cli, "below")["children"][0]
+    assert (failed["index"], failed["status"], failed["exitCode"]) == (1, "FAILED", 1)
+    assert "exit code 1" in failed["reason"]
+    assert json.loads(cli("get", "execution", *P, "below", "--outputs", "-o", "json").stdout) == [
+        None,
+        None,
+        None,
+        None,
+    ]  # the command writes no output; failed children never do
+    exec_file = prepare(cli, tmp_path, fail_on_2, name="lenient", default=[1, 2, 3, 4], ratio=0.75)
+    above = cli("create", "execution", *P, "--execFile", str(exec_file), "--wait", "above")
+    assert above.exit_code == 0, above.stderr
+
+
+def test_retries_run_another_attempt(cli: Invoke, tmp_path: Path) -> None:
+    flaky = [
+        PY,
+        "-c",
+        "import os, sys; a = int(os.environ['AWS_BATCH_JOB_ATTEMPT']); "
+        "print('attempt', a); sys.exit(0 if a == 2 else 5)",
+    ]
+    exec_file = prepare(cli, tmp_path, flaky, default=[1], retries=2)
+    result = cli("create", "execution", *P, "--execFile", str(exec_file), "--wait", "flaky")
+    assert result.exit_code == 0, result.stderr
+    child = status(cli, "flaky")["children"][0]
+    assert [a["exitCode"] for a in child["attempts"]] == [5, 0]
+    logs = cli("logs", *P, "flaky").stdout.splitlines()
+    assert logs == ["[0] attempt 1", "[0#2] attempt 2"]
+    assert cli("logs", *P, "flaky", "--attempt", "2").stdout.splitlines() == ["[0#2] attempt 2"]
+
+
+def test_a_map_of_one_item_and_hostile_strings(cli: Invoke, tmp_path: Path) -> None:
+    echo = [
+        PY,
+        "-c",
+        "import json, os, sys; json.dump(sys.argv[1], open(os.environ['BATCHMAP_OUTPUT'], 'w'))",
+        "{{ item }}",
+    ]
+    hostile = ['it\'s "quoted"; $(rm -rf ~) `x` | & > /tmp/x']
+    exec_file = prepare(cli, tmp_path, echo, items_type="list[str]", default=hostile)
+    assert (
+        cli("create", "execution", *P, "--execFile", str(exec_file), "--wait", "one").exit_code == 0
+    )
+    assert (
+        json.loads(cli("get", "execution", *P, "one", "--outputs", "-o", "json").stdout) == hostile
+    )
+
+
+def test_attempt_timeouts_kill_the_child_and_are_not_retried(tmp_path: Path) -> None:
+    (tmp_path / "logs").mkdir()
+    manifest = {
+        "name": "t",
+        "size": 1,
+        "envs": {},
+        "inputsUri": "file:///nonexistent",
+        "outputPrefix": (tmp_path / "out").as_uri(),
+        "launchPlanSpec": {
+            "map": {"concurrency": 1},
+            "task": {
+                "retries": 3,
+                "timeout": 1,
+                "command": [PY, "-c", "import time; time.sleep(30)"],
+            },
+        },
+    }
+    supervisor = Supervisor(tmp_path, manifest)
+    supervisor.command = [PY, "-c", "import time; time.sleep(30)"]  # skip input loading
+    started = time.monotonic()
+    supervisor.run()
+    assert time.monotonic() - started < 15
+    child = supervisor.children[0]
+    assert child["status"] == "FAILED"
+    assert len(child["attempts"]) == 1
+    assert child["attempts"][0]["reason"] == "Job attempt duration exceeded timeout"
+
+
+def test_dry_run_changes_nothing(cli: Invoke, tmp_path: Path, isolated: Path) -> None:
+    exec_file = prepare(cli, tmp_path, [PY, "-c", SQUARE, "{{ item }}"])
+    result = cli(
+        "create", "execution", *P, "--execFile", str(exec_file), "--dryRun", "-o", "json", "dry"
+    )
+    assert result.exit_code == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert (plan["name"], plan["size"], plan["minSuccesses"]) == ("dry", 3, 3)
+    assert plan["local"]["command"][:2] == ["batchmap-task", "--"]
+    assert not (isolated / ".batchmap" / "store" / "proj").exists()
+
+
+def _batchmap(*args: str, **kw) -> subprocess.Popen:
+    return subprocess.Popen(
+        [PY, "-m", "batchmap", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
+
+
+def test_detached_run_and_follow_from_another_process(cli: Invoke, tmp_path: Path) -> None:
+    slow = [
+        PY,
+        "-c",
+        "import sys, time; [print(sys.argv[1], k, flush=True) or time.sleep(0.2) "
+        "for k in range(3)]",
+        "{{ item }}",
+    ]
+    exec_file = prepare(cli, tmp_path, slow, default=[1, 2, 3, 4])
+    created = cli("create", "execution", *P, "--execFile", str(exec_file), "bg")
+    assert created.exit_code == 0, created.stderr
+    follower = _batchmap("logs", *P, "bg", "--follow", env=dict(os.environ))
+    out, err = follower.communicate(timeout=60)
+    assert follower.returncode == 0, err
+    lines = out.splitlines()
+    assert sorted(lines) == sorted(f"[{i}] {i + 1} {k}" for i in range(4) for k in range(3))
+    assert status(cli, "bg")["status"]["phase"] == "SUCCEEDED"
+
+
+def test_ctrl_c_stops_the_children_and_exits_130(cli: Invoke, tmp_path: Path) -> None:
+    sleeper = [PY, "-c", "import time; print('start', flush=True); time.sleep(60)"]
+    exec_file = prepare(cli, tmp_path, sleeper, default=[1, 2, 3])
+    proc = _batchmap(
+        "create",
+        "execution",
+        *P,
+        "--execFile",
+        str(exec_file),
+        "--wait",
+        "int",
+        env=dict(os.environ),
+    )
+    store = Path(os.environ["HOME"]) / ".batchmap" / "store" / "proj" / "dev" / "int"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status_file = store / "local" / "status.json"
+        if status_file.exists() and '"RUNNING"' in status_file.read_text():
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert "interrupted" in err
+    data = status(cli, "int")
+    assert data["state"] == "SUBMITTED"
+    assert {c["status"] for c in data["children"]} == {"FAILED"}
+    reasons = {c["reason"] for c in data["children"]}
+    assert reasons <= {
+        "Terminated: the execution was interrupted",
+        "Cancelled: the execution was interrupted",
+    }
+
+
+@pytest.mark.parametrize("bad", ["--index", "--status"])
+def test_bad_selectors_exit_3(cli: Invoke, tmp_path: Path, bad: str) -> None:
+    exec_file = prepare(cli, tmp_path, [PY, "-c", SQUARE, "{{ item }}"])
+    assert (
+        cli("create", "execution", *P, "--execFile", str(exec_file), "--wait", "s").exit_code == 0
+    )
+    value = "99" if bad == "--index" else "DONE"
+    result = cli("get", "execution", *P, "s", bad, value)
+    assert result.exit_code == 3
+
+
+def test_missing_execution_exits_4(cli: Invoke) -> None:
+    result = cli("get", "execution", *P, "nope")
+    assert result.exit_code == 4 and "execution 'nope' not found" in result.stderr
+    assert cli("logs", *P, "nope").exit_code == 4
