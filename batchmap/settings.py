@@ -79,6 +79,7 @@ class Settings:
     queues: Mapping[str, Any] = field(default_factory=dict)
     plugins_aws: Mapping[str, Any] = field(default_factory=dict)
     tasks: Mapping[str, Any] = field(default_factory=dict)
+    queue_attributes: tuple[Mapping[str, Any], ...] = ()
     warnings: tuple[Problem, ...] = ()
 
     def get(self, key: str) -> Any:
@@ -128,6 +129,7 @@ class Settings:
             "queues": dict(self.queues),
             "plugins": {"aws": dict(self.plugins_aws)} if self.plugins_aws else {},
             "tasks": dict(self.tasks),
+            "executionQueueAttributes": list(self.queue_attributes),
             "warnings": [w.to_dict() for w in self.warnings],
         }
 
@@ -406,6 +408,7 @@ def resolve(
         queues=data.get("queues") or {},
         plugins_aws=_dig(data, ("plugins", "aws")) or {},
         tasks=data.get("tasks") or {},
+        queue_attributes=tuple(data.get("executionQueueAttributes") or ()),
         warnings=tuple(warnings),
     )
 

@@ -17,7 +17,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +92,7 @@ class LocalBackend:
         details["local"].update(mode="detached", pid=process.pid)
         return details
 
-    def dry_run(self, plan: Any) -> dict[str, Any]:
+    def finalize(self, plan: Any) -> dict[str, Any]:
         """What --dryRun shows: how the children would run here."""
         task = plan.plan.task
         return {
@@ -194,7 +194,7 @@ class LocalBackend:
     def logs(
         self,
         manifest: Any,
-        children: Iterable[Child],
+        query: ChildQuery,
         cursor: LogCursor,
         *,
         attempt: int | None = None,
@@ -202,7 +202,8 @@ class LocalBackend:
         """New lines of each attempt's log file since the cursor's byte offsets."""
         offsets: dict[str, int] = cursor.state.setdefault("offsets", {})
         events = []
-        for child in children:
+        every = ChildQuery(query.statuses, query.indexes, limit=None)
+        for child in sorted(self.children(manifest, every), key=lambda c: c.index):
             for a in child.attempts:
                 if a.log is None or (attempt is not None and a.number != attempt):
                     continue

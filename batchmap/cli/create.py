@@ -141,7 +141,9 @@ def execution(
     )
     plan = executions.prepare(request, state.registry())
     runner = state.backend(chosen)
-    plan.details = runner.dry_run(plan) if hasattr(runner, "dry_run") else {}
+    plan.details.update(runner.finalize(plan))
+    for warning in plan.details.pop("warnings", []):
+        out.warn(warning)
     if dry_run:
         out.data(plan.to_dict()) if out.format is not OutputFormat.table else out.text(
             _plan_text(plan)

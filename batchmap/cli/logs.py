@@ -101,8 +101,7 @@ def logs(
     cursor = LogCursor()
 
     def fetch() -> list[Any]:
-        children = sorted(backend.children(manifest, query), key=lambda c: c.index)
-        return backend.logs(manifest, children, cursor, attempt=attempt)
+        return backend.logs(manifest, query, cursor, attempt=attempt)
 
     def emit(events: list[Any]) -> None:
         if tail is not None:

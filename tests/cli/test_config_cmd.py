@@ -142,7 +142,10 @@ def test_show_json_contract(cli: Invoke) -> None:
     result = cli("-c", str(cfg), "config", "show", "-o", "json")
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
-    assert set(data) == {"configFile", "settings", "queues", "plugins", "tasks", "warnings"}
+    assert set(data) == {
+        "configFile", "settings", "queues", "plugins", "tasks", "executionQueueAttributes",
+        "warnings",
+    }
     assert data["configFile"] == str(cfg)
     assert set(data["settings"]) == {
         "backend",

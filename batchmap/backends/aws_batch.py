@@ -1,0 +1,255 @@
+"""The AWS Batch backend: one execution is one array job (or several past 10,000).
+
+``finalize`` decides everything before a side effect — the queue and why, the
+queue's state, the role checks, the job definition and every SubmitJob
+request — so ``--dryRun`` shows exactly what ``submit`` will send.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from batchmap.aws import ClientFactory, aws_call
+from batchmap.backends import ChildQuery, LogCursor, LogEvent, aws_jobs, aws_logs
+from batchmap.backends.aws_requests import (
+    MAX_ARRAY_SIZE,
+    chunks,
+    job_definition,
+    stream_prefix,
+    submit_requests,
+)
+from batchmap.errors import AwsRefusedError, InvalidInputError
+from batchmap.identity import check_role
+from batchmap.queues import choose_queue
+from batchmap.settings import Settings
+
+
+def _normal(definition: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a job definition that decide whether a revision can be reused."""
+    props = definition.get("containerProperties") or {}
+    return {
+        "image": props.get("image"),
+        "command": props.get("command"),
+        "jobRoleArn": props.get("jobRoleArn"),
+        "resources": sorted(
+            (r["type"], r["value"]) for r in props.get("resourceRequirements") or []
+        ),
+        "environment": sorted((e["name"], e["value"]) for e in props.get("environment") or []),
+        "log": (props.get("logConfiguration") or {}).get("options"),
+        "attempts": (definition.get("retryStrategy") or {}).get("attempts"),
+        "timeout": definition.get("timeout"),
+        "eks": definition.get("eksProperties"),
+    }
+
+
+class AwsBatchBackend:
+    name = "aws"
+
+    def __init__(self, clients: ClientFactory, settings: Settings) -> None:
+        self.clients = clients
+        self.settings = settings
+
+    @property
+    def batch(self) -> Any:
+        return self.clients.client("batch")
+
+    @property
+    def region(self) -> str:
+        return self.clients.region or "us-east-1"
+
+    # -- planning -----------------------------------------------------------------------
+    def _queue_platform(self, queue: str) -> bool:
+        """Check the queue can take jobs; True when its compute environments are EKS."""
+        with aws_call("batch:DescribeJobQueues"):
+            found = self.batch.describe_job_queues(jobQueues=[queue])["jobQueues"]
+        if not found:
+            raise AwsRefusedError(
+                f"job queue {queue!r} does not exist in {self.region}",
+                hint="check queues.executionQueues, or run 'batchmap doctor'",
+            )
+        detail = found[0]
+        if detail.get("state", "ENABLED") != "ENABLED" or detail.get("status") == "INVALID":
+            raise AwsRefusedError(
+                f"job queue {queue!r} is {detail.get('state')}/{detail.get('status')}: "
+                f"{detail.get('statusReason') or 'it cannot take jobs'}",
+                hint="enable it in AWS Batch, or pick another queue with --queue",
+            )
+        names = [o["computeEnvironment"] for o in detail.get("computeEnvironmentOrder") or []]
+        if not names:
+            return False
+        with aws_call("batch:DescribeComputeEnvironments"):
+            envs = self.batch.describe_compute_environments(computeEnvironments=names)
+        return any(
+            e.get("containerOrchestrationType") == "EKS"
+            for e in envs.get("computeEnvironments", [])
+        )
+
+    def finalize(self, plan: Any) -> dict[str, Any]:
+        """Queue, checks and requests of a submission (read-only AWS calls only)."""
+        if not self.settings.storage.startswith("s3://"):
+            raise InvalidInputError("the aws backend needs storage: s3://BUCKET/PREFIX")
+        spec = plan.plan.spec_dict()
+        eks_task = spec["task"].get("platform") == "EKS"
+        if not plan.iam_role_arn and not eks_task:
+            raise InvalidInputError(
+                "iamRoleARN is required on AWS Batch: the role the children run as",
+                hint="set iamRoleARN in the exec file or pass --iamRoleARN",
+            )
+        choice = choose_queue(
+            project=plan.project,
+            domain=plan.domain,
+            workflow=plan.plan.workflow,
+            execution=plan.name,
+            queues=self.settings.queues,
+            attributes=self.settings.queue_attributes,
+            explicit=plan.queue,
+        )
+        plan.queue, plan.queue_reason = choice.queue, choice.reason
+        eks = self._queue_platform(choice.queue) or eks_task
+        if plan.kube_service_account and not eks:
+            plan.details.setdefault("warnings", []).append(
+                "kubeServiceAcct is ignored: the queue's compute environments are not EKS"
+            )
+        checks = []
+        if plan.iam_role_arn:
+            checks = check_role(
+                self.clients.client("iam"), self.clients.client("sts"), plan.iam_role_arn
+            )
+            failed = [c for c in checks if c.status == "fail"]
+            if failed:
+                raise AwsRefusedError(f"{failed[0].name}: {failed[0].message}", hint=failed[0].fix)
+        plugin = self.settings.batch_plugin
+        store = f"{self.settings.storage}/{plan.prefix}"
+        max_array = int(plugin.get("maxArrayJobSize") or MAX_ARRAY_SIZE)
+        return {
+            "region": self.region,
+            "identityChecks": [c.to_dict() for c in checks],
+            "jobDefinition": job_definition(
+                execution=plan.name,
+                plan=spec,
+                role=plan.iam_role_arn,
+                service_account=plan.kube_service_account,
+                log_group=self.settings.log_group,
+                plugin=plugin,
+                eks=eks,
+            ),
+            "submitJobs": submit_requests(
+                execution=plan.name,
+                project=plan.project,
+                domain=plan.domain,
+                plan=spec,
+                size=plan.size,
+                queue=choice.queue,
+                inputs_uri=f"{store}/inputs.json",
+                output_prefix=f"{store}/outputs",
+                envs=plan.envs,
+                max_array=max_array,
+            ),
+        }
+
+    # -- submission ---------------------------------------------------------------------
+    def _register(self, definition: dict[str, Any]) -> str:
+        """Reuse the ACTIVE revision with the same content, else register a new one."""
+        paginator = self.batch.get_paginator("describe_job_definitions")
+        with aws_call("batch:DescribeJobDefinitions"):
+            for page in paginator.paginate(
+                jobDefinitionName=definition["jobDefinitionName"], status="ACTIVE"
+            ):
+                for existing in page["jobDefinitions"]:
+                    if _normal(existing) == _normal(definition):
+                        return str(existing["jobDefinitionArn"])
+        with aws_call("batch:RegisterJobDefinition"):
+            return str(self.batch.register_job_definition(**definition)["jobDefinitionArn"])
+
+    def _jobs(self, plan: Any, requests: list[dict[str, Any]], ids: list[str]) -> list[dict]:
+        pieces = chunks(
+            plan.size, int(self.settings.batch_plugin.get("maxArrayJobSize") or MAX_ARRAY_SIZE)
+        )
+        return [
+            {"jobId": job_id, "jobName": request["jobName"], "offset": offset, "size": size}
+            for job_id, request, (offset, size) in zip(ids, requests, pieces, strict=True)
+        ]
+
+    def submit(self, plan: Any, manifest: Any, *, foreground: bool) -> dict[str, Any]:
+        details = plan.details
+        arn = self._register(details["jobDefinition"])
+        requests = [dict(r, jobDefinition=arn) for r in details["submitJobs"]]
+        ids = []
+        for request in requests:
+            with aws_call("batch:SubmitJob"):
+                ids.append(self.batch.submit_job(**request)["jobId"])
+        return {
+            "jobDefinitionArn": arn,
+            "jobs": self._jobs(plan, requests, ids),
+            "logStreamPrefix": stream_prefix(plan.name),
+            "logGroup": self.settings.log_group,
+        }
+
+    def recover(self, plan: Any, manifest: Any) -> dict[str, Any] | None:
+        """After a crash between SubmitJob and the manifest: find the jobs by name, submit
+        only the missing ones, and never a second array job for one chunk."""
+        requests = plan.details["submitJobs"]
+        found: dict[str, str] = {}
+        for request in requests:
+            with aws_call("batch:ListJobs"):
+                page = self.batch.list_jobs(
+                    jobQueue=request["jobQueue"],
+                    filters=[{"name": "JOB_NAME", "values": [request["jobName"]]}],
+                )
+            for summary in page.get("jobSummaryList", []):
+                if summary.get("jobName") == request["jobName"] and ":" not in summary["jobId"]:
+                    found[request["jobName"]] = summary["jobId"]
+        if not found:
+            return None
+        arn = self._register(plan.details["jobDefinition"])
+        ids = []
+        for request in requests:
+            if request["jobName"] in found:
+                ids.append(found[request["jobName"]])
+                continue
+            with aws_call("batch:SubmitJob"):
+                ids.append(self.batch.submit_job(**dict(request, jobDefinition=arn))["jobId"])
+        return {
+            "jobDefinitionArn": arn,
+            "jobs": self._jobs(plan, requests, ids),
+            "logStreamPrefix": stream_prefix(plan.name),
+            "logGroup": self.settings.log_group,
+        }
+
+    def on_interrupt(self, manifest: Any) -> str:
+        return (
+            f"the execution keeps running on AWS Batch; see it with 'batchmap get execution "
+            f"-p {manifest.project} -d {manifest.domain} {manifest.name}'"
+        )
+
+    # -- status and logs ----------------------------------------------------------------
+    def counts(self, manifest: Any) -> dict[str, int]:
+        return aws_jobs.counts(self.batch, manifest.data.get("jobs") or [])
+
+    def children(self, manifest: Any, query: ChildQuery) -> list[Any]:
+        return aws_jobs.children(self.batch, manifest.data.get("jobs") or [], query)
+
+    def links(self, manifest: Any) -> list[str]:
+        return [
+            aws_jobs.job_link(self.region, job["jobId"], job["size"] > 1)
+            for job in manifest.data.get("jobs") or []
+        ]
+
+    def child_links(self, manifest: Any, child: Any) -> list[str]:
+        group = manifest.data.get("logGroup") or self.settings.log_group
+        return aws_jobs.child_links(self.region, group, child)
+
+    def logs(
+        self, manifest: Any, query: ChildQuery, cursor: LogCursor, *, attempt: int | None = None
+    ) -> list[LogEvent]:
+        filtered = bool(query.statuses or query.indexes)
+        known = aws_jobs.streams_of(self.children(manifest, query)) if filtered else {}
+        return aws_logs.read(
+            self.clients.client("logs"),
+            group=manifest.data.get("logGroup") or self.settings.log_group,
+            prefix=(manifest.data.get("logStreamPrefix") or stream_prefix(manifest.name)) + "/",
+            cursor=cursor,
+            known=known,
+            only_streams=filtered,
+            attempt=attempt,
+        )
