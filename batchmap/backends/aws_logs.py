@@ -19,6 +19,7 @@ from typing import Any
 
 from batchmap.aws import aws_call
 from batchmap.backends import LogCursor, LogEvent
+from batchmap.errors import NotFoundError
 
 LOOKBACK_MS = 120_000
 FIRST_LINE = re.compile(r"^batchmap-task: index=(\d+) attempt=(\d+)")
@@ -82,7 +83,11 @@ def read(
         return []
     fresh = []
     newest = start
-    for event in _filter_pages(logs, group, start, names, prefix):
+    try:
+        events = list(_filter_pages(logs, group, start, names, prefix))
+    except NotFoundError:
+        return []  # no child has written a line yet: the log group does not exist
+    for event in events:
         stream = event.get("logStreamName", "")
         if not stream.startswith(prefix):
             continue  # moto ignores logStreamNamePrefix; AWS does not

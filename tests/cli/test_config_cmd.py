@@ -143,7 +143,12 @@ def test_show_json_contract(cli: Invoke) -> None:
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     assert set(data) == {
-        "configFile", "settings", "queues", "plugins", "tasks", "executionQueueAttributes",
+        "configFile",
+        "settings",
+        "queues",
+        "plugins",
+        "tasks",
+        "executionQueueAttributes",
         "warnings",
     }
     assert data["configFile"] == str(cfg)

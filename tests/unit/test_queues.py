@@ -14,8 +14,9 @@ def _queues(name: str):
 
 
 def choose(queues, project="p", domain="d", workflow="w", execution="e", **kw):
-    return choose_queue(project=project, domain=domain, workflow=workflow, execution=execution,
-                        queues=queues, **kw)
+    return choose_queue(
+        project=project, domain=domain, workflow=workflow, execution=execution, queues=queues, **kw
+    )
 
 
 def test_guide_simple_example_sends_everything_to_tutorial() -> None:
@@ -47,9 +48,11 @@ def test_explicit_queue_wins() -> None:
 
 def test_most_specific_entry_wins_and_ties_go_to_the_earlier() -> None:
     queues = {
-        "executionQueues": [{"dynamic": "qa", "attributes": ["a"]},
-                            {"dynamic": "qb", "attributes": ["b"]},
-                            {"dynamic": "qc", "attributes": ["c"]}],
+        "executionQueues": [
+            {"dynamic": "qa", "attributes": ["a"]},
+            {"dynamic": "qb", "attributes": ["b"]},
+            {"dynamic": "qc", "attributes": ["c"]},
+        ],
         "workflowConfigs": [
             {"domain": "d", "tags": ["a"]},  # weight 1
             {"project": "p", "tags": ["b"]},  # weight 2
@@ -68,8 +71,10 @@ def test_most_specific_entry_wins_and_ties_go_to_the_earlier() -> None:
 
 def test_tags_are_tried_in_order_and_dead_entries_fall_through() -> None:
     queues = {
-        "executionQueues": [{"dynamic": "q1", "attributes": ["one"]},
-                            {"dynamic": "q2", "attributes": ["two"]}],
+        "executionQueues": [
+            {"dynamic": "q1", "attributes": ["one"]},
+            {"dynamic": "q2", "attributes": ["two"]},
+        ],
         "workflowConfigs": [
             {"project": "p", "tags": ["missing", "two", "one"]},
             {"tags": ["one"]},
@@ -83,8 +88,10 @@ def test_tags_are_tried_in_order_and_dead_entries_fall_through() -> None:
 
 
 def test_several_queues_with_a_tag_spread_by_execution_name_reproducibly() -> None:
-    queues = {"executionQueues": [{"dynamic": f"q{i}", "attributes": ["t"]} for i in range(4)],
-              "workflowConfigs": [{"tags": ["t"]}]}
+    queues = {
+        "executionQueues": [{"dynamic": f"q{i}", "attributes": ["t"]} for i in range(4)],
+        "workflowConfigs": [{"tags": ["t"]}],
+    }
     picks = {choose(queues, execution=f"exec{i}").queue for i in range(40)}
     assert picks == {"q0", "q1", "q2", "q3"}
     assert choose(queues, execution="same").queue == choose(queues, execution="same").queue
@@ -100,24 +107,34 @@ def test_execution_queue_attributes_override_workflow_configs() -> None:
         {"project": "p", "domain": "d", "workflow": "other", "tags": ["critical"]},
     ]
     choice = choose(queues, attributes=attributes)
-    assert (choice.queue, choice.rule, choice.tag) == ("default", "executionQueueAttributes",
-                                                       "default")
+    assert (choice.queue, choice.rule, choice.tag) == (
+        "default",
+        "executionQueueAttributes",
+        "default",
+    )
     assert choose(queues, workflow="x", attributes=attributes).queue == "gpu_dynamic"
     assert choose(queues, domain="z", workflow="x", attributes=attributes).queue == "critical"
     # Overrides whose tags have no queue fall back to workflowConfigs.
-    fallback = choose(queues, project="production", workflow="my_workflow_2",
-                      attributes=[{"project": "production", "tags": ["nope"]}])
+    fallback = choose(
+        queues,
+        project="production",
+        workflow="my_workflow_2",
+        attributes=[{"project": "production", "tags": ["nope"]}],
+    )
     assert (fallback.queue, fallback.rule) == ("gpu_dynamic", "workflowConfigs")
 
 
 def test_no_match_exits_4_with_the_explanation() -> None:
-    queues = {"executionQueues": [{"dynamic": "q", "attributes": ["a"]}],
-              "workflowConfigs": [{"domain": "prod", "tags": ["a"]}]}
+    queues = {
+        "executionQueues": [{"dynamic": "q", "attributes": ["a"]}],
+        "workflowConfigs": [{"domain": "prod", "tags": ["a"]}],
+    }
     with pytest.raises(NoQueueError) as info:
         choose(queues, domain="dev")
     assert info.value.exit_code == 4
     assert info.value.message == "no job queue matches project=p domain=d workflow=w".replace(
-        "domain=d", "domain=dev")
+        "domain=d", "domain=dev"
+    )
     assert "domain does not match" in info.value.hint
     with pytest.raises(NoQueueError, match="no job queue matches"):
         choose({})
