@@ -189,6 +189,10 @@ def translate(exc: BaseException, operation: str) -> BatchmapError:
         )
     if isinstance(exc, bce.BotoCoreError):
         return AwsServiceError(f"{operation}: {exc}")
+    from botocore.parsers import ResponseParserError
+
+    if isinstance(exc, ResponseParserError):
+        return AwsServiceError(f"{operation}: the service sent an unreadable response")
     return AwsServiceError(f"{operation}: {type(exc).__name__}: {exc}")
 
 
@@ -196,8 +200,9 @@ def translate(exc: BaseException, operation: str) -> BatchmapError:
 def aws_call(operation: str) -> Iterator[None]:
     """``with aws_call("batch:SubmitJob"): ...`` raises batchmap errors, never botocore's."""
     from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.parsers import ResponseParserError
 
     try:
         yield
-    except (ClientError, BotoCoreError) as exc:
+    except (ClientError, BotoCoreError, ResponseParserError) as exc:
         raise translate(exc, operation) from exc

@@ -77,6 +77,7 @@ class ExecutionRequest:
     version: str | None = None
     queue: str | None = None
     backend: str = "local"
+    default_iam_role: str | None = None  # the config's flyteadmin.assumableIamRole
 
 
 @dataclass
@@ -135,7 +136,7 @@ def prepare(request: ExecutionRequest, registry: Registry) -> ExecutionPlan:
     version = request.version or ef.version
     plan = registry.get(request.project, request.domain, ef.workflow or "", version)
     values = execfile.resolve_inputs(ef, plan)
-    role = request.iam_role_arn or ef.iam_role_arn or plan.iam_role_arn
+    role = request.iam_role_arn or ef.iam_role_arn or plan.iam_role_arn or request.default_iam_role
     account = request.kube_service_account or ef.kube_service_account
     for flag, value, check in (
         ("--iamRoleARN", request.iam_role_arn, role_arn_problem),

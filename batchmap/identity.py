@@ -251,6 +251,7 @@ def check_role(iam: Any, sts: Any, role_arn: str) -> list[Check]:
 def check_pass_role(iam: Any, sts: Any, role_arn: str) -> Check:
     """iam:SimulatePrincipalPolicy for iam:PassRole; "unverified" when it cannot be asked."""
     from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.parsers import ResponseParserError
 
     try:
         caller = caller_role_arn(sts, iam)
@@ -258,7 +259,14 @@ def check_pass_role(iam: Any, sts: Any, role_arn: str) -> Check:
             PolicySourceArn=caller, ActionNames=["iam:PassRole"], ResourceArns=[role_arn]
         )
         decision = result["EvaluationResults"][0]["EvalDecision"]
-    except (ClientError, BotoCoreError, NotImplementedError, KeyError, IndexError) as exc:
+    except (
+        ClientError,
+        BotoCoreError,
+        ResponseParserError,
+        NotImplementedError,
+        KeyError,
+        IndexError,
+    ) as exc:
         return Check(
             "iam:PassRole",
             "unverified",

@@ -66,6 +66,7 @@ _SETTINGS: tuple[tuple[str, str | None, str | None, tuple[str, ...], str | None]
     ("aws.endpointUrl", "endpoint_url", "ENDPOINT_URL", ("aws", "endpointUrl"), None),
     ("aws.logGroup", None, "LOG_GROUP", ("aws", "logGroup"), DEFAULT_LOG_GROUP),
     ("flyteadmin.roleNameKey", None, None, ("flyteadmin", "roleNameKey"), None),
+    ("flyteadmin.assumableIamRole", None, None, ("flyteadmin", "assumableIamRole"), None),
 )
 _LOCATION_KEYS = ("storage", "registry")
 

@@ -18,6 +18,7 @@ import typer
 from batchmap import __version__
 from batchmap.cli import config as config_cmd
 from batchmap.cli import create as create_cmd
+from batchmap.cli import doctor as doctor_cmd
 from batchmap.cli import get as get_cmd
 from batchmap.cli import logs as logs_cmd
 from batchmap.cli import register as register_cmd
@@ -42,6 +43,7 @@ app.add_typer(create_cmd.app, name="create")
 app.add_typer(register_cmd.app, name="register")
 app.add_typer(config_cmd.app, name="config")
 app.command("logs")(logs_cmd.logs)
+app.command("doctor")(doctor_cmd.doctor)
 
 
 def _version(value: bool) -> None:

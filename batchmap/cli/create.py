@@ -138,6 +138,7 @@ def execution(
         version=version,
         queue=queue,
         backend=chosen,
+        default_iam_role=state.settings.get("flyteadmin.assumableIamRole"),
     )
     plan = executions.prepare(request, state.registry())
     runner = state.backend(chosen)

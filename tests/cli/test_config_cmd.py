@@ -161,6 +161,7 @@ def test_show_json_contract(cli: Invoke) -> None:
         "aws.endpointUrl",
         "aws.logGroup",
         "flyteadmin.roleNameKey",
+        "flyteadmin.assumableIamRole",
     }
     for value in data["settings"].values():
         assert set(value) == {"value", "source", "detail"}

@@ -1,0 +1,85 @@
+"""`batchmap doctor`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from batchmap.cli.options import OutputOpt
+from batchmap.cli.state import app_state
+from batchmap.output import Column, OutputFormat
+
+COLUMNS = [
+    Column("CHECK", "check", no_wrap=True),
+    Column("STATUS", "status", no_wrap=True),
+    Column("DETAIL", "message"),
+    Column("FIX", "fix"),
+]
+
+
+def doctor(
+    ctx: typer.Context,
+    aws: Annotated[
+        bool, typer.Option("--aws", help="Check AWS too with the local backend.")
+    ] = False,
+    role: Annotated[
+        str | None,
+        typer.Option(
+            "--role",
+            help="Also check this IAM role (default: flyteadmin.assumableIamRole).",
+            show_default=False,
+        ),
+    ] = None,
+    print_policy: Annotated[
+        bool,
+        typer.Option(
+            "--print-policy",
+            help="Print the least-privilege IAM policy batchmap itself needs, and exit.",
+        ),
+    ] = False,
+    output: OutputOpt = None,
+) -> None:
+    """Check the setup: config, storage, credentials, queues, compute environments, role.
+
+    Every check is a row: ok, warn, unverified or fail. Exits 0 when nothing
+    failed and 5 otherwise. With the local backend, AWS is checked only with
+    --aws.
+
+    Examples:
+
+    \b
+      batchmap doctor
+      batchmap doctor --role arn:aws:iam::123456789012:role/batchmap-task -o json
+      batchmap doctor --print-policy > batchmap-policy.json
+    """
+    from batchmap.doctor import failed, policy, run_checks
+    from batchmap.errors import AwsRefusedError
+    from batchmap.output import to_json
+
+    state = app_state(ctx)
+    out = state.output(output)
+    settings = state.settings
+    if print_policy:
+        out.text(to_json(policy(settings)))
+        return
+    uses_aws = (
+        aws
+        or settings.backend == "aws"
+        or any(loc.startswith("s3://") for loc in (settings.storage, settings.registry))
+    )
+    clients = state.clients if uses_aws else None
+    role = role or settings.get("flyteadmin.assumableIamRole")
+    checks = run_checks(settings, clients, role if clients else None)
+    rows = [c.to_dict() for c in checks]
+    if out.format is OutputFormat.table:
+        out.table(COLUMNS, rows)
+    else:
+        out.data(rows)
+    bad = failed(checks)
+    if bad:
+        raise AwsRefusedError(
+            f"doctor: {len(bad)} check{'s' if len(bad) > 1 else ''} failed: "
+            + ", ".join(c.name for c in bad)
+        )
+    out.success("everything batchmap needs is in place")
