@@ -20,12 +20,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import struct
 import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -159,50 +161,95 @@ def store_output(path: Path, prefix: str, index: int) -> bool:
     return True
 
 
-def run(argv: Sequence[str], env: Mapping[str, str]) -> int:
-    """Run one child; return its exit code."""
+@dataclass
+class Prepared:
+    """A child ready to start: its command, environment and output file."""
+
+    index: int
+    attempt: str
+    size: int
+    command: list[str]
+    env: dict[str, str]
+    workdir: Path
+
+    @property
+    def output(self) -> Path:
+        return self.workdir / "output.json"
+
+    def first_line(self) -> str:
+        # Names the child, so a log tailer can label streams without API calls.
+        return (
+            f"batchmap-task: index={self.index} attempt={self.attempt} size={self.size} "
+            f"execution={self.env.get('BATCHMAP_EXECUTION', '')}"
+        )
+
+
+def prepare(argv: Sequence[str], env: Mapping[str, str]) -> Prepared:
+    """Everything before the command starts: index, item, argv, environment."""
     index = child_index(env)
     inputs_uri = env.get("BATCHMAP_INPUTS")
     if not inputs_uri:
         raise RuntimeFailure("BATCHMAP_INPUTS is not set")
     item, broadcast, size = load_item(inputs_uri, index)
-    attempt = env.get("AWS_BATCH_JOB_ATTEMPT", "1")
-    # The first line names the child, so a log tailer can label streams without API calls.
-    print(
-        f"batchmap-task: index={index} attempt={attempt} size={size} "
-        f"execution={env.get('BATCHMAP_EXECUTION', '')}",
-        flush=True,
-    )
     command = render(argv, item, broadcast, index)
-    with tempfile.TemporaryDirectory(prefix="batchmap-") as tmp:
-        output = Path(tmp) / "output.json"
-        child_env = dict(env)
-        child_env.update(
-            {
-                "BATCHMAP_INDEX": str(index),
-                "BATCHMAP_ITEM": json.dumps(item, ensure_ascii=False),
-                "BATCHMAP_OUTPUT": str(output),
-            }
-        )
-        try:
-            process = subprocess.Popen(command, env=child_env)
-        except FileNotFoundError:
-            print(f"batchmap-task: command not found: {command[0]}", file=sys.stderr, flush=True)
-            return EXIT_NOT_FOUND
-        except PermissionError:
-            print(f"batchmap-task: not executable: {command[0]}", file=sys.stderr, flush=True)
-            return 126
+    workdir = Path(tempfile.mkdtemp(prefix="batchmap-"))
+    child_env = dict(env)
+    child_env.update(
+        {
+            "BATCHMAP_INDEX": str(index),
+            "BATCHMAP_ITEM": json.dumps(item, ensure_ascii=False),
+            "BATCHMAP_OUTPUT": str(workdir / "output.json"),
+        }
+    )
+    return Prepared(index, env.get("AWS_BATCH_JOB_ATTEMPT", "1"), size, command, child_env, workdir)
 
-        def forward(signum: int, _frame: Any) -> None:
-            process.send_signal(signum)
 
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, forward)
-        code = process.wait()
-        prefix = env.get("BATCHMAP_OUTPUT_PREFIX")
+def finish(prepared: Prepared, code: int) -> None:
+    """After the command: keep its output when it succeeded, and clean up."""
+    try:
+        prefix = prepared.env.get("BATCHMAP_OUTPUT_PREFIX")
         if code == 0 and prefix:
-            store_output(output, prefix, index)
+            store_output(prepared.output, prefix, prepared.index)
+    finally:
+        shutil.rmtree(prepared.workdir, ignore_errors=True)
+
+
+def start(prepared: Prepared, **popen: Any) -> subprocess.Popen[bytes] | int:
+    """Start the command; an int is the exit code a shell would give when it cannot start."""
+    try:
+        return subprocess.Popen(prepared.command, env=prepared.env, **popen)
+    except FileNotFoundError:
+        print(
+            f"batchmap-task: command not found: {prepared.command[0]}", file=sys.stderr, flush=True
+        )
+        return EXIT_NOT_FOUND
+    except PermissionError:
+        print(f"batchmap-task: not executable: {prepared.command[0]}", file=sys.stderr, flush=True)
+        return 126
+
+
+def exit_status(code: int) -> int:
+    """A signal death (-N) as a shell reports it (128 + N)."""
     return code if code >= 0 else 128 - code
+
+
+def run(argv: Sequence[str], env: Mapping[str, str]) -> int:
+    """Run one child; return its exit code."""
+    prepared = prepare(argv, env)
+    print(prepared.first_line(), flush=True)
+    process = start(prepared)
+    if isinstance(process, int):
+        finish(prepared, process)
+        return process
+
+    def forward(signum: int, _frame: Any) -> None:
+        process.send_signal(signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, forward)
+    code = exit_status(process.wait())
+    finish(prepared, code)
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:

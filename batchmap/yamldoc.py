@@ -45,14 +45,44 @@ def format_path(path: Sequence[PathPart]) -> str:
     return out
 
 
+class _Positions:
+    """The round-trip trees of a stream, parsed once and only when a line is asked for.
+
+    Loading goes through ruamel's fast safe loader (libyaml via ruamel.yaml.clib);
+    positions cost a second, slower parse, which only files with problems pay.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._trees: list[Any] | None = None
+
+    def tree(self, index: int) -> Any:
+        if self._trees is None:
+            try:
+                self._trees = list(_yaml().load_all(self.text))
+            except Exception:  # positions are a nicety; the data already loaded
+                self._trees = []
+        return self._trees[index] if index < len(self._trees) else None
+
+
 @dataclass
 class YamlDocument:
-    """One YAML document: plain data plus the positions of its nodes."""
+    """One YAML document: plain data plus (lazily) the positions of its nodes."""
 
     source: str
     data: Any
-    _tree: Any = None
-    first_line: int = 1
+    positions: _Positions | None = None
+    index: int = 0
+
+    @property
+    def _tree(self) -> Any:
+        return self.positions.tree(self.index) if self.positions is not None else None
+
+    @property
+    def first_line(self) -> int:
+        lc = getattr(self._tree, "lc", None)
+        line = getattr(lc, "line", None) if lc is not None else None
+        return line + 1 if isinstance(line, int) else 1
 
     def line_of(self, path: Sequence[PathPart]) -> int | None:
         """Line (1-based) of the deepest node on ``path`` that exists."""
@@ -115,7 +145,10 @@ def _mark_problem(exc: Exception, source: str, text: str = "") -> Problem:
     what = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
     context = getattr(exc, "context", None)
     message = f"invalid YAML: {what}"
-    if context and "duplicate" in str(context).lower():
+    tag = re.search(r"constructor for the tag '([^']*)'", str(what))
+    if tag:
+        message = f"YAML tag '{tag.group(1)}' is not allowed (batchmap reads plain YAML only)"
+    elif context and "duplicate" in str(context).lower():
         message = f"invalid YAML: {context.strip()}"
     hint = None
     if "\\t" in str(what) or "tab" in str(what).lower():
@@ -127,9 +160,17 @@ def _mark_problem(exc: Exception, source: str, text: str = "") -> Problem:
     return Problem(message, file=source, line=line, hint=hint)
 
 
+def _fast_yaml() -> Any:
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe", pure=False)  # libyaml's parser when ruamel.yaml.clib is there
+    yaml.allow_duplicate_keys = False
+    return yaml
+
+
 def load_documents(text: str, source: str) -> list[YamlDocument]:
     """Parse every document of a YAML stream; raise one located error if it is not YAML."""
-    yaml = _yaml()
+    yaml = _fast_yaml()
     try:
         trees = list(yaml.load_all(text))
     except RecursionError:
@@ -139,13 +180,10 @@ def load_documents(text: str, source: str) -> list[YamlDocument]:
             raise
         problem = _mark_problem(exc, source, text)
         raise InvalidInputError(f"{source}: not valid YAML", problems=[problem]) from None
+    positions = _Positions(text)
     docs = []
-    for tree in trees:
-        first = 1
-        lc = getattr(tree, "lc", None)
-        if lc is not None and getattr(lc, "line", None) is not None:
-            first = lc.line + 1
-        doc = YamlDocument(source, None, tree, first)
+    for index, tree in enumerate(trees):
+        doc = YamlDocument(source, None, positions, index)
         doc.data = _to_plain(tree, doc)
         docs.append(doc)
     return docs
@@ -155,7 +193,7 @@ def load_document(text: str, source: str) -> YamlDocument:
     """Parse a stream that must hold exactly one document (an empty file is ``{}``)."""
     docs = [d for d in load_documents(text, source) if d.data is not None]
     if not docs:
-        return YamlDocument(source, {}, None)
+        return YamlDocument(source, {})
     if len(docs) > 1:
         raise InvalidInputError(
             f"{source}: holds {len(docs)} YAML documents, expected one",

@@ -147,6 +147,12 @@ def children(batch: Any, jobs: Sequence[Mapping[str, Any]], query: ChildQuery) -
                     )
     else:
         wanted = [s for s in VIEW_ORDER if not query.statuses or s in query.statuses]
+        # One DescribeJobs of the parents says which statuses each array has children in,
+        # so ListJobs is called only where there is something to list.
+        counts_by_parent = {
+            d["jobId"]: (d.get("arrayProperties") or {}).get("statusSummary")
+            for d in describe(batch, [j["jobId"] for j in jobs if j["size"] > 1])
+        }
         for status in wanted:
             for job in jobs:
                 remaining = None if query.limit is None else query.limit - len(summaries)
@@ -154,6 +160,9 @@ def children(batch: Any, jobs: Sequence[Mapping[str, Any]], query: ChildQuery) -
                     break
                 if job["size"] == 1:
                     summaries.setdefault(job["jobId"], None)
+                    continue
+                summary_counts = counts_by_parent.get(job["jobId"])
+                if summary_counts and not summary_counts.get(status):
                     continue
                 for summary in list_children(batch, job["jobId"], status, remaining):
                     summaries[summary["jobId"]] = summary

@@ -1,8 +1,8 @@
 """The local supervisor: runs an execution's children as processes, like AWS Batch would.
 
-Each child is ``python -m batchmap.runtime -- TEMPLATE...`` with AWS Batch's
-environment (``AWS_BATCH_JOB_ARRAY_INDEX``, ``AWS_BATCH_JOB_ATTEMPT``, …), at
-most ``concurrency`` at a time, each attempt's output in
+Each child runs through the runtime's own steps (``batchmap.runtime.prepare``,
+``start``, ``finish``) with AWS Batch's environment (``AWS_BATCH_JOB_ARRAY_INDEX``,
+``AWS_BATCH_JOB_ATTEMPT``, …), at most ``concurrency`` at a time, each attempt's output in
 ``logs/INDEX/ATTEMPT.log``. A failed attempt is retried up to ``retries``
 times; an attempt past the timeout is killed and, as on AWS Batch, not
 retried. The state of every child is written atomically to ``local/status.json``
@@ -23,8 +23,11 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from batchmap import runtime
 
 STATUS_FILE = "local/status.json"
 WRITE_EVERY = 0.25
@@ -43,6 +46,22 @@ def _write_json(path: Path, data: Any) -> None:
     tmp.replace(path)
 
 
+@dataclass
+class Running:
+    """One attempt in flight (``process`` is an exit code when it could not start)."""
+
+    process: subprocess.Popen[bytes] | int
+    deadline: float | None
+    handle: Any
+    prepared: runtime.Prepared | None
+
+    def close(self, code: int) -> None:
+        self.handle.close()
+        if self.prepared is not None:
+            runtime.finish(self.prepared, code)
+            self.prepared = None
+
+
 class Supervisor:
     def __init__(
         self, execution_dir: Path, manifest: dict[str, Any], stop: threading.Event | None = None
@@ -57,7 +76,7 @@ class Supervisor:
         self.timeout = task.get("timeout")
         concurrency = manifest["launchPlanSpec"]["map"].get("concurrency")
         self.concurrency = max(1, int(concurrency or os.cpu_count() or 1))
-        self.command = [sys.executable, "-m", "batchmap.runtime", "--", *task["command"]]
+        self.template = list(task["command"])
         self.children: list[dict[str, Any]] = [
             {"status": "RUNNABLE", "attempts": []} for _ in range(size)
         ]
@@ -96,7 +115,10 @@ class Supervisor:
             self._last_write = now
 
     # -- processes ----------------------------------------------------------------------
-    def _start(self, index: int) -> tuple[subprocess.Popen[bytes], float | None, Any]:
+    def _start(self, index: int) -> Running:
+        """Start one attempt through the runtime's own steps (prepare, start, finish), in
+        this process: the same index arithmetic, templating and outputs as in a container,
+        one process per child instead of two."""
         child = self.children[index]
         number = len(child["attempts"]) + 1
         log = self.dir / "logs" / str(index) / f"{number}.log"
@@ -107,14 +129,6 @@ class Supervisor:
             AWS_BATCH_JOB_ARRAY_INDEX=str(index),
             AWS_BATCH_JOB_ATTEMPT=str(number),
             AWS_BATCH_JOB_ID=f"{self.manifest['name']}:{index}",
-        )
-        process = subprocess.Popen(
-            self.command,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
         )
         child["status"] = "RUNNING"
         child["attempts"].append(
@@ -128,7 +142,23 @@ class Supervisor:
             }
         )
         deadline = time.monotonic() + float(self.timeout) if self.timeout else None
-        return process, deadline, handle
+        try:
+            prepared = runtime.prepare(self.template, env)
+        except runtime.RuntimeFailure as exc:
+            handle.write(f"batchmap-task: error: {exc}\n".encode())
+            return Running(runtime.EXIT_RUNTIME_ERROR, deadline, handle, None)
+        handle.write((prepared.first_line() + "\n").encode())
+        handle.flush()
+        process = runtime.start(
+            prepared,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        if isinstance(process, int):
+            handle.write(f"batchmap-task: cannot start {prepared.command[0]!r}\n".encode())
+        return Running(process, deadline, handle, prepared)
 
     @staticmethod
     def _kill(process: subprocess.Popen[bytes]) -> None:
@@ -159,7 +189,7 @@ class Supervisor:
 
     def run(self) -> None:
         queue: collections.deque[int] = collections.deque(range(self.size))
-        running: dict[int, tuple[subprocess.Popen[bytes], float | None, Any]] = {}
+        running: dict[int, Running] = {}
         self.write_status(force=True)
         try:
             while queue or running:
@@ -169,19 +199,23 @@ class Supervisor:
                 while queue and len(running) < self.concurrency:
                     index = queue.popleft()
                     running[index] = self._start(index)
-                for index, (process, deadline, handle) in list(running.items()):
-                    code = process.poll()
+                for index, entry in list(running.items()):
+                    process = entry.process
+                    code = process if isinstance(process, int) else process.poll()
                     reason = None
-                    if code is None and deadline is not None and time.monotonic() > deadline:
-                        self._kill(process)
-                        code = process.returncode
+                    if (
+                        code is None
+                        and entry.deadline is not None
+                        and (time.monotonic() > entry.deadline)
+                    ):
+                        self._kill(process)  # type: ignore[arg-type]
+                        code = process.returncode  # type: ignore[union-attr]
                         reason = "Job attempt duration exceeded timeout"
                     if code is None:
                         continue
-                    handle.close()
+                    code = runtime.exit_status(code)
+                    entry.close(code)
                     del running[index]
-                    if code < 0:
-                        code = 128 - code
                     if code != 0 and reason is None:
                         reason = f"Essential container in task exited (exit code {code})"
                     self._finish(
@@ -194,21 +228,23 @@ class Supervisor:
                 self.write_status()
                 time.sleep(POLL)
         finally:
-            for process, _, handle in running.values():
-                self._kill(process)
-                handle.close()
+            for entry in running.values():
+                if not isinstance(entry.process, int):
+                    self._kill(entry.process)
+                entry.close(1)
             self.finished = True
             self.write_status(force=True)
 
     def _abort(
         self,
         queue: collections.deque[int],
-        running: dict[int, tuple[subprocess.Popen[bytes], float | None, Any]],
+        running: dict[int, Running],
     ) -> None:
         self.interrupted = True
-        for index, (process, _, handle) in list(running.items()):
-            self._kill(process)
-            handle.close()
+        for index, entry in list(running.items()):
+            if not isinstance(entry.process, int):
+                self._kill(entry.process)
+            entry.close(143)
             self._finish(
                 index, 143, "Terminated: the execution was interrupted", retry=False, queue=queue
             )

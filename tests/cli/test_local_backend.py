@@ -147,24 +147,26 @@ def test_a_map_of_one_item_and_hostile_strings(cli: Invoke, tmp_path: Path) -> N
 
 
 def test_attempt_timeouts_kill_the_child_and_are_not_retried(tmp_path: Path) -> None:
-    (tmp_path / "logs").mkdir()
+    from batchmap.launchplans import parse_files
+    from batchmap.staging import stage
+    from batchmap.storage import LocalStore
+
+    sleeper = [PY, "-c", "import time; time.sleep(30)"]
+    plan = parse_files([launch_plan(tmp_path, sleeper, default=[1])])[0]
+    store = LocalStore(tmp_path / "store")
+    staged = stage(store, "proj/dev/t", plan, {"xs": [1]})
     manifest = {
         "name": "t",
         "size": 1,
         "envs": {},
-        "inputsUri": "file:///nonexistent",
-        "outputPrefix": (tmp_path / "out").as_uri(),
+        "inputsUri": staged.inputs_uri,
+        "outputPrefix": store.uri("proj/dev/t/outputs"),
         "launchPlanSpec": {
             "map": {"concurrency": 1},
-            "task": {
-                "retries": 3,
-                "timeout": 1,
-                "command": [PY, "-c", "import time; time.sleep(30)"],
-            },
+            "task": {"retries": 3, "timeout": 1, "command": sleeper},
         },
     }
-    supervisor = Supervisor(tmp_path, manifest)
-    supervisor.command = [PY, "-c", "import time; time.sleep(30)"]  # skip input loading
+    supervisor = Supervisor(store.path("proj/dev/t"), manifest)
     started = time.monotonic()
     supervisor.run()
     assert time.monotonic() - started < 15
@@ -172,6 +174,15 @@ def test_attempt_timeouts_kill_the_child_and_are_not_retried(tmp_path: Path) -> 
     assert child["status"] == "FAILED"
     assert len(child["attempts"]) == 1
     assert child["attempts"][0]["reason"] == "Job attempt duration exceeded timeout"
+
+
+def test_a_command_that_does_not_exist_fails_with_127(cli: Invoke, tmp_path: Path) -> None:
+    exec_file = prepare(cli, tmp_path, ["/no/such/command", "{{ item }}"], default=[1])
+    result = cli("create", "execution", *P, "--execFile", str(exec_file), "--wait", "nf")
+    assert result.exit_code == 7
+    child = status(cli, "nf")["children"][0]
+    assert child["exitCode"] == 127
+    assert "cannot start '/no/such/command'" in cli("logs", *P, "nf").stdout
 
 
 def test_dry_run_changes_nothing(cli: Invoke, tmp_path: Path, isolated: Path) -> None:
