@@ -10,7 +10,7 @@ apply as everywhere. boto3 is imported only when a client is first needed.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from batchmap import __version__
@@ -77,6 +77,7 @@ class ClientFactory:
         retry_mode: str = RETRY_MODE,
         max_attempts: int = MAX_ATTEMPTS,
         session: Any = None,
+        on_throttle: Callable[[str], None] | None = None,
     ) -> None:
         self._region = region
         self._profile = profile
@@ -85,6 +86,7 @@ class ClientFactory:
         self._max_attempts = max_attempts
         self._session = session
         self._clients: dict[str, Any] = {}
+        self._on_throttle = on_throttle
 
     @property
     def session(self) -> Any:
@@ -99,7 +101,19 @@ class ClientFactory:
                     f"AWS profile {self._profile!r} not found",
                     hint="list profiles with 'aws configure list-profiles'",
                 ) from None
+            if self._on_throttle is not None:
+                # Registered before any client exists, so every client inherits it.
+                self._session.events.register("needs-retry", self._notice_throttle)
         return self._session
+
+    def _notice_throttle(self, response: Any = None, operation: Any = None, **_: Any) -> None:
+        """Tell the user a call is being retried because AWS throttles it (never ends it)."""
+        parsed = response[1] if isinstance(response, tuple) and len(response) > 1 else {}
+        code = (parsed or {}).get("Error", {}).get("Code")
+        status = (parsed or {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if (code in _THROTTLING or status == 429) and self._on_throttle is not None:
+            service = getattr(getattr(operation, "service_model", None), "service_name", "aws")
+            self._on_throttle(f"{service}:{getattr(operation, 'name', 'call')}")
 
     @property
     def config(self) -> Any:

@@ -124,15 +124,20 @@ class Backend(Protocol):
     def children(self, manifest: Manifest, query: ChildQuery) -> list[Child]:
         """The children a view asked for, non-succeeded first, then by index."""
 
+    def counts_many(self, manifests: list[Manifest]) -> list[Mapping[str, int]]:
+        """Counts of several executions at once (``get execution`` without a name)."""
+
     def logs(
         self,
         manifest: Manifest,
-        children: Iterable[Child],
+        query: ChildQuery,
         cursor: LogCursor,
         *,
         attempt: int | None = None,
+        since: dt.datetime | None = None,
     ) -> list[LogEvent]:
-        """Log events after ``cursor`` (which it advances), in order, without duplicates."""
+        """Log events after ``cursor`` (which it advances), in order, without duplicates;
+        with ``since``, none older than that."""
 
     def on_interrupt(self, manifest: Manifest) -> str:
         """Ctrl-C during --wait: stop what this process owns; say what happens to the rest."""

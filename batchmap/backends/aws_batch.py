@@ -7,6 +7,8 @@ request — so ``--dryRun`` shows exactly what ``submit`` will send.
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import replace
 from typing import Any
 
 from batchmap.aws import ClientFactory, aws_call
@@ -226,8 +228,31 @@ class AwsBatchBackend:
     def counts(self, manifest: Any) -> dict[str, int]:
         return aws_jobs.counts(self.batch, manifest.data.get("jobs") or [])
 
+    def counts_many(self, manifests: list[Any]) -> list[dict[str, int]]:
+        return aws_jobs.counts_many(self.batch, [m.data.get("jobs") or [] for m in manifests])
+
     def children(self, manifest: Any, query: ChildQuery) -> list[Any]:
-        return aws_jobs.children(self.batch, manifest.data.get("jobs") or [], query)
+        children = aws_jobs.children(self.batch, manifest.data.get("jobs") or [], query)
+        if any((c.reason or "").startswith("stuck in RUNNABLE") for c in children):
+            queue = (manifest.data.get("queue") or {}).get("name")
+            envs = self._compute_environments(queue) if queue else []
+            where = f" (queue {queue}; compute environments {', '.join(envs) or 'none'})"
+            children = [
+                replace(c, reason=c.reason + where)
+                if (c.reason or "").startswith("stuck in RUNNABLE")
+                else c
+                for c in children
+            ]
+        return children
+
+    def _compute_environments(self, queue: str) -> list[str]:
+        with aws_call("batch:DescribeJobQueues"):
+            found = self.batch.describe_job_queues(jobQueues=[queue])["jobQueues"]
+        return [
+            o["computeEnvironment"].rsplit("/", 1)[-1]
+            for q in found
+            for o in q.get("computeEnvironmentOrder") or []
+        ]
 
     def links(self, manifest: Any) -> list[str]:
         return [
@@ -240,7 +265,13 @@ class AwsBatchBackend:
         return aws_jobs.child_links(self.region, group, child)
 
     def logs(
-        self, manifest: Any, query: ChildQuery, cursor: LogCursor, *, attempt: int | None = None
+        self,
+        manifest: Any,
+        query: ChildQuery,
+        cursor: LogCursor,
+        *,
+        attempt: int | None = None,
+        since: dt.datetime | None = None,
     ) -> list[LogEvent]:
         filtered = bool(query.statuses or query.indexes)
         known = aws_jobs.streams_of(self.children(manifest, query)) if filtered else {}
@@ -252,4 +283,5 @@ class AwsBatchBackend:
             known=known,
             only_streams=filtered,
             attempt=attempt,
+            since=since,
         )

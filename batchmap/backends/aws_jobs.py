@@ -41,10 +41,15 @@ def describe(batch: Any, job_ids: Sequence[str]) -> list[dict[str, Any]]:
     return jobs
 
 
-def counts(batch: Any, jobs: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+def counts(
+    batch: Any,
+    jobs: Sequence[Mapping[str, Any]],
+    details: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, int]:
     """Children per status, summed over the execution's array jobs."""
     total = empty_counts()
-    details = {j["jobId"]: j for j in describe(batch, [job["jobId"] for job in jobs])}
+    if details is None:
+        details = {j["jobId"]: j for j in describe(batch, [job["jobId"] for job in jobs])}
     for job in jobs:
         detail = details.get(job["jobId"])
         if detail is None:
@@ -59,6 +64,48 @@ def counts(batch: Any, jobs: Sequence[Mapping[str, Any]]) -> dict[str, int]:
         else:
             total[detail["status"]] += job["size"]
     return total
+
+
+def counts_many(
+    batch: Any, executions: Sequence[Sequence[Mapping[str, Any]]]
+) -> list[dict[str, int]]:
+    """Counts of several executions from one DescribeJobs per 100 parents."""
+    ids = [job["jobId"] for jobs in executions for job in jobs]
+    details = {j["jobId"]: j for j in describe(batch, ids)}
+    return [counts(batch, jobs, details) for jobs in executions]
+
+
+STUCK_AFTER = dt.timedelta(minutes=10)
+# Likely causes of a child that stays RUNNABLE, by AWS Batch's statusReason prefix.
+STUCK_CAUSES = {
+    "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT": "no compute environment of the queue can give "
+    "the job its vCPUs, memory or GPUs",
+    "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE": "the job needs more than the compute "
+    "environment's maxvCpus",
+    "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY": "EC2 has no capacity for the instance types "
+    "right now",
+    "MISCONFIGURATION:SERVICE_ROLE_PERMISSIONS": "the compute environment's service role lacks "
+    "permissions",
+    "MISCONFIGURATION:EC2_QUOTA_EXCEEDED": "the account's EC2 quota is reached",
+}
+
+
+def stuck_reason(
+    detail: Mapping[str, Any], now: dt.datetime, after: dt.timedelta = STUCK_AFTER
+) -> str | None:
+    """A flag for a child RUNNABLE longer than ``after``, with the likely cause."""
+    created = _ms(detail.get("createdAt"))
+    if detail.get("status") != "RUNNABLE" or created is None or now - created < after:
+        return None
+    minutes = int((now - created).total_seconds() // 60)
+    reason = detail.get("statusReason") or ""
+    cause = next((text for prefix, text in STUCK_CAUSES.items() if reason.startswith(prefix)), None)
+    detail_text = (
+        f"{reason}: {cause}"
+        if cause
+        else (reason or "AWS Batch gives no reason; check the compute environments' capacity")
+    )
+    return f"stuck in RUNNABLE for {minutes}m: {detail_text}"
 
 
 def index_of(job_id: str, offsets: Mapping[str, int]) -> int:
@@ -96,7 +143,12 @@ def _attempts(detail: Mapping[str, Any]) -> tuple[Attempt, ...]:
     return tuple(attempts)
 
 
-def child_from(detail: Mapping[str, Any], index: int, summary: Mapping[str, Any] | None) -> Child:
+def child_from(
+    detail: Mapping[str, Any],
+    index: int,
+    summary: Mapping[str, Any] | None,
+    now: dt.datetime | None = None,
+) -> Child:
     attempts = _attempts(detail)
     exit_code = (detail.get("container") or {}).get("exitCode")
     if exit_code is None and summary:  # moto's DescribeJobs omits it; ListJobs has it
@@ -113,6 +165,7 @@ def child_from(detail: Mapping[str, Any], index: int, summary: Mapping[str, Any]
     container_reason = (detail.get("container") or {}).get("reason")
     if container_reason and container_reason != reason:
         reason = f"{reason} - {container_reason}" if reason else container_reason
+    reason = stuck_reason(detail, now or dt.datetime.now(dt.timezone.utc)) or reason
     return Child(index, detail["status"], attempts, reason, detail["jobId"])
 
 

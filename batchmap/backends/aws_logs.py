@@ -66,6 +66,7 @@ def read(
     known: Mapping[str, tuple[int, int]],
     only_streams: bool,
     attempt: int | None = None,
+    since: dt.datetime | None = None,
 ) -> list[LogEvent]:
     """New events since ``cursor``, in time order, each once.
 
@@ -77,6 +78,8 @@ def read(
     streams: dict[str, tuple[int, int] | None] = state.setdefault("streams", {})
     streams.update(known)
     seen: dict[str, int] = state.setdefault("seen", {})
+    if "start" not in state and since is not None:
+        state["start"] = int(since.timestamp() * 1000)
     start = int(state.get("start", 0))
     names = sorted(known) if only_streams else None
     if only_streams and not names:

@@ -95,7 +95,11 @@ class LocalBackend:
     def finalize(self, plan: Any) -> dict[str, Any]:
         """What --dryRun shows: how the children would run here."""
         task = plan.plan.task
+        notes = [f"local backend: children run on this machine; the image {task.image} is not used"]
+        if task.secrets:
+            notes.append("local backend: secrets are AWS ARNs and are not resolved here")
         return {
+            "notes": notes,
             "local": {
                 "directory": str(self.directory(plan.prefix)),
                 "concurrency": plan.plan.map.concurrency or os.cpu_count() or 1,
@@ -108,7 +112,7 @@ class LocalBackend:
                     "BATCH_JOB_ARRAY_INDEX_VAR_NAME": "AWS_BATCH_JOB_ARRAY_INDEX",
                 },
                 "secrets": sorted(task.secrets),
-            }
+            },
         }
 
     def recover(self, plan: Any, manifest: Any) -> dict[str, Any] | None:
@@ -177,6 +181,9 @@ class LocalBackend:
             children.append(Child(i, state, attempts, reason, f"{manifest.name}:{i}"))
         return children
 
+    def counts_many(self, manifests: list[Any]) -> list[Mapping[str, int]]:
+        return [self.counts(m) for m in manifests]
+
     def counts(self, manifest: Any) -> Mapping[str, int]:
         counts = empty_counts()
         for child in self._children(manifest):
@@ -198,14 +205,19 @@ class LocalBackend:
         cursor: LogCursor,
         *,
         attempt: int | None = None,
+        since: dt.datetime | None = None,
     ) -> list[LogEvent]:
-        """New lines of each attempt's log file since the cursor's byte offsets."""
+        """New lines of each attempt's log file since the cursor's byte offsets.
+
+        Lines carry no time here: ``since`` keeps the attempts still running at that time."""
         offsets: dict[str, int] = cursor.state.setdefault("offsets", {})
         events = []
         every = ChildQuery(query.statuses, query.indexes, limit=None)
         for child in sorted(self.children(manifest, every), key=lambda c: c.index):
             for a in child.attempts:
                 if a.log is None or (attempt is not None and a.number != attempt):
+                    continue
+                if since is not None and a.stopped_at is not None and a.stopped_at < since:
                     continue
                 start = offsets.get(a.log, 0)
                 try:

@@ -143,6 +143,8 @@ def execution(
     plan = executions.prepare(request, state.registry())
     runner = state.backend(chosen)
     plan.details.update(runner.finalize(plan))
+    for note in plan.details.pop("notes", []):
+        out.info(note)
     for warning in plan.details.pop("warnings", []):
         out.warn(warning)
     if dry_run:
@@ -151,11 +153,6 @@ def execution(
         )
         out.info("dry run: nothing was staged, registered or submitted")
         return
-    if chosen == "local" and plan.plan.task.image:
-        out.info(
-            f"local backend: children run on this machine; the image "
-            f"{plan.plan.task.image} is not used"
-        )
     manifest = executions.create(plan, state.execution_store(), runner, foreground=wait)
     if out.format is not OutputFormat.table:
         out.data(manifest.to_dict())

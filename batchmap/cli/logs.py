@@ -56,6 +56,15 @@ def logs(
             "--tail", help="Only the last N lines of each child.", show_default=False, min=0
         ),
     ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Only lines since then: 10m, 2h, 1d or an ISO-8601 time (local backend: "
+            "attempts running since then).",
+            show_default=False,
+        ),
+    ] = None,
     timestamps: Annotated[
         bool,
         typer.Option(
@@ -85,11 +94,12 @@ def logs(
       batchmap logs -p flytesnacks -d development f3kq0l2m9x8c7v6b5n4a
       batchmap logs -p flytesnacks -d development f3kq0l2m9x8c7v6b5n4a --status FAILED --tail 20
       batchmap logs -p flytesnacks -d development f3kq0l2m9x8c7v6b5n4a --follow
+      batchmap logs -p flytesnacks -d development f3kq0l2m9x8c7v6b5n4a --since 10m -o json
     """
     from batchmap import executions
     from batchmap.backends import ChildQuery, LogCursor
     from batchmap.cli import progress
-    from batchmap.cli.selection import parse_indexes, parse_statuses
+    from batchmap.cli.selection import parse_indexes, parse_since, parse_statuses
 
     state = app_state(ctx)
     out = state.output(output)
@@ -99,9 +109,10 @@ def logs(
         statuses=parse_statuses(status), indexes=parse_indexes(index, manifest.size), limit=None
     )
     cursor = LogCursor()
+    start = parse_since(since)
 
     def fetch() -> list[Any]:
-        return backend.logs(manifest, query, cursor, attempt=attempt)
+        return backend.logs(manifest, query, cursor, attempt=attempt, since=start)
 
     def emit(events: list[Any]) -> None:
         if tail is not None:
@@ -115,12 +126,18 @@ def logs(
         emit(fetch())
         return
     seen: dict[int, deque[str]] = defaultdict(lambda: deque(maxlen=FAILED_TAIL_LINES))
+    # A status line on stderr when a person watches; plain lines only when piped.
+    watched = out.interactive and bool(getattr(out.stdout, "isatty", lambda: False)())
+    last = ""
     while True:
         phase = progress.phase_for(backend, manifest)
         events = fetch()  # after reading the phase, so nothing written before the end is missed
         for event in events:
             seen[event.index].append(_label(event) + " " + event.message)
         out.lines(_format(e, out, timestamps) for e in events)
+        if watched and phase.describe() != last:
+            out.info(f"── {phase.describe()}")
+            last = phase.describe()
         if phase.done:
             break
         time.sleep(progress.POLL_SECONDS)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+
 from batchmap.backends import STATUSES
 from batchmap.errors import InvalidInputError
 from batchmap.validation import did_you_mean
@@ -44,3 +47,21 @@ def parse_statuses(values: list[str] | None) -> frozenset[str]:
                 )
             out.add(status)
     return frozenset(out)
+
+
+def parse_since(text: str | None, now: dt.datetime | None = None) -> dt.datetime | None:
+    """``10m``, ``2h``, ``1d``, ``90s`` ago, or an ISO-8601 time (UTC when no zone is given)."""
+    if not text:
+        return None
+    now = now or dt.datetime.now(dt.timezone.utc)
+    match = re.fullmatch(r"(\d+)([smhd])", text.strip())
+    if match:
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+        return now - dt.timedelta(**{unit: int(match.group(1))})
+    try:
+        value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInputError(
+            f"--since: {text!r} is neither a duration such as 10m or 2h nor an ISO-8601 time"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)

@@ -83,7 +83,19 @@ class AppState:
         from batchmap.aws import ClientFactory
 
         s = self.settings
-        return ClientFactory(region=s.region, profile=s.profile, endpoint_url=s.endpoint_url)
+        out = self.output()
+        last = [0.0]
+
+        def throttled(operation: str) -> None:
+            import time
+
+            if time.monotonic() - last[0] >= 5:  # at most one notice every 5 s
+                last[0] = time.monotonic()
+                out.warn(f"throttled by AWS on {operation}, retrying")
+
+        return ClientFactory(
+            region=s.region, profile=s.profile, endpoint_url=s.endpoint_url, on_throttle=throttled
+        )
 
     def store(self, location: str) -> BlobStore:
         """The blob store at a resolved location (S3 client only for s3:// locations)."""

@@ -297,3 +297,23 @@ def test_reserved_and_oversized_requests_are_refused_before_aws(cli: Invoke) -> 
     result = cli("create", "execution", *P, "--execFile", str(exec_file), "huge")
     assert result.exit_code == 3 and "AWS Batch accepts 30,720" in result.stderr
     assert _state()["jobs"] == []
+
+
+@pytest.mark.usefixtures("aws")
+def test_an_invalid_queue_is_refused(cli: Invoke, monkeypatch) -> None:
+    from moto.batch.models import BatchBackend
+
+    describe = BatchBackend.describe_job_queues
+
+    def invalid(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        # moto reports every queue VALID; AWS can say INVALID.
+        return [
+            dict(q, status="INVALID", statusReason="CE has no instances")
+            for q in describe(self, *args, **kwargs)
+        ]
+
+    monkeypatch.setattr(BatchBackend, "describe_job_queues", invalid)
+    exec_file = register_with_items(cli, 3)
+    result = cli("create", "execution", *P, "--execFile", str(exec_file), "inv")
+    assert result.exit_code == 5
+    assert "job queue 'critical' is ENABLED/INVALID: CE has no instances" in result.stderr

@@ -245,3 +245,100 @@ def test_a_follow_tick_costs_the_same_for_10_and_10000_children(cli: Invoke) -> 
         backend.logs(manifest, ChildQuery(limit=None), cursor)
         costs.append(sum(calls.values()) + sum(log_calls.values()))
     assert costs[0] == costs[1] <= 3
+
+
+def test_stuck_runnable_children_are_flagged_with_the_likely_cause() -> None:
+    import datetime as dt
+
+    now = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.timezone.utc)
+    created = int((now - dt.timedelta(minutes=25)).timestamp() * 1000)
+    detail = {
+        "status": "RUNNABLE",
+        "createdAt": created,
+        "statusReason": "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT - no CE fits",
+    }
+    reason = aws_jobs.stuck_reason(detail, now)
+    assert reason.startswith("stuck in RUNNABLE for 25m: MISCONFIGURATION:JOB_RESOURCE")
+    assert "vCPUs, memory or GPUs" in reason
+    assert aws_jobs.stuck_reason({**detail, "createdAt": int(now.timestamp() * 1000)}, now) is None
+    assert aws_jobs.stuck_reason({**detail, "status": "RUNNING"}, now) is None
+
+
+@pytest.mark.usefixtures("aws")
+def test_stuck_children_name_the_queue_and_compute_environments(cli: Invoke) -> None:
+    import datetime as dt
+
+    from moto.batch.models import batch_backends
+
+    parent = submit(cli, 3, "stuck")
+    set_job(f"{parent}:1", "RUNNABLE")
+    job = batch_backends["123456789012"]["us-east-1"]._jobs[f"{parent}:1"]
+    job.job_created_at = dt.datetime.now() - dt.timedelta(hours=2)
+    data = json.loads(
+        cli("get", "execution", *P, "stuck", "--status", "RUNNABLE", "-o", "json").stdout
+    )
+    (child,) = data["children"]
+    assert child["reason"].startswith("stuck in RUNNABLE for 1")
+    assert "(queue critical; compute environments spot-ce)" in child["reason"]
+
+
+@pytest.mark.usefixtures("aws")
+def test_logs_since(cli: Invoke) -> None:
+    submit(cli, 2, "since")
+    now = int(time.time() * 1000)
+    write_logs(
+        "batchmap/since/default/a",
+        ["batchmap-task: index=0 attempt=1", "old"],
+        start_ms=now - 3_600_000,
+    )
+    write_logs(
+        "batchmap/since/default/b",
+        ["batchmap-task: index=1 attempt=1", "new"],
+        start_ms=now - 60_000,
+    )
+    assert cli("logs", *P, "since", "--since", "30m").stdout.splitlines() == ["[1] new"]
+    assert len(cli("logs", *P, "since").stdout.splitlines()) == 2
+    bad = cli("logs", *P, "since", "--since", "yesterday")
+    assert bad.exit_code == 3 and "--since" in bad.stderr
+
+
+@pytest.mark.usefixtures("aws")
+def test_throttling_is_shown_and_survived(cli: Invoke, monkeypatch) -> None:
+    """AWS throttles DescribeJobs: the command says so on stderr and still answers."""
+    import boto3.session
+    from botocore.awsrequest import AWSResponse
+
+    submit(cli, 5, "slow")
+
+    class Raw:
+        def __init__(self, body: bytes) -> None:
+            self.body = body
+
+        def stream(self, **_):  # type: ignore[no-untyped-def]
+            yield self.body
+
+    left = [2]
+
+    def throttle(request, **_):  # type: ignore[no-untyped-def]
+        if left[0] <= 0:
+            return None
+        left[0] -= 1
+        body = json.dumps(
+            {"__type": "TooManyRequestsException", "message": "Too Many Requests"}
+        ).encode()
+        return AWSResponse(
+            request.url, 429, {"x-amzn-ErrorType": "TooManyRequestsException"}, Raw(body)
+        )
+
+    original = boto3.session.Session.__init__
+
+    def patched(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        original(self, *args, **kwargs)
+        self.events.register("before-send.batch.DescribeJobs", throttle)
+
+    monkeypatch.setattr(boto3.session.Session, "__init__", patched)
+    result = cli("get", "execution", *P, "slow", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert "throttled by AWS on batch:DescribeJobs, retrying" in result.stderr
+    assert json.loads(result.stdout)["status"]["succeeded"] == 5
+    assert left[0] == 0

@@ -114,3 +114,20 @@ def test_project_and_domain_are_required(cli: Invoke) -> None:
     assert cli("get", "launchplan").exit_code == 2
     ok = cli("get", "launchplan", env={"BATCHMAP_PROJECT": "p", "BATCHMAP_DOMAIN": "d"})
     assert ok.exit_code == 0
+
+
+EXEC_BAD = sorted((TESTDATA / "execfiles" / "bad").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", EXEC_BAD, ids=lambda p: p.name)
+def test_bad_exec_files_exit_3_from_create_execution(cli: Invoke, path: Path) -> None:
+    """The same corpus through the command a user runs, before anything is staged."""
+    pairs = TESTDATA / "launchplans" / "good" / "pairs.yaml"
+    assert cli("register", "files", str(pairs)).exit_code == 0
+    expected = path.read_text().split("\n", 1)[0].removeprefix("# expect: ")
+    result = cli(
+        "create", "execution", "-p", "proj", "-d", "dev", "--execFile", str(path), "--dryRun"
+    )
+    assert result.exit_code == 3, result.stderr
+    assert expected in result.stderr
+    assert "Traceback" not in result.output

@@ -276,3 +276,16 @@ def test_missing_execution_exits_4(cli: Invoke) -> None:
     result = cli("get", "execution", *P, "nope")
     assert result.exit_code == 4 and "execution 'nope' not found" in result.stderr
     assert cli("logs", *P, "nope").exit_code == 4
+
+
+def test_parse_since() -> None:
+    import datetime as dt
+
+    from batchmap.cli.selection import parse_since
+
+    now = dt.datetime(2026, 1, 1, 12, tzinfo=dt.timezone.utc)
+    assert parse_since("10m", now) == now - dt.timedelta(minutes=10)
+    assert parse_since("2d", now) == now - dt.timedelta(days=2)
+    assert parse_since("2026-01-01T11:00:00", now) == now - dt.timedelta(hours=1)
+    assert parse_since("2026-01-01T11:00:00Z", now) == now - dt.timedelta(hours=1)
+    assert parse_since(None) is None
