@@ -26,7 +26,7 @@ from batchmap.errors import InvalidInputError, NotFoundError
 from batchmap.identity import role_arn_problem, service_account_problem
 from batchmap.launchplans import LaunchPlan
 from batchmap.registry import Registry
-from batchmap.staging import stage
+from batchmap.staging import stage, stage_relaunch
 from batchmap.storage import AlreadyExists, BlobStore
 
 API_VERSION = "batchmap/v1"
@@ -97,6 +97,7 @@ class ExecutionPlan:
     queue: str | None = None
     queue_reason: str | None = None
     details: dict[str, Any] = field(default_factory=dict)  # backend's dry-run view
+    relaunch: dict[str, Any] | None = None  # of, root, rootPrefix, indexes
 
     @property
     def min_successes(self) -> int:
@@ -126,6 +127,15 @@ class ExecutionPlan:
             "kubeServiceAcct": self.kube_service_account,
             "envs": self.envs,
             "command": list(self.plan.task.command),
+            **(
+                {
+                    "relaunchOf": self.relaunch["of"],
+                    "root": self.relaunch["root"],
+                    "indexMap": self.relaunch["indexes"],
+                }
+                if self.relaunch
+                else {}
+            ),
             **self.details,
         }
 
@@ -269,7 +279,12 @@ def create(
             manifest.data.update(recovered, state=SUBMITTED, submittedAt=iso(clock()))
             save(store, manifest)
             return manifest
-    staged = stage(store, plan.prefix, plan.plan, plan.values)
+    if plan.relaunch:
+        staged = stage_relaunch(
+            store, plan.prefix, plan.relaunch["rootPrefix"], plan.relaunch["indexes"]
+        )
+    else:
+        staged = stage(store, plan.prefix, plan.plan, plan.values)
     manifest = Manifest(
         {
             "apiVersion": API_VERSION,
@@ -294,6 +309,10 @@ def create(
     submitted = backend.submit(plan, manifest, foreground=foreground)
     manifest.data.update(submitted, state=SUBMITTED, submittedAt=iso(clock()))
     save(store, manifest)
+    if plan.relaunch:
+        root = load(store, plan.project, plan.domain, plan.relaunch["root"])
+        root.data["relaunches"] = [*root.data.get("relaunches", []), plan.name]
+        save(store, root)
     return manifest
 
 

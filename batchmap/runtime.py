@@ -84,24 +84,37 @@ def write_bytes(uri: str, data: bytes) -> None:
 
 
 def sibling(uri: str, name: str) -> str:
+    """``name`` next to ``uri``; an absolute URI (a relaunch reads its root's items) as is."""
+    if "://" in name:
+        return name
     return uri.rsplit("/", 1)[0] + "/" + name
 
 
-def load_item(inputs_uri: str, index: int) -> tuple[Any, dict[str, Any], int]:
-    """(item, broadcast inputs, size) of child ``index``: three small reads at any size."""
+def load_item(inputs_uri: str, position: int) -> tuple[Any, dict[str, Any], int, int]:
+    """(item, broadcast inputs, size, index) of the child at ``position``: three small reads
+    at any size, four for a relaunch, whose index map gives each position its original
+    index (so items, ``{{ index }}`` and outputs stay those of the original execution)."""
     try:
         meta = json.loads(read_range(inputs_uri))
     except (OSError, ValueError) as exc:
         raise RuntimeFailure(f"cannot read inputs {inputs_uri}: {exc}") from None
     size = int(meta["size"])
-    if not 0 <= index < size:
-        raise RuntimeFailure(f"index {index} is outside the map's 0..{size - 1}")
+    if not 0 <= position < size:
+        raise RuntimeFailure(f"index {position} is outside the map's 0..{size - 1}")
+    index = position
+    if meta.get("indexMap"):
+        raw = read_range(
+            sibling(inputs_uri, meta["indexMap"]),
+            position * INDEX_ENTRY.size,
+            (position + 1) * INDEX_ENTRY.size,
+        )
+        index = INDEX_ENTRY.unpack_from(raw, 0)[0]
     index_uri = sibling(inputs_uri, meta["index"])
     items_uri = sibling(inputs_uri, meta["items"])
     raw = read_range(index_uri, index * INDEX_ENTRY.size, (index + 2) * INDEX_ENTRY.size)
     start, end = (INDEX_ENTRY.unpack_from(raw, i)[0] for i in (0, INDEX_ENTRY.size))
     item = json.loads(read_range(items_uri, start, end))
-    return item, meta.get("broadcast", {}), size
+    return item, meta.get("broadcast", {}), size, index
 
 
 # --- the template -------------------------------------------------------------------------
@@ -186,11 +199,11 @@ class Prepared:
 
 def prepare(argv: Sequence[str], env: Mapping[str, str]) -> Prepared:
     """Everything before the command starts: index, item, argv, environment."""
-    index = child_index(env)
+    position = child_index(env)
     inputs_uri = env.get("BATCHMAP_INPUTS")
     if not inputs_uri:
         raise RuntimeFailure("BATCHMAP_INPUTS is not set")
-    item, broadcast, size = load_item(inputs_uri, index)
+    item, broadcast, size, index = load_item(inputs_uri, position)
     command = render(argv, item, broadcast, index)
     workdir = Path(tempfile.mkdtemp(prefix="batchmap-"))
     child_env = dict(env)

@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from batchmap.errors import InvalidInputError
 from batchmap.launchplans import LaunchPlan
 from batchmap.runtime import INDEX_ENTRY
 from batchmap.storage import BlobStore
@@ -83,3 +84,35 @@ def stage(
     data = json.dumps(meta, ensure_ascii=False).encode()
     store.put(f"{prefix}/{INPUTS}", data)
     return StagedInputs(store.uri(f"{prefix}/{INPUTS}"), size, written + len(data))
+
+
+INDEX_MAP = "indexmap.bin"
+
+
+def stage_relaunch(
+    store: BlobStore, prefix: str, root_prefix: str, indexes: list[int]
+) -> StagedInputs:
+    """Inputs of a relaunch: the root execution's items, read through an index map.
+
+    Position ``p`` of the relaunch runs the root's child ``indexes[p]``, so its item,
+    ``{{ index }}`` and output are the original ones.
+    """
+    data = store.get(f"{root_prefix}/{INPUTS}")
+    if data is None:
+        raise InvalidInputError(f"the inputs of {root_prefix} are gone from the store")
+    root = json.loads(data)
+    store.put(f"{prefix}/{INDEX_MAP}", b"".join(INDEX_ENTRY.pack(i) for i in indexes))
+    meta = {
+        "size": len(indexes),
+        "over": root["over"],
+        "broadcast": root.get("broadcast", {}),
+        "items": store.uri(f"{root_prefix}/{root['items']}"),
+        "index": store.uri(f"{root_prefix}/{root['index']}"),
+        "indexMap": INDEX_MAP,
+        "rootSize": root["size"],
+    }
+    encoded = json.dumps(meta, ensure_ascii=False).encode()
+    store.put(f"{prefix}/{INPUTS}", encoded)
+    return StagedInputs(
+        store.uri(f"{prefix}/{INPUTS}"), len(indexes), len(encoded) + 8 * len(indexes)
+    )

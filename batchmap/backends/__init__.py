@@ -139,6 +139,14 @@ class Backend(Protocol):
         """Log events after ``cursor`` (which it advances), in order, without duplicates;
         with ``since``, none older than that."""
 
+    def terminate(
+        self, manifest: Manifest, reason: str, *, dry_run: bool = False
+    ) -> dict[str, Any]:
+        """Stop every child of the execution; return what was (or would be) stopped."""
+
+    def cleanup(self, manifest: Manifest, counts: Mapping[str, int]) -> dict[str, Any] | None:
+        """Best-effort clean-up once finished; what the manifest should record, if anything."""
+
     def on_interrupt(self, manifest: Manifest) -> str:
         """Ctrl-C during --wait: stop what this process owns; say what happens to the rest."""
 
@@ -166,3 +174,30 @@ def order_children(children: Iterable[Child], query: ChildQuery) -> list[Child]:
     ]
     chosen.sort(key=lambda c: (rank.get(c.status, 9), c.index))
     return chosen[: query.limit] if query.limit is not None else chosen
+
+
+def index_map(manifest: Any) -> list[int] | None:
+    """A relaunch's positions → original indexes (None for a first run)."""
+    mapping = manifest.data.get("indexMap")
+    return list(mapping) if mapping else None
+
+
+def to_positions(manifest: Any, query: ChildQuery) -> ChildQuery:
+    """A query by original indexes, as positions of this execution's arrays."""
+    mapping = index_map(manifest)
+    if not mapping or not query.indexes:
+        return query
+    where = {index: position for position, index in enumerate(mapping)}
+    return ChildQuery(
+        query.statuses, frozenset(where[i] for i in query.indexes if i in where), query.limit
+    )
+
+
+def to_original(manifest: Any, children: list[Child]) -> list[Child]:
+    """Children labelled with their original indexes (a relaunch keeps them)."""
+    mapping = index_map(manifest)
+    if not mapping:
+        return children
+    from dataclasses import replace
+
+    return [replace(c, index=mapping[c.index]) if c.index < len(mapping) else c for c in children]

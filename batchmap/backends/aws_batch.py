@@ -12,7 +12,15 @@ from dataclasses import replace
 from typing import Any
 
 from batchmap.aws import ClientFactory, aws_call
-from batchmap.backends import ChildQuery, LogCursor, LogEvent, aws_jobs, aws_logs
+from batchmap.backends import (
+    ChildQuery,
+    LogCursor,
+    LogEvent,
+    aws_jobs,
+    aws_logs,
+    to_original,
+    to_positions,
+)
 from batchmap.backends.aws_requests import (
     MAX_ARRAY_SIZE,
     chunks,
@@ -20,7 +28,7 @@ from batchmap.backends.aws_requests import (
     stream_prefix,
     submit_requests,
 )
-from batchmap.errors import AwsRefusedError, InvalidInputError
+from batchmap.errors import AwsRefusedError, BatchmapError, InvalidInputError
 from batchmap.identity import check_role
 from batchmap.queues import choose_queue
 from batchmap.settings import Settings
@@ -218,6 +226,30 @@ class AwsBatchBackend:
             "logGroup": self.settings.log_group,
         }
 
+    def terminate(self, manifest: Any, reason: str, *, dry_run: bool = False) -> dict[str, Any]:
+        """TerminateJob on every array job: AWS cancels children not yet started and stops
+        running ones."""
+        ids = [job["jobId"] for job in manifest.data.get("jobs") or []]
+        if not dry_run:
+            for job_id in ids:
+                with aws_call("batch:TerminateJob"):
+                    self.batch.terminate_job(jobId=job_id, reason=reason[:200])
+        return {"jobs": ids}
+
+    def cleanup(self, manifest: Any, counts: dict[str, int]) -> dict[str, Any] | None:
+        """Deregister the execution's job definition revision once every child is terminal
+        (best effort: never fails a command)."""
+        arn = manifest.data.get("jobDefinitionArn")
+        terminal = counts.get("SUCCEEDED", 0) + counts.get("FAILED", 0)
+        if not arn or manifest.data.get("jobDefinitionDeregistered") or terminal < manifest.size:
+            return None
+        try:
+            with aws_call("batch:DeregisterJobDefinition"):
+                self.batch.deregister_job_definition(jobDefinition=arn)
+        except BatchmapError:
+            return None
+        return {"jobDefinitionDeregistered": True}
+
     def on_interrupt(self, manifest: Any) -> str:
         return (
             f"the execution keeps running on AWS Batch; see it with 'batchmap get execution "
@@ -232,7 +264,12 @@ class AwsBatchBackend:
         return aws_jobs.counts_many(self.batch, [m.data.get("jobs") or [] for m in manifests])
 
     def children(self, manifest: Any, query: ChildQuery) -> list[Any]:
-        children = aws_jobs.children(self.batch, manifest.data.get("jobs") or [], query)
+        children = to_original(
+            manifest,
+            aws_jobs.children(
+                self.batch, manifest.data.get("jobs") or [], to_positions(manifest, query)
+            ),
+        )
         if any((c.reason or "").startswith("stuck in RUNNABLE") for c in children):
             queue = (manifest.data.get("queue") or {}).get("name")
             envs = self._compute_environments(queue) if queue else []

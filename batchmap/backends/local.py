@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -29,6 +30,7 @@ from batchmap.backends import (
     LogEvent,
     empty_counts,
     order_children,
+    to_original,
 )
 from batchmap.backends.local_supervisor import STATUS_FILE, Supervisor
 from batchmap.errors import InvalidInputError
@@ -128,6 +130,23 @@ class LocalBackend:
             }
         }
 
+    def terminate(self, manifest: Any, reason: str, *, dry_run: bool = False) -> dict[str, Any]:
+        """Stop the supervisor: it kills its children's process groups and records them."""
+        status = self._status(manifest) or {}
+        pid = int(status.get("pid") or 0)
+        if status.get("finished") or not pid or not _alive(pid):
+            return {}
+        if not dry_run:
+            entry = self._threads.get(manifest.prefix)
+            if entry is not None:
+                entry[1].set()
+            else:
+                os.kill(pid, signal.SIGINT)  # the supervisor (or `create --wait`) stops cleanly
+        return {"pid": pid}
+
+    def cleanup(self, manifest: Any, counts: Mapping[str, int]) -> dict[str, Any] | None:
+        return None
+
     def on_interrupt(self, manifest: Any) -> str:
         entry = self._threads.get(manifest.prefix)
         if entry is None:
@@ -191,7 +210,7 @@ class LocalBackend:
         return counts
 
     def children(self, manifest: Any, query: ChildQuery) -> list[Child]:
-        return order_children(self._children(manifest), query)
+        return order_children(to_original(manifest, self._children(manifest)), query)
 
     def child_links(self, manifest: Any, child: Child) -> list[str]:
         """The log file of the child's latest attempt."""

@@ -18,10 +18,12 @@ import typer
 from batchmap import __version__
 from batchmap.cli import config as config_cmd
 from batchmap.cli import create as create_cmd
+from batchmap.cli import delete as delete_cmd
 from batchmap.cli import doctor as doctor_cmd
 from batchmap.cli import get as get_cmd
 from batchmap.cli import logs as logs_cmd
 from batchmap.cli import register as register_cmd
+from batchmap.cli import relaunch as relaunch_cmd
 from batchmap.cli.state import AppState, Environment, GlobalOptions
 from batchmap.errors import BatchmapError, ExitCode
 from batchmap.output import Output, OutputFormat
@@ -40,9 +42,12 @@ app = typer.Typer(
 )
 app.add_typer(get_cmd.app, name="get")
 app.add_typer(create_cmd.app, name="create")
+app.add_typer(delete_cmd.app, name="delete")
+app.add_typer(delete_cmd.app, name="terminate", help="The same as delete: stop executions.")
 app.add_typer(register_cmd.app, name="register")
 app.add_typer(config_cmd.app, name="config")
 app.command("logs")(logs_cmd.logs)
+app.command("relaunch")(relaunch_cmd.relaunch)
 app.command("doctor")(doctor_cmd.doctor)
 
 

@@ -169,7 +169,7 @@ def execution(
         )
         return
     try:
-        phase = progress.wait(runner, manifest, out)
+        phase = progress.wait(runner, manifest, out, store=state.execution_store())
     except KeyboardInterrupt:
         out.info(f"interrupted: {runner.on_interrupt(manifest)}")
         raise

@@ -93,6 +93,7 @@ def wait(
     manifest: Manifest,
     out: Output,
     *,
+    store: Any = None,
     sleep: Callable[[float], None] = time.sleep,
     poll: float = POLL_SECONDS,
     limit: int = 15,
@@ -114,6 +115,8 @@ def wait(
     finish = getattr(backend, "wait_foreground", None)
     if finish is not None:
         finish(manifest)
+    if store is not None:
+        settle(store, backend, manifest, backend.counts(manifest))
     return check(phase)
 
 
@@ -124,3 +127,37 @@ def check(phase: Phase) -> Phase:
             f"{phase.min_successes} needed ({phase.failed} failed)"
         )
     return phase
+
+
+def settle(store: Any, backend: Any, manifest: Manifest, counts: Any) -> None:
+    """Let the backend clean up a finished execution and record it (best effort)."""
+    from batchmap.errors import BatchmapError
+    from batchmap.executions import save
+
+    try:
+        done = backend.cleanup(manifest, counts)
+        if done:
+            manifest.data.update(done)
+            save(store, manifest)
+    except BatchmapError:
+        pass
+
+
+def wait_terminal(
+    backend: Any,
+    manifest: Manifest,
+    *,
+    timeout: float = 600,
+    sleep: Callable[[float], None] = time.sleep,
+    poll: float = 2.0,
+) -> dict:
+    """Poll until every child is terminal (after a termination); the last counts."""
+    waited = 0.0
+    while True:
+        counts = backend.counts(manifest)
+        if counts.get("SUCCEEDED", 0) + counts.get("FAILED", 0) >= manifest.size or (
+            waited >= timeout
+        ):
+            return dict(counts)
+        sleep(poll)
+        waited += poll

@@ -79,7 +79,7 @@ def test_missing_or_bad_index_variable_is_a_runtime_error() -> None:
 def test_items_are_read_at_the_edges(tmp_path: Path) -> None:
     plan = _plan(tmp_path, ["echo", "{{ item }}"], "    type: list[int]\n")
     uri = _stage(tmp_path, plan, {"xs": list(range(1000)), "tag": "T"})
-    assert runtime.load_item(uri, 0) == (0, {"tag": "T"}, 1000)
+    assert runtime.load_item(uri, 0) == (0, {"tag": "T"}, 1000, 0)
     assert runtime.load_item(uri, 999)[0] == 999
     with pytest.raises(runtime.RuntimeFailure, match="outside the map"):
         runtime.load_item(uri, 1000)

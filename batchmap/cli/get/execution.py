@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
@@ -116,11 +117,19 @@ def execution(
     manifest = executions.load(store, project, domain, name)
     backend = state.backend(manifest.backend)
     if outputs:
-        values = gather(store, manifest)
+        values, producers = gather(store, manifest)
+        rows = [
+            {"index": i, "output": json.dumps(v), "execution": p}
+            for i, (v, p) in enumerate(zip(values, producers, strict=True))
+        ]
         out.data(
             values,
-            columns=[Column("INDEX", "index", justify="right"), Column("OUTPUT", "output")],
-            rows=[{"index": i, "output": v} for i, v in enumerate(values)],
+            columns=[
+                Column("INDEX", "index", justify="right"),
+                Column("OUTPUT", "output"),
+                Column("FROM", "execution"),
+            ],
+            rows=rows,
         )
         return
     query = ChildQuery(
@@ -130,7 +139,10 @@ def execution(
     )
     if watch:
         progress.wait(backend, manifest, out)
-    phase = progress.phase_for(backend, manifest)
+    counts = backend.counts(manifest)
+    phase = executions.phase_of(counts, manifest.size, manifest.min_successes)
+    if phase.done:
+        progress.settle(store, backend, manifest, counts)
     children = backend.children(manifest, query)
     links = getattr(backend, "child_links", None)
     if out.format is not OutputFormat.table:
