@@ -81,6 +81,7 @@ class Settings:
     plugins_aws: Mapping[str, Any] = field(default_factory=dict)
     tasks: Mapping[str, Any] = field(default_factory=dict)
     queue_attributes: tuple[Mapping[str, Any], ...] = ()
+    setup: Mapping[str, Any] = field(default_factory=dict)
     warnings: tuple[Problem, ...] = ()
 
     def get(self, key: str) -> Any:
@@ -410,6 +411,7 @@ def resolve(
         plugins_aws=_dig(data, ("plugins", "aws")) or {},
         tasks=data.get("tasks") or {},
         queue_attributes=tuple(data.get("executionQueueAttributes") or ()),
+        setup=data.get("setup") or {},
         warnings=tuple(warnings),
     )
 

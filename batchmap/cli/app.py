@@ -24,6 +24,7 @@ from batchmap.cli import get as get_cmd
 from batchmap.cli import logs as logs_cmd
 from batchmap.cli import register as register_cmd
 from batchmap.cli import relaunch as relaunch_cmd
+from batchmap.cli import setup as setup_cmd
 from batchmap.cli.state import AppState, Environment, GlobalOptions
 from batchmap.errors import BatchmapError, ExitCode
 from batchmap.output import Output, OutputFormat
@@ -49,6 +50,7 @@ app.add_typer(config_cmd.app, name="config")
 app.command("logs")(logs_cmd.logs)
 app.command("relaunch")(relaunch_cmd.relaunch)
 app.command("doctor")(doctor_cmd.doctor)
+app.command("setup")(setup_cmd.setup)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,105 @@
+"""`batchmap setup`."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from batchmap.cli.state import app_state
+from batchmap.output import Column, OutputFormat
+
+
+class SetupOutput(str, Enum):
+    table = "table"
+    json = "json"
+    yaml = "yaml"
+    cloudformation = "cloudformation"
+
+
+COLUMNS = [
+    Column("RESOURCE", "resource", no_wrap=True),
+    Column("NAME", "name"),
+    Column("ACTION", "action", no_wrap=True),
+    Column("DETAIL", "detail"),
+]
+
+
+def setup(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dryRun", "--dry-run", help="Print the plan; change nothing.")
+    ] = False,
+    update: Annotated[
+        bool, typer.Option("--update", help="Also change resources that differ from the config.")
+    ] = False,
+    output: Annotated[
+        SetupOutput | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="table, json, yaml, or cloudformation (print a "
+            "template instead of touching the account).",
+            case_sensitive=False,
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Create the AWS side of Flyte's guide: compute environment, job queues, roles, bucket.
+
+    Reads queues.executionQueues and the setup: section of the config
+    (docs/setup.md). Each resource is created when missing, reported as
+    already there, or as differing — and then changed only with --update.
+    -o cloudformation prints the same resources as a CloudFormation template.
+    Never prompts; run 'batchmap doctor' afterwards.
+
+    Examples:
+
+    \b
+      batchmap setup --dryRun
+      batchmap setup
+      batchmap setup -o cloudformation > batchmap-stack.yaml
+    """
+    from batchmap.aws import aws_call
+    from batchmap.output import to_yaml
+    from batchmap.provision import Provisioner, desired
+    from batchmap.provision_cfn import template
+
+    state = app_state(ctx)
+    settings = state.settings
+    if output is SetupOutput.cloudformation:
+        want = desired(settings, "${AWS::AccountId}", settings.region or "us-east-1")
+        state.output(OutputFormat.yaml).text(to_yaml(template(want)))
+        return
+    out = state.output(OutputFormat(output.value) if output else None)
+    clients = state.clients
+    with aws_call("sts:GetCallerIdentity"):
+        account = clients.client("sts").get_caller_identity()["Account"]
+    provisioner = Provisioner(clients, desired(settings, account, clients.region or "us-east-1"))
+    changes = provisioner.plan()
+    if not dry_run:
+        provisioner.apply(changes, update=update)
+    rows = [c.to_dict() for c in changes]
+    out.data(rows, columns=COLUMNS, rows=rows)
+    count = {
+        a: sum(c.action == a for c in changes)
+        for a in ("create", "created", "updated", "differs", "exists")
+    }
+    if dry_run:
+        out.info(
+            f"dry run: {count['create']} to create, {count['differs']} differ, "
+            f"{count['exists']} already there; nothing was changed"
+        )
+    elif count["created"] or count["updated"]:
+        out.success(
+            f"{count['created']} created, {count['updated']} updated, "
+            f"{count['exists']} already there"
+        )
+    else:
+        out.success(f"nothing to do: {count['exists']} already there")
+    if count["differs"]:
+        out.warn(
+            f"{count['differs']} resources differ from the config and were left alone "
+            "(re-run with --update to change them)"
+        )

@@ -1,0 +1,498 @@
+"""`batchmap setup`: make an AWS account match Flyte's guide, idempotently.
+
+``desired`` turns the config (``queues.executionQueues``, ``setup:``,
+``storage``, ``aws.logGroup``) into resource specifications; ``plan`` compares
+them with the account (read-only calls) and says, per resource, create /
+already there / differs; ``apply`` creates what is missing and changes what
+differs only when asked (``--update``). ``provision_cfn`` prints the same
+specifications as a CloudFormation template.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from batchmap.aws import ClientFactory, aws_call, partition_for
+from batchmap.errors import BatchmapError, InvalidInputError
+from batchmap.identity import ECS_TASKS, pass_role_policy, trust_problem
+from batchmap.settings import Settings
+from batchmap.storage import parse_s3_uri
+
+PASS_ROLE_POLICY_NAME = "batchmap-pass-role"
+SERVICE_ROLE = "batchmap-batch-service"
+INSTANCE_ROLE = "batchmap-ecs-instance"
+
+
+def trust(service: str) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+        ],
+    }
+
+
+@dataclass
+class Desired:
+    """What the account should hold, derived from the config."""
+
+    partition: str
+    account: str
+    region: str
+    compute: dict[str, Any]
+    queues: list[str]
+    user_role: str
+    managed_policies: list[str]
+    pass_principal: str | None
+    bucket: str | None
+    log_group: str
+    service_role: str | None  # an ARN given in the config, else batchmap's own role
+    instance_role: str | None  # an instance profile given, else batchmap's own (EC2/SPOT)
+
+    @property
+    def ec2(self) -> bool:
+        return self.compute["type"] in ("EC2", "SPOT")
+
+    def arn(self, kind: str, name: str) -> str:
+        return f"arn:{self.partition}:iam::{self.account}:{kind}/{name}"
+
+    def compute_resources(self, instance_profile: str | None) -> dict[str, Any]:
+        c = self.compute
+        resources: dict[str, Any] = {
+            "type": c["type"],
+            "maxvCpus": c["maxvCpus"],
+            "subnets": c["subnets"],
+            "securityGroupIds": c["securityGroups"],
+        }
+        if self.ec2:
+            resources.update(
+                minvCpus=c["minvCpus"],
+                instanceTypes=c["instanceTypes"],
+                allocationStrategy=c["allocationStrategy"],
+                instanceRole=instance_profile,
+            )
+        return resources
+
+
+def desired(settings: Settings, account: str, region: str) -> Desired:
+    setup = settings.setup
+    if not setup:
+        raise InvalidInputError(
+            "the config has no setup: section",
+            hint="see docs/setup.md for what batchmap setup needs",
+        )
+    compute = dict(setup.get("computeEnvironment") or {})
+    kind = compute.get("type", "SPOT")
+    missing = [k for k in ("subnets", "securityGroups") if not compute.get(k)]
+    if missing:
+        raise InvalidInputError(
+            f"setup.computeEnvironment.{missing[0]} is required for a managed compute environment",
+            hint="list the VPC subnets and security groups the instances should use",
+        )
+    compute.update(
+        name=compute.get("name", "batchmap"),
+        type=kind,
+        minvCpus=compute.get("minvCpus", 0),
+        maxvCpus=compute.get("maxvCpus", 256),
+        instanceTypes=compute.get("instanceTypes", ["optimal"]),
+        allocationStrategy=compute.get(
+            "allocationStrategy",
+            "SPOT_CAPACITY_OPTIMIZED" if kind == "SPOT" else "BEST_FIT_PROGRESSIVE",
+        ),
+    )
+    bucket = setup.get("bucket") or (
+        parse_s3_uri(settings.storage)[0] if settings.storage.startswith("s3://") else None
+    )
+    user = setup.get("userRole") or {}
+    return Desired(
+        partition=partition_for(region),
+        account=account,
+        region=region,
+        compute=compute,
+        queues=sorted({q["dynamic"] for q in settings.queues.get("executionQueues") or []}),
+        user_role=user.get("name", "batchmap-task"),
+        managed_policies=list(user.get("managedPolicies") or []),
+        pass_principal=setup.get("passRolePrincipal"),
+        bucket=bucket,
+        log_group=settings.log_group,
+        service_role=compute.get("serviceRole"),
+        instance_role=compute.get("instanceRole"),
+    )
+
+
+@dataclass
+class Change:
+    kind: str
+    name: str
+    action: str  # create | exists | differs, then created | updated | unchanged
+    detail: str = ""
+    run: Callable[[], None] | None = field(default=None, repr=False)
+    fix: Callable[[], None] | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "resource": self.kind,
+            "name": self.name,
+            "action": self.action,
+            "detail": self.detail,
+        }
+
+
+def _code(exc: BatchmapError) -> str:
+    cause = exc.__cause__
+    return str(getattr(cause, "response", {}).get("Error", {}).get("Code", ""))
+
+
+class Provisioner:
+    def __init__(self, clients: ClientFactory, want: Desired) -> None:
+        self.clients = clients
+        self.want = want
+        self.iam = clients.client("iam")
+        self.batch = clients.client("batch")
+
+    # -- IAM ------------------------------------------------------------------------------
+    def _role(self, name: str, service: str, policies: list[str], label: str) -> Change:
+        try:
+            with aws_call("iam:GetRole"):
+                role = self.iam.get_role(RoleName=name)["Role"]
+        except BatchmapError as exc:
+            if _code(exc) != "NoSuchEntity":
+                raise
+
+            def create() -> None:
+                with aws_call("iam:CreateRole"):
+                    self.iam.create_role(
+                        RoleName=name, AssumeRolePolicyDocument=json.dumps(trust(service))
+                    )
+                for arn in policies:
+                    with aws_call("iam:AttachRolePolicy"):
+                        self.iam.attach_role_policy(RoleName=name, PolicyArn=arn)
+
+            return Change(label, name, "create", f"trusts {service}", create)
+        problems = []
+        document = role.get("AssumeRolePolicyDocument")
+        if service == ECS_TASKS and trust_problem(document):
+            problems.append(f"its trust policy does not let {service} assume it")
+        elif service != ECS_TASKS and service not in json.dumps(document):
+            problems.append(f"its trust policy does not name {service}")
+        with aws_call("iam:ListAttachedRolePolicies"):
+            attached = {
+                p["PolicyArn"]
+                for p in self.iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+            }
+        absent = [arn for arn in policies if arn not in attached]
+        if absent:
+            problems.append(f"missing policies {', '.join(absent)}")
+        if not problems:
+            return Change(label, name, "exists", role["Arn"])
+
+        def fix() -> None:
+            if any("trust" in p for p in problems):
+                doc = (
+                    document
+                    if isinstance(document, dict)
+                    else {"Version": "2012-10-17", "Statement": []}
+                )
+                doc = {
+                    **doc,
+                    "Statement": [*doc.get("Statement", []), trust(service)["Statement"][0]],
+                }
+                with aws_call("iam:UpdateAssumeRolePolicy"):
+                    self.iam.update_assume_role_policy(
+                        RoleName=name, PolicyDocument=json.dumps(doc)
+                    )
+            for arn in absent:
+                with aws_call("iam:AttachRolePolicy"):
+                    self.iam.attach_role_policy(RoleName=name, PolicyArn=arn)
+
+        return Change(label, name, "differs", "; ".join(problems), fix=fix)
+
+    def _instance_profile(self) -> Change:
+        name = INSTANCE_ROLE
+        try:
+            with aws_call("iam:GetInstanceProfile"):
+                profile = self.iam.get_instance_profile(InstanceProfileName=name)
+            roles = [r["RoleName"] for r in profile["InstanceProfile"].get("Roles", [])]
+            if name in roles:
+                return Change("instance profile", name, "exists")
+
+            def fix() -> None:
+                with aws_call("iam:AddRoleToInstanceProfile"):
+                    self.iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+
+            return Change("instance profile", name, "differs", f"role {name} not in it", fix=fix)
+        except BatchmapError as exc:
+            if _code(exc) != "NoSuchEntity":
+                raise
+
+        def create() -> None:
+            with aws_call("iam:CreateInstanceProfile"):
+                self.iam.create_instance_profile(InstanceProfileName=name)
+            with aws_call("iam:AddRoleToInstanceProfile"):
+                self.iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+
+        return Change("instance profile", name, "create", f"holds role {name}", create)
+
+    def _pass_role(self) -> Change | None:
+        principal = self.want.pass_principal
+        if not principal:
+            return None
+        kind, _, name = principal.split(":", 5)[5].partition("/")
+        name = name.rsplit("/", 1)[-1]
+        document = json.loads(pass_role_policy(self.want.arn("role", self.want.user_role)))
+        get, put = (
+            (self.iam.get_role_policy, self.iam.put_role_policy)
+            if kind == "role"
+            else (self.iam.get_user_policy, self.iam.put_user_policy)
+        )
+        key = "RoleName" if kind == "role" else "UserName"
+
+        def write() -> None:
+            with aws_call(f"iam:Put{kind.title()}Policy"):
+                put(
+                    **{key: name},
+                    PolicyName=PASS_ROLE_POLICY_NAME,
+                    PolicyDocument=json.dumps(document),
+                )
+
+        try:
+            with aws_call(f"iam:Get{kind.title()}Policy"):
+                current = get(**{key: name}, PolicyName=PASS_ROLE_POLICY_NAME)["PolicyDocument"]
+        except BatchmapError as exc:
+            if _code(exc) != "NoSuchEntity":
+                raise
+            return Change(
+                "PassRole policy",
+                f"{kind}/{name}",
+                "create",
+                f"may pass {self.want.user_role}",
+                write,
+            )
+        if isinstance(current, str):
+            current = json.loads(current)
+        if current != document:
+            return Change(
+                "PassRole policy", f"{kind}/{name}", "differs", "policy content differs", fix=write
+            )
+        return Change("PassRole policy", f"{kind}/{name}", "exists")
+
+    # -- storage and logs --------------------------------------------------------------
+    def _bucket(self) -> Change | None:
+        bucket = self.want.bucket
+        if not bucket:
+            return None
+        s3 = self.clients.client("s3")
+
+        def harden() -> None:
+            with aws_call("s3:PutBucketEncryption"):
+                s3.put_bucket_encryption(
+                    Bucket=bucket,
+                    ServerSideEncryptionConfiguration={
+                        "Rules": [
+                            {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                        ]
+                    },
+                )
+            with aws_call("s3:PutPublicAccessBlock"):
+                s3.put_public_access_block(
+                    Bucket=bucket,
+                    PublicAccessBlockConfiguration={
+                        "BlockPublicAcls": True,
+                        "IgnorePublicAcls": True,
+                        "BlockPublicPolicy": True,
+                        "RestrictPublicBuckets": True,
+                    },
+                )
+
+        try:
+            with aws_call("s3:HeadBucket"):
+                s3.head_bucket(Bucket=bucket)
+        except BatchmapError:
+
+            def create() -> None:
+                extra = (
+                    {}
+                    if self.want.region == "us-east-1"
+                    else {"CreateBucketConfiguration": {"LocationConstraint": self.want.region}}
+                )
+                with aws_call("s3:CreateBucket"):
+                    s3.create_bucket(Bucket=bucket, **extra)
+                harden()
+
+            return Change("S3 bucket", bucket, "create", "encrypted, public access blocked", create)
+        problems = []
+        try:
+            with aws_call("s3:GetPublicAccessBlock"):
+                block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+            if not all(block.values()):
+                problems.append("public access is not fully blocked")
+        except BatchmapError:
+            problems.append("public access is not blocked")
+        try:
+            with aws_call("s3:GetBucketEncryption"):
+                s3.get_bucket_encryption(Bucket=bucket)
+        except BatchmapError:
+            problems.append("no default encryption")
+        if problems:
+            return Change("S3 bucket", bucket, "differs", "; ".join(problems), fix=harden)
+        return Change("S3 bucket", bucket, "exists")
+
+    def _log_group(self) -> Change:
+        logs = self.clients.client("logs")
+        group = self.want.log_group
+        with aws_call("logs:DescribeLogGroups"):
+            found = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+        if any(g["logGroupName"] == group for g in found):
+            return Change("log group", group, "exists")
+
+        def create() -> None:
+            with aws_call("logs:CreateLogGroup"):
+                logs.create_log_group(logGroupName=group)
+
+        return Change("log group", group, "create", "", create)
+
+    # -- Batch ----------------------------------------------------------------------------
+    def _compute(self) -> Change:
+        c = self.want.compute
+        with aws_call("batch:DescribeComputeEnvironments"):
+            found = self.batch.describe_compute_environments(computeEnvironments=[c["name"]])[
+                "computeEnvironments"
+            ]
+        service = self.want.service_role or self.want.arn("role", SERVICE_ROLE)
+        profile = self.want.instance_role or self.want.arn("instance-profile", INSTANCE_ROLE)
+        resources = self.want.compute_resources(profile)
+        if not found:
+
+            def create() -> None:
+                with aws_call("batch:CreateComputeEnvironment"):
+                    self.batch.create_compute_environment(
+                        computeEnvironmentName=c["name"],
+                        type="MANAGED",
+                        state="ENABLED",
+                        serviceRole=service,
+                        computeResources=resources,
+                    )
+
+            return Change(
+                "compute environment",
+                c["name"],
+                "create",
+                f"{c['type']}, up to {c['maxvCpus']} vCPUs",
+                create,
+            )
+        env = found[0]
+        self._compute_arn = env.get("computeEnvironmentArn")
+        have = env.get("computeResources") or {}
+        problems = []
+        if have.get("type") and have["type"] != c["type"]:
+            problems.append(f"type {have['type']}, want {c['type']} (replace it by hand)")
+        if have.get("maxvCpus") != c["maxvCpus"]:
+            problems.append(f"maxvCpus {have.get('maxvCpus')}, want {c['maxvCpus']}")
+        if env.get("state", "ENABLED") != "ENABLED":
+            problems.append(f"state {env['state']}")
+        if not problems:
+            return Change("compute environment", c["name"], "exists", env.get("status", ""))
+
+        def fix() -> None:
+            with aws_call("batch:UpdateComputeEnvironment"):
+                self.batch.update_compute_environment(
+                    computeEnvironment=c["name"],
+                    state="ENABLED",
+                    computeResources={"maxvCpus": c["maxvCpus"], "minvCpus": c["minvCpus"]},
+                )
+
+        return Change("compute environment", c["name"], "differs", "; ".join(problems), fix=fix)
+
+    def _queues(self) -> list[Change]:
+        name = self.want.compute["name"]
+        if not self.want.queues:
+            return []
+        with aws_call("batch:DescribeJobQueues"):
+            found = {
+                q["jobQueueName"]: q
+                for q in self.batch.describe_job_queues(jobQueues=self.want.queues)["jobQueues"]
+            }
+        changes = []
+        for queue in self.want.queues:
+            order = [{"order": 1, "computeEnvironment": name}]
+            if queue not in found:
+
+                def create(queue: str = queue, order: list = order) -> None:
+                    with aws_call("batch:CreateJobQueue"):
+                        self.batch.create_job_queue(
+                            jobQueueName=queue,
+                            state="ENABLED",
+                            priority=1,
+                            computeEnvironmentOrder=order,
+                        )
+
+                changes.append(Change("job queue", queue, "create", f"on {name}", create))
+                continue
+            have = found[queue]
+            envs = [
+                o["computeEnvironment"].rsplit("/", 1)[-1]
+                for o in have.get("computeEnvironmentOrder") or []
+            ]
+            problems = []
+            if name not in envs:
+                problems.append(f"uses {', '.join(envs) or 'no compute environment'}, not {name}")
+            if have.get("state", "ENABLED") != "ENABLED":
+                problems.append(f"state {have['state']}")
+            if not problems:
+                changes.append(Change("job queue", queue, "exists", f"on {', '.join(envs)}"))
+                continue
+
+            reorder = name not in envs
+
+            def fix(queue: str = queue, reorder: bool = reorder) -> None:
+                extra = {}
+                if reorder:  # AWS takes the name or the ARN; moto only the ARN
+                    target = getattr(self, "_compute_arn", None) or name
+                    extra["computeEnvironmentOrder"] = [
+                        {"order": 1, "computeEnvironment": target}
+                    ]
+                with aws_call("batch:UpdateJobQueue"):
+                    self.batch.update_job_queue(jobQueue=queue, state="ENABLED", **extra)
+
+            changes.append(Change("job queue", queue, "differs", "; ".join(problems), fix=fix))
+        return changes
+
+    # -- plan and apply -------------------------------------------------------------------
+    def plan(self) -> list[Change]:
+        """Every resource and what setup would do to it (read-only calls)."""
+        w = self.want
+        changes = []
+        if not w.service_role:
+            policy = f"arn:{w.partition}:iam::aws:policy/service-role/AWSBatchServiceRole"
+            changes.append(
+                self._role(SERVICE_ROLE, "batch.amazonaws.com", [policy], "Batch service role")
+            )
+        if w.ec2 and not w.instance_role:
+            policy = (
+                f"arn:{w.partition}:iam::aws:policy/service-role/"
+                "AmazonEC2ContainerServiceforEC2Role"
+            )
+            changes.append(
+                self._role(INSTANCE_ROLE, "ec2.amazonaws.com", [policy], "instance role")
+            )
+            changes.append(self._instance_profile())
+        changes.append(self._role(w.user_role, ECS_TASKS, w.managed_policies, "user role"))
+        changes += [c for c in (self._pass_role(), self._bucket()) if c is not None]
+        changes.append(self._log_group())
+        changes.append(self._compute())
+        changes += self._queues()
+        return changes
+
+    def apply(self, changes: list[Change], *, update: bool) -> list[Change]:
+        """Create what is missing; change what differs only with ``update``."""
+        for change in changes:
+            if change.action == "create" and change.run:
+                change.run()
+                change.action = "created"
+            elif change.action == "differs" and update and change.fix:
+                change.fix()
+                change.action = "updated"
+        return changes

@@ -1,0 +1,198 @@
+"""batchmap setup against an empty moto account: create, rerun, dry run, differences,
+and the CloudFormation template accepted by moto's CloudFormation."""
+
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tests.conftest import Invoke, write
+
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def empty_account(isolated: Path):
+    # AWS-managed policies exist on AWS; moto loads them only when asked.
+    config = {"batch": {"use_docker": False}, "iam": {"load_aws_managed_policies": True}}
+    with mock_aws(config=config):
+        ec2 = boto3.client("ec2", region_name=REGION)
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24")["Subnet"]["SubnetId"]
+        group = ec2.create_security_group(GroupName="batch", Description="batch", VpcId=vpc)[
+            "GroupId"
+        ]
+        write(
+            Path("batchmap.yaml"),
+            f"""\
+backend: aws
+storage: s3://team-batchmap/store
+registry: s3://team-batchmap/registry
+aws:
+  region: {REGION}
+queues:
+  executionQueues:
+    - dynamic: default
+      attributes: [default]
+    - dynamic: critical
+      attributes: [critical]
+  workflowConfigs:
+    - tags: [default]
+setup:
+  computeEnvironment:
+    name: batchmap-spot
+    type: SPOT
+    subnets: [{subnet}]
+    securityGroups: [{group}]
+    maxvCpus: 64
+  userRole:
+    name: batchmap-task
+    managedPolicies: ["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"]
+  passRolePrincipal: arn:aws:iam::123456789012:role/ci-runner
+""",
+        )
+        boto3.client("iam", region_name=REGION).create_role(
+            RoleName="ci-runner",
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": "sts:AssumeRole",
+                            "Principal": {"Service": "ec2.amazonaws.com"},
+                        }
+                    ],
+                }
+            ),
+        )
+        yield
+
+
+def _actions(result) -> dict[str, str]:
+    return {f"{r['resource']}:{r['name']}": r["action"] for r in json.loads(result.stdout)}
+
+
+def _snapshot() -> dict:
+    iam = boto3.client("iam", region_name=REGION)
+    batch = boto3.client("batch", region_name=REGION)
+    return {
+        "roles": sorted(r["RoleName"] for r in iam.list_roles()["Roles"]),
+        "envs": [
+            e["computeEnvironmentName"]
+            for e in batch.describe_compute_environments()["computeEnvironments"]
+        ],
+        "queues": [q["jobQueueName"] for q in batch.describe_job_queues()["jobQueues"]],
+        "buckets": [
+            b["Name"] for b in boto3.client("s3", region_name=REGION).list_buckets()["Buckets"]
+        ],
+    }
+
+
+@pytest.mark.usefixtures("empty_account")
+def test_setup_creates_everything_then_changes_nothing_and_doctor_passes(cli: Invoke) -> None:
+    before = _snapshot()
+    dry = cli("setup", "--dryRun", "-o", "json")
+    assert dry.exit_code == 0, dry.stderr
+    assert set(_actions(dry).values()) == {"create"}
+    assert _snapshot() == before  # --dryRun changed nothing
+    first = cli("setup", "-o", "json")
+    assert first.exit_code == 0, first.stderr
+    actions = _actions(first)
+    assert set(actions.values()) == {"created"}
+    assert set(actions) == {
+        "Batch service role:batchmap-batch-service",
+        "instance role:batchmap-ecs-instance",
+        "instance profile:batchmap-ecs-instance",
+        "user role:batchmap-task",
+        "PassRole policy:role/ci-runner",
+        "S3 bucket:team-batchmap",
+        "log group:/aws/batch/job",
+        "compute environment:batchmap-spot",
+        "job queue:critical",
+        "job queue:default",
+    }
+    iam = boto3.client("iam", region_name=REGION)
+    policy = iam.get_role_policy(RoleName="ci-runner", PolicyName="batchmap-pass-role")
+    assert "arn:aws:iam::123456789012:role/batchmap-task" in json.dumps(policy["PolicyDocument"])
+    s3 = boto3.client("s3", region_name=REGION)
+    assert all(
+        s3.get_public_access_block(Bucket="team-batchmap")[
+            "PublicAccessBlockConfiguration"
+        ].values()
+    )
+    second = cli("setup", "-o", "json")
+    assert set(_actions(second).values()) == {"exists"}
+    assert "nothing to do" in second.stderr
+    doctor = cli("doctor", "--role", "arn:aws:iam::123456789012:role/batchmap-task")
+    assert doctor.exit_code == 0, doctor.stdout + doctor.stderr
+
+
+@pytest.mark.usefixtures("empty_account")
+def test_a_difference_is_reported_and_left_alone_without_update(cli: Invoke) -> None:
+    assert cli("setup").exit_code == 0
+    batch = boto3.client("batch", region_name=REGION)
+    batch.update_job_queue(jobQueue="critical", state="DISABLED")
+    batch.update_compute_environment(computeEnvironment="batchmap-spot", state="DISABLED")
+    report = cli("setup", "-o", "json")
+    actions = _actions(report)
+    assert actions["job queue:critical"] == "differs"
+    assert actions["compute environment:batchmap-spot"] == "differs"
+    assert "re-run with --update" in report.stderr
+    queue = batch.describe_job_queues(jobQueues=["critical"])["jobQueues"][0]
+    assert queue["state"] == "DISABLED"  # left alone
+    fixed = cli("setup", "--update", "-o", "json")
+    assert fixed.exit_code == 0, fixed.stderr
+    assert _actions(fixed)["job queue:critical"] == "updated"
+    assert batch.describe_job_queues(jobQueues=["critical"])["jobQueues"][0]["state"] == "ENABLED"
+    assert (
+        batch.describe_compute_environments(computeEnvironments=["batchmap-spot"])[
+            "computeEnvironments"
+        ][0]["state"]
+        == "ENABLED"
+    )
+
+
+@pytest.mark.usefixtures("empty_account")
+def test_cloudformation_template_is_accepted_by_cloudformation(cli: Invoke) -> None:
+    result = cli("setup", "-o", "cloudformation")
+    assert result.exit_code == 0, result.stderr
+    assert "AWS::Batch::ComputeEnvironment" in result.stdout
+    assert _snapshot()["queues"] == []  # printing a template touches nothing
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    cfn.create_stack(
+        StackName="batchmap", TemplateBody=result.stdout, Capabilities=["CAPABILITY_NAMED_IAM"]
+    )
+    stack = cfn.describe_stacks(StackName="batchmap")["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    types = {
+        r["ResourceType"]
+        for r in cfn.list_stack_resources(StackName="batchmap")["StackResourceSummaries"]
+    }
+    assert {
+        "AWS::Batch::ComputeEnvironment",
+        "AWS::Batch::JobQueue",
+        "AWS::IAM::Role",
+        "AWS::S3::Bucket",
+        "AWS::Logs::LogGroup",
+    } <= types
+    assert sorted(_snapshot()["queues"]) == ["critical", "default"]
+
+
+def test_setup_needs_a_setup_section(cli: Invoke) -> None:
+    write(Path("batchmap.yaml"), "backend: local\n")
+    result = cli("setup", "-o", "cloudformation")
+    assert result.exit_code == 3 and "no setup: section" in result.stderr
+
+
+def test_setup_section_is_validated(cli: Invoke) -> None:
+    write(
+        Path("batchmap.yaml"),
+        "setup:\n  computeEnvironment:\n    subnets: [net-1]\n    type: SPOTTY\n",
+    )
+    result = cli("config", "validate")
+    assert result.exit_code == 3
+    assert "setup.computeEnvironment.subnets[0]: must be a subnet id" in result.stderr
+    assert "setup.computeEnvironment.type: must be one of" in result.stderr
