@@ -65,6 +65,56 @@ _CREDENTIALS_HINT = (
 )
 
 
+class RateLimiter:
+    """A token bucket: at most ``rate`` calls a second on average, ``burst`` at once.
+
+    Shared by every client of a run, so a `logs --follow` of 10,000 children
+    stays inside the account's quotas (FilterLogEvents about 5/s, Batch 50/s)
+    before AWS has to throttle it. The clock and sleep are injectable for tests.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int,
+        *,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        import threading
+        import time
+
+        self.rate = rate
+        self.burst = burst
+        self.clock = clock or time.monotonic
+        self.sleep = sleep or time.sleep
+        self.tokens = float(burst)
+        self.last = self.clock()
+        self.lock = threading.Lock()
+        self.waited = 0.0
+
+    def acquire(self, **_: Any) -> None:
+        with self.lock:
+            now = self.clock()
+            self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+            self.last = now
+            if self.tokens < 1:
+                wait = (1 - self.tokens) / self.rate
+                self.sleep(wait)
+                self.waited += wait
+                self.tokens = 1.0
+                self.last = self.clock()
+            self.tokens -= 1
+
+
+# Our own pace per API, below AWS's quotas (docs/reliability.md).
+RATE_LIMITS = {
+    "before-call.batch": (20.0, 20),
+    "before-call.cloudwatch-logs.FilterLogEvents": (4.0, 4),
+    "before-call.cloudwatch-logs.GetLogEvents": (8.0, 8),
+}
+
+
 class ClientFactory:
     """Builds and caches boto3 clients for one run of batchmap."""
 
@@ -87,6 +137,9 @@ class ClientFactory:
         self._session = session
         self._clients: dict[str, Any] = {}
         self._on_throttle = on_throttle
+        self.limiters = {
+            event: RateLimiter(rate, burst) for event, (rate, burst) in RATE_LIMITS.items()
+        }
 
     @property
     def session(self) -> Any:
@@ -101,8 +154,10 @@ class ClientFactory:
                     f"AWS profile {self._profile!r} not found",
                     hint="list profiles with 'aws configure list-profiles'",
                 ) from None
+            # Registered before any client exists, so every client inherits them.
+            for event, limiter in self.limiters.items():
+                self._session.events.register(event, limiter.acquire)
             if self._on_throttle is not None:
-                # Registered before any client exists, so every client inherits it.
                 self._session.events.register("needs-retry", self._notice_throttle)
         return self._session
 
@@ -124,22 +179,35 @@ class ClientFactory:
             user_agent_extra=f"batchmap/{__version__}",
         )
 
-    def client(self, service: str) -> Any:
-        """The (cached) client for ``service``, e.g. ``"batch"`` or ``"logs"``."""
-        if service not in self._clients:
+    def client(self, service: str, *, single_attempt: bool = False) -> Any:
+        """The (cached) client for ``service``, e.g. ``"batch"`` or ``"logs"``.
+
+        ``single_attempt`` gives a client whose calls botocore never retries, for calls
+        that are not idempotent (SubmitJob): their caller decides what a failure means.
+        """
+        key = f"{service}/once" if single_attempt else service
+        if key not in self._clients:
             from botocore.exceptions import NoRegionError
 
-            kwargs: dict[str, Any] = {"config": self.config}
+            config = self.config
+            if single_attempt:
+                config = config.merge(self._retries(1))
+            kwargs: dict[str, Any] = {"config": config}
             if self._endpoint_url:
                 kwargs["endpoint_url"] = self._endpoint_url
             try:
-                self._clients[service] = self.session.client(service, **kwargs)
+                self._clients[key] = self.session.client(service, **kwargs)
             except NoRegionError:
                 raise InvalidInputError(
                     "no AWS region is set",
                     hint="pass --region, set aws.region in the config, or set AWS_REGION",
                 ) from None
-        return self._clients[service]
+        return self._clients[key]
+
+    def _retries(self, attempts: int) -> Any:
+        from botocore.config import Config
+
+        return Config(retries={"mode": self._retry_mode, "max_attempts": attempts})
 
     @property
     def region(self) -> str | None:
@@ -203,6 +271,9 @@ def translate(exc: BaseException, operation: str) -> BatchmapError:
         )
     if isinstance(exc, bce.BotoCoreError):
         return AwsServiceError(f"{operation}: {exc}")
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, bce.ClientError | bce.BotoCoreError):  # s3transfer wraps them
+        return translate(cause, operation)
     from botocore.parsers import ResponseParserError
 
     if isinstance(exc, ResponseParserError):
@@ -213,10 +284,11 @@ def translate(exc: BaseException, operation: str) -> BatchmapError:
 @contextlib.contextmanager
 def aws_call(operation: str) -> Iterator[None]:
     """``with aws_call("batch:SubmitJob"): ...`` raises batchmap errors, never botocore's."""
+    from boto3.exceptions import Boto3Error
     from botocore.exceptions import BotoCoreError, ClientError
     from botocore.parsers import ResponseParserError
 
     try:
         yield
-    except (ClientError, BotoCoreError, ResponseParserError) as exc:
+    except (ClientError, BotoCoreError, ResponseParserError, Boto3Error) as exc:
         raise translate(exc, operation) from exc

@@ -451,9 +451,7 @@ class Provisioner:
                 extra = {}
                 if reorder:  # AWS takes the name or the ARN; moto only the ARN
                     target = getattr(self, "_compute_arn", None) or name
-                    extra["computeEnvironmentOrder"] = [
-                        {"order": 1, "computeEnvironment": target}
-                    ]
+                    extra["computeEnvironmentOrder"] = [{"order": 1, "computeEnvironment": target}]
                 with aws_call("batch:UpdateJobQueue"):
                     self.batch.update_job_queue(jobQueue=queue, state="ENABLED", **extra)
 

@@ -8,6 +8,7 @@ request — so ``--dryRun`` shows exactly what ``submit`` will send.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -28,10 +29,12 @@ from batchmap.backends.aws_requests import (
     stream_prefix,
     submit_requests,
 )
-from batchmap.errors import AwsRefusedError, BatchmapError, InvalidInputError
+from batchmap.errors import AwsRefusedError, AwsServiceError, BatchmapError, InvalidInputError
 from batchmap.identity import check_role
 from batchmap.queues import choose_queue
 from batchmap.settings import Settings
+
+SUBMIT_ATTEMPTS = 6
 
 
 def _normal(definition: dict[str, Any]) -> dict[str, Any]:
@@ -55,9 +58,10 @@ def _normal(definition: dict[str, Any]) -> dict[str, Any]:
 class AwsBatchBackend:
     name = "aws"
 
-    def __init__(self, clients: ClientFactory, settings: Settings) -> None:
+    def __init__(self, clients: ClientFactory, settings: Settings, sleep: Any = time.sleep) -> None:
         self.clients = clients
         self.settings = settings
+        self.sleep = sleep or (lambda seconds: time.sleep(seconds))
 
     @property
     def batch(self) -> Any:
@@ -184,10 +188,12 @@ class AwsBatchBackend:
         details = plan.details
         arn = self._register(details["jobDefinition"])
         requests = [dict(r, jobDefinition=arn) for r in details["submitJobs"]]
-        ids = []
-        for request in requests:
-            with aws_call("batch:SubmitJob"):
-                ids.append(self.batch.submit_job(**request)["jobId"])
+        ids = [self._submit_once(request) for request in requests]
+        return self._submitted(plan, arn, requests, ids)
+
+    def _submitted(
+        self, plan: Any, arn: str, requests: list[dict[str, Any]], ids: list[str]
+    ) -> dict[str, Any]:
         return {
             "jobDefinitionArn": arn,
             "jobs": self._jobs(plan, requests, ids),
@@ -195,36 +201,61 @@ class AwsBatchBackend:
             "logGroup": self.settings.log_group,
         }
 
+    def _submit_once(self, request: dict[str, Any]) -> str:
+        """SubmitJob exactly once. AWS Batch has no idempotency token, and a throttled,
+        failed or timed-out call may still have created the job: botocore must not retry
+        it blindly. After such a failure the job is looked up by name and tags, and only
+        submitted again when it is not there."""
+        once = self.clients.client("batch", single_attempt=True)
+        delay = 1.0
+        for attempt in range(1, SUBMIT_ATTEMPTS + 1):
+            try:
+                with aws_call("batch:SubmitJob"):
+                    return str(once.submit_job(**request)["jobId"])
+            except AwsServiceError:
+                found = self._find(request)
+                if found:
+                    return found
+                if attempt == SUBMIT_ATTEMPTS:
+                    raise
+                self.sleep(delay)
+                delay = min(delay * 2, 20.0)
+        raise AssertionError("unreachable")
+
+    def _find(self, request: dict[str, Any]) -> str | None:
+        """The array job this request created, if any: same name, queue and batchmap tags."""
+        paginator = self.batch.get_paginator("list_jobs")
+        candidates = []
+        with aws_call("batch:ListJobs"):
+            for page in paginator.paginate(
+                jobQueue=request["jobQueue"],
+                filters=[{"name": "JOB_NAME", "values": [request["jobName"]]}],
+            ):
+                candidates += [
+                    s["jobId"]
+                    for s in page.get("jobSummaryList", [])
+                    if s.get("jobName") == request["jobName"] and ":" not in s["jobId"]
+                ]
+        if not candidates:
+            return None
+        tags = request["tags"]
+        for job in aws_jobs.describe(self.batch, candidates):
+            have = job.get("tags") or {}
+            if all(have.get(k) == v for k, v in tags.items()):
+                return str(job["jobId"])
+        return None
+
     def recover(self, plan: Any, manifest: Any) -> dict[str, Any] | None:
-        """After a crash between SubmitJob and the manifest: find the jobs by name, submit
-        only the missing ones, and never a second array job for one chunk."""
+        """After a crash between SubmitJob and the manifest: find the jobs by name and tags,
+        submit only the missing ones, and never a second array job for one chunk."""
         requests = plan.details["submitJobs"]
-        found: dict[str, str] = {}
-        for request in requests:
-            with aws_call("batch:ListJobs"):
-                page = self.batch.list_jobs(
-                    jobQueue=request["jobQueue"],
-                    filters=[{"name": "JOB_NAME", "values": [request["jobName"]]}],
-                )
-            for summary in page.get("jobSummaryList", []):
-                if summary.get("jobName") == request["jobName"] and ":" not in summary["jobId"]:
-                    found[request["jobName"]] = summary["jobId"]
-        if not found:
+        found = {r["jobName"]: self._find(r) for r in requests}
+        if not any(found.values()):
             return None
         arn = self._register(plan.details["jobDefinition"])
-        ids = []
-        for request in requests:
-            if request["jobName"] in found:
-                ids.append(found[request["jobName"]])
-                continue
-            with aws_call("batch:SubmitJob"):
-                ids.append(self.batch.submit_job(**dict(request, jobDefinition=arn))["jobId"])
-        return {
-            "jobDefinitionArn": arn,
-            "jobs": self._jobs(plan, requests, ids),
-            "logStreamPrefix": stream_prefix(plan.name),
-            "logGroup": self.settings.log_group,
-        }
+        requests = [dict(r, jobDefinition=arn) for r in requests]
+        ids = [found[r["jobName"]] or self._submit_once(r) for r in requests]
+        return self._submitted(plan, arn, requests, ids)
 
     def terminate(self, manifest: Any, reason: str, *, dry_run: bool = False) -> dict[str, Any]:
         """TerminateJob on every array job: AWS cancels children not yet started and stops

@@ -8,10 +8,12 @@ stderr and an exit status (DESIGN.md §5). A traceback is printed only with
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -110,12 +112,25 @@ def _debug_requested(argv: Sequence[str], env: Environment) -> bool:
     return "--debug" in argv or env.environ.get("BATCHMAP_DEBUG", "") not in ("", "0", "false")
 
 
+def _on_sigterm_interrupt() -> Any:
+    """SIGTERM (a CI runner cancelling a job, `kill`) ends batchmap like Ctrl-C: cleanly,
+    exit 130, nothing half-written. Only from the main thread, where signals arrive."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> int:
     """Run the CLI; return the exit code (the console script exits with it)."""
     env = env or Environment.from_os()
     args = list(sys.argv[1:] if argv is None else argv)
     state = AppState(env)
     out = Output(OutputFormat.table, env.stdout, env.stderr, env.environ)
+    previous = _on_sigterm_interrupt()
     try:
         result = app(args=args, prog_name="batchmap", standalone_mode=False, obj=state)
         return int(result) if isinstance(result, int) else ExitCode.OK
@@ -149,9 +164,24 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         os.dup2(devnull, sys.stdout.fileno())
         return int(ExitCode.OK)
     except Exception as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            out.error("interrupted")
+            return int(ExitCode.INTERRUPTED)
+        if type(exc).__module__.split(".")[0] in ("botocore", "boto3", "s3transfer"):
+            # An AWS error that escaped a call site: still one line and a documented code.
+            from batchmap.aws import translate
+
+            error = translate(exc, "AWS")
+            out.error(error.message)
+            if error.hint:
+                out.hint(error.hint)
+            return int(error.exit_code)
         out.error(f"unexpected error: {type(exc).__name__}: {exc}")
         if _debug_requested(args, env):
             env.stderr.write(traceback.format_exc())
         else:
             out.hint("this is a bug in batchmap: run again with --debug and report the traceback")
         return int(ExitCode.ERROR)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
