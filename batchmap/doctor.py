@@ -212,6 +212,8 @@ ACTIONS = {
         "batch:ListJobs",
         "batch:RegisterJobDefinition",
         "batch:DescribeJobDefinitions",
+        "batch:DeregisterJobDefinition",
+        "batch:TerminateJob",
         "batch:DescribeJobQueues",
         "batch:DescribeComputeEnvironments",
         "batch:TagResource",

@@ -151,12 +151,12 @@ def _mark_problem(exc: Exception, source: str, text: str = "") -> Problem:
     elif context and "duplicate" in str(context).lower():
         message = f"invalid YAML: {context.strip()}"
     hint = None
-    if "\\t" in str(what) or "tab" in str(what).lower():
+    lines = text.splitlines() or [""]
+    source_line = lines[min(line, len(lines)) - 1] if line else ""
+    if "\\t" in str(what) or "tab" in str(what).lower() or "\t" in source_line[:1]:
         hint = "indent with spaces, not tabs"
-    elif line is not None and "[" in str(what):
-        source_line = (text.splitlines() or [""])[min(line, len(text.splitlines())) - 1]
-        if re.search(r"\{[^}]*\w\[", source_line):
-            hint = 'inside { } quote values with brackets: type: "list[int]"'
+    elif line is not None and "[" in str(what) and re.search(r"\{[^}]*\w\[", source_line):
+        hint = 'inside { } quote values with brackets: type: "list[int]"'
     return Problem(message, file=source, line=line, hint=hint)
 
 

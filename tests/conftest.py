@@ -93,3 +93,65 @@ def write(path: Path, text: str) -> Path:
 
 def lines_of(text: str) -> Sequence[str]:
     return [line for line in text.splitlines() if line.strip()]
+
+
+# --- every AWS call batchmap makes is in `doctor --print-policy` ---------------------------
+# Operations are recorded from the whole test suite (calls made by batchmap's code, not by
+# the tests' own clients) and checked against the policy when the session ends.
+S3_ACTIONS = {
+    "HeadObject": "GetObject",
+    "HeadBucket": "ListBucket",
+    "ListObjectsV2": "ListBucket",
+    "CreateMultipartUpload": "PutObject",
+    "UploadPart": "PutObject",
+    "CompleteMultipartUpload": "PutObject",
+}
+_CALLS: set[str] = set()
+
+
+def _record_calls() -> None:
+    import sys
+
+    from botocore.client import BaseClient
+
+    real = BaseClient._make_api_call
+
+    def recording(self, operation_name, api_params):  # type: ignore[no-untyped-def]
+        frame = sys._getframe(1)
+        module = ""
+        while frame is not None:
+            module = frame.f_globals.get("__name__", "")
+            if module.startswith("batchmap.") or module.startswith("tests."):
+                break
+            frame = frame.f_back
+        if module.startswith("batchmap.") and module != "batchmap.provision":
+            prefix = self.meta.service_model.signing_name
+            action = (
+                S3_ACTIONS.get(operation_name, operation_name)
+                if prefix == "s3"
+                else (operation_name)
+            )
+            _CALLS.add(f"{prefix}:{action}")
+        return real(self, operation_name, api_params)
+
+    BaseClient._make_api_call = recording
+
+
+_record_calls()
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:  # type: ignore[no-untyped-def]
+    if not _CALLS or exitstatus != 0:
+        return
+    from batchmap.doctor import ACTIONS
+
+    allowed = {a for actions in ACTIONS.values() for a in actions} | {
+        "iam:PassRole",
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:ListBucket",
+    }
+    missing = sorted(_CALLS - allowed)
+    if missing:
+        print(f"\nbatchmap makes AWS calls that doctor --print-policy lacks: {missing}")
+        session.exitstatus = 1

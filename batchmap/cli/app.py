@@ -133,6 +133,8 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     previous = _on_sigterm_interrupt()
     try:
         result = app(args=args, prog_name="batchmap", standalone_mode=False, obj=state)
+        if result == ExitCode.INTERRUPTED:  # typer turns Ctrl-C into a returned 130
+            out.error("interrupted")
         return int(result) if isinstance(result, int) else ExitCode.OK
     except BatchmapError as exc:
         lines = exc.lines()
@@ -146,6 +148,8 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
             env.stderr.write(traceback.format_exc())
         return int(exc.exit_code)
     except typer.Exit as exc:
+        if exc.exit_code == ExitCode.INTERRUPTED:  # typer's own Ctrl-C handling
+            out.error("interrupted")
         return int(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         out.error("interrupted")

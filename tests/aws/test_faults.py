@@ -135,8 +135,10 @@ def faults(served: str, monkeypatch: pytest.MonkeyPatch) -> Faults:
 def _no_real_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     """botocore's retry backoff and adaptive mode's token bucket, on a fake clock."""
     monkeypatch.setattr("botocore.endpoint.time.sleep", lambda _s: None)
-    monkeypatch.setattr("botocore.retries.adaptive.ClientRateLimiter.on_sending_request",
-                        lambda self, request, **kwargs: None)
+    monkeypatch.setattr(
+        "botocore.retries.adaptive.ClientRateLimiter.on_sending_request",
+        lambda self, request, **kwargs: None,
+    )
 
 
 def test_rate_limiter_paces_calls_with_a_fake_clock() -> None:

@@ -69,7 +69,7 @@ def test_launch_plan_corpus_is_big_enough() -> None:
 
 @pytest.mark.parametrize("path", BAD, ids=lambda p: p.name)
 def test_bad_launch_plans_exit_3_with_path_and_line(cli: Invoke, path: Path) -> None:
-    expected = path.read_text().split("\n", 1)[0].removeprefix("# expect: ")
+    expected = path.read_bytes().split(b"\n", 1)[0].decode().removeprefix("# expect: ")
     result = cli("register", "files", str(path))
     assert result.exit_code == 3
     assert expected in result.stderr
@@ -124,7 +124,7 @@ def test_bad_exec_files_exit_3_from_create_execution(cli: Invoke, path: Path) ->
     """The same corpus through the command a user runs, before anything is staged."""
     pairs = TESTDATA / "launchplans" / "good" / "pairs.yaml"
     assert cli("register", "files", str(pairs)).exit_code == 0
-    expected = path.read_text().split("\n", 1)[0].removeprefix("# expect: ")
+    expected = path.read_bytes().split(b"\n", 1)[0].decode().removeprefix("# expect: ")
     result = cli(
         "create", "execution", "-p", "proj", "-d", "dev", "--execFile", str(path), "--dryRun"
     )

@@ -105,7 +105,7 @@ def test_bad_exec_file_corpus_is_big_enough() -> None:
 
 @pytest.mark.parametrize("path", BAD, ids=lambda p: p.name)
 def test_bad_exec_files_name_the_field_and_line(path: Path) -> None:
-    expected = path.read_text().split("\n", 1)[0].removeprefix("# expect: ")
+    expected = path.read_bytes().split(b"\n", 1)[0].decode().removeprefix("# expect: ")
     plan = _plan(PAIRS)
     with pytest.raises(InvalidInputError) as info:
         execfile.resolve_inputs(execfile.load(path), plan)
