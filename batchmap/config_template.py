@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from batchmap.config_checks import check_config
 from batchmap.errors import InvalidInputError
 from batchmap.fsutil import atomic_write_text
-from batchmap.settings import check_config
 from batchmap.yamldoc import load_document
 
 _TEMPLATE = """\

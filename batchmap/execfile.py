@@ -22,7 +22,7 @@ from batchmap.errors import InvalidInputError, Problem
 from batchmap.fsutil import atomic_write_text
 from batchmap.identity import role_arn_problem, service_account_problem
 from batchmap.inputs import check_value, coerce, zero_value
-from batchmap.launchplans import RESERVED_ENV_PREFIXES, LaunchPlan
+from batchmap.launchplans import ENV_NAME, RESERVED_ENV_PREFIXES, LaunchPlan
 from batchmap.validation import did_you_mean, schema_problems
 from batchmap.yamldoc import YamlDocument, load_file
 
@@ -46,7 +46,6 @@ FLYTECTL_ONLY = (
     "recover",
     "execFile",
 )
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Plain scalars YAML would read back as something other than a string.
 _LOOKS_TYPED = re.compile(
     r"^(true|false|yes|no|on|off|null|~|[-+]?(\d[\d_]*(\.\d*)?|\.\d+)([eE][-+]?\d+)?"
@@ -195,7 +194,7 @@ def load(path: Path) -> ExecFile:
     envs = data.get("envs") or {}
     if isinstance(envs, dict):
         for name in envs:
-            if not _ENV_NAME.match(name):
+            if not ENV_NAME.match(name):
                 problems.append(
                     doc.problem(["envs", name], "not a valid environment variable name")
                 )

@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from batchmap.errors import InvalidInputError, Problem
-from batchmap.identity import role_arn_problem
-from batchmap.inputs import InputType, TypeSyntaxError, check_value, coerce, parse_type
-from batchmap.validation import did_you_mean, schema_problems
+from batchmap.inputs import InputType, coerce, parse_type
+from batchmap.validation import schema_problems
 from batchmap.yamldoc import YamlDocument, load_documents, read_text
 
 DEFAULT_VCPU = 1.0
@@ -27,7 +26,7 @@ DEFAULT_MEMORY_MIB = 2048
 MIN_TIMEOUT_SECONDS = 60
 PLATFORMS = ("EC2", "FARGATE", "EKS")
 PLACEHOLDER = re.compile(r"\{\{\s*(?P<expr>[^{}]*?)\s*\}\}")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESERVED_ENV_PREFIXES = ("AWS_BATCH", "BATCHMAP_")
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -219,158 +218,6 @@ def _build(spec: Mapping[str, Any], created_at: dt.datetime | None) -> LaunchPla
     )
 
 
-def _semantic_problems(doc: YamlDocument, data: dict[str, Any]) -> list[Problem]:
-    """Rules a JSON Schema cannot say: types, defaults, map lists, placeholders, limits."""
-    problems: list[Problem] = []
-    inputs: dict[str, InputSpec] = {}
-    for name, raw in (data.get("inputs") or {}).items():
-        try:
-            t = parse_type(raw["type"])
-        except TypeSyntaxError as exc:
-            problems.append(doc.problem(["inputs", name, "type"], str(exc)))
-            continue
-        if "default" in raw:
-            for vp in check_value(t, raw["default"]):
-                problems.append(doc.problem(["inputs", name, "default", *vp.path], vp.message))
-        inputs[name] = InputSpec(name, t, raw.get("default"), "default" in raw)
-    over = data["map"]["over"]
-    seen: set[str] = set()
-    for i, name in enumerate(over):
-        path = ["map", "over", i]
-        if name in seen:
-            problems.append(doc.problem(path, f"input {name!r} is listed twice"))
-        seen.add(name)
-        if name not in (data.get("inputs") or {}):
-            known = list(data.get("inputs") or {})
-            problems.append(
-                doc.problem(
-                    path,
-                    f"{name!r} is not an input of this launch plan",
-                    hint=did_you_mean(name, known)
-                    or (f"inputs: {', '.join(known)}" if known else "declare it under inputs"),
-                )
-            )
-        elif name in inputs and not inputs[name].type.is_list:
-            problems.append(
-                doc.problem(
-                    path,
-                    f"input {name!r} is {inputs[name].type}, but a map goes over lists",
-                    hint=f"declare it as list[{inputs[name].type}]",
-                )
-            )
-    problems += _command_problems(doc, data["task"]["command"], inputs, over)
-    problems += _task_problems(doc, data["task"])
-    for key in ("iamRoleARN",):
-        value = data.get(key)
-        if value:
-            problem = role_arn_problem(value)
-            if problem:
-                problems.append(doc.problem([key], problem))
-    return problems
-
-
-def _command_problems(
-    doc: YamlDocument, command: list[str], inputs: Mapping[str, InputSpec], over: list[str]
-) -> list[Problem]:
-    problems = []
-    single = item_type(inputs, over)
-    for i, arg in enumerate(command):
-        path = ["task", "command", i]
-        if arg.count("{{") != arg.count("}}"):
-            problems.append(doc.problem(path, f"unbalanced '{{{{' or '}}}}' in {arg!r}"))
-            continue
-        for m in PLACEHOLDER.finditer(arg):
-            expr = m.group("expr")
-            head, _, rest = expr.partition(".")
-            if expr in ("item", "index"):
-                continue
-            if head == "inputs" and rest:
-                if rest not in inputs:
-                    problems.append(
-                        doc.problem(
-                            path,
-                            f"{{{{ {expr} }}}}: no input named {rest!r}",
-                            hint=did_you_mean(rest, list(inputs)),
-                        )
-                    )
-                continue
-            if head == "item" and rest:
-                if len(over) > 1:
-                    if rest not in over:
-                        problems.append(
-                            doc.problem(
-                                path,
-                                f"{{{{ {expr} }}}}: item has the fields {', '.join(over)}",
-                                hint=did_you_mean(rest, over),
-                            )
-                        )
-                elif single is not None and single.kind != "dict":
-                    problems.append(
-                        doc.problem(
-                            path,
-                            f"{{{{ {expr} }}}}: each item is a {single}, it has no fields",
-                            hint="use {{ item }}",
-                        )
-                    )
-                continue
-            problems.append(
-                doc.problem(
-                    path,
-                    f"unknown placeholder {{{{ {expr} }}}}",
-                    hint="use {{ item }}, {{ item.FIELD }}, {{ inputs.NAME }} or {{ index }}",
-                )
-            )
-    return problems
-
-
-def _task_problems(doc: YamlDocument, task: dict[str, Any]) -> list[Problem]:
-    problems = []
-    if "timeout" in task:
-        try:
-            seconds = parse_duration(task["timeout"])
-            if seconds < MIN_TIMEOUT_SECONDS:
-                problems.append(
-                    doc.problem(
-                        ["task", "timeout"],
-                        f"AWS Batch needs a timeout of at least {MIN_TIMEOUT_SECONDS}s; "
-                        f"got {seconds}s",
-                    )
-                )
-        except ValueError:
-            pass  # the schema already said so
-    if isinstance(task.get("memory"), str):
-        try:
-            if parse_memory(task["memory"]) < 4:
-                problems.append(doc.problem(["task", "memory"], "must be at least 4 MiB"))
-        except ValueError:
-            pass
-    for name in task.get("env") or {}:
-        if not _ENV_NAME.match(name):
-            problems.append(
-                doc.problem(["task", "env", name], "not a valid environment variable name")
-            )
-        elif name.startswith(RESERVED_ENV_PREFIXES):
-            problems.append(
-                doc.problem(
-                    ["task", "env", name],
-                    f"names starting with {' or '.join(RESERVED_ENV_PREFIXES)} are reserved",
-                )
-            )
-    for name in task.get("secrets") or {}:
-        if not _ENV_NAME.match(name) or name.startswith(RESERVED_ENV_PREFIXES):
-            problems.append(
-                doc.problem(["task", "secrets", name], "not a usable environment variable name")
-            )
-    if task.get("platform") == "FARGATE" and task.get("gpu"):
-        problems.append(doc.problem(["task", "gpu"], "Fargate has no GPUs; use platform EC2"))
-    role = task.get("executionRoleArn")
-    if role:
-        problem = role_arn_problem(role)
-        if problem:
-            problems.append(doc.problem(["task", "executionRoleArn"], problem))
-    return problems
-
-
 @dataclass(frozen=True)
 class Overrides:
     project: str | None = None
@@ -394,7 +241,9 @@ def parse_document(
             problems.append(doc.problem([], f"missing {key}: set it in the file or pass {flag}"))
     if problems:
         return None, problems
-    problems = _semantic_problems(doc, data)
+    from batchmap.launchplan_checks import semantic_problems
+
+    problems = semantic_problems(doc, data)
     if problems:
         return None, problems
     return _build(data, None), []

@@ -6,7 +6,13 @@ import re
 from typing import Any
 
 from batchmap.identity import ECS_TASKS
-from batchmap.provision import INSTANCE_ROLE, PASS_ROLE_POLICY_NAME, SERVICE_ROLE, Desired, trust
+from batchmap.provision_spec import (
+    INSTANCE_ROLE,
+    PASS_ROLE_POLICY_NAME,
+    SERVICE_ROLE,
+    Desired,
+    trust,
+)
 
 
 def _logical(prefix: str, name: str) -> str:

@@ -100,8 +100,9 @@ def validate(
       batchmap config validate
       batchmap config validate flyte-values.yaml --strict -o json
     """
+    from batchmap.config_checks import check_config
     from batchmap.errors import InvalidInputError
-    from batchmap.settings import check_config, find_config_file
+    from batchmap.settings import find_config_file
     from batchmap.yamldoc import load_file
 
     state = app_state(ctx)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from batchmap.cli.options import DomainOpt, OutputOpt, ProjectOpt
+from batchmap.cli.options import DomainOpt, DryRunOpt, OutputOpt, ProjectOpt
 from batchmap.cli.state import app_state
 from batchmap.output import OutputFormat
 
@@ -89,9 +89,7 @@ def execution(
         str | None,
         typer.Option("--backend", help="local or aws (default: the config's).", show_default=False),
     ] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dryRun", "--dry-run", help="Print the plan; change nothing.")
-    ] = False,
+    dry_run: DryRunOpt = False,
     wait: Annotated[
         bool,
         typer.Option(

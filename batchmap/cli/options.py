@@ -59,3 +59,6 @@ OptionalDomainOpt = Annotated[
     ),
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dryRun", "--dry-run", help="Print the plan; change nothing.")
+]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from batchmap.cli.options import DomainOpt, OutputOpt, ProjectOpt
+from batchmap.cli.options import DomainOpt, DryRunOpt, OutputOpt, ProjectOpt
 from batchmap.cli.state import app_state
 from batchmap.output import OutputFormat
 
@@ -29,9 +29,7 @@ def relaunch(
             "--name", help="Name of the new execution (default: generated).", show_default=False
         ),
     ] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dryRun", "--dry-run", help="Print the plan; change nothing.")
-    ] = False,
+    dry_run: DryRunOpt = False,
     wait: Annotated[
         bool, typer.Option("--wait", help="Show progress until the end; exit 0 or 7.")
     ] = False,

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from batchmap.cli.options import DryRunOpt
 from batchmap.cli.state import app_state
 from batchmap.output import Column, OutputFormat
 
@@ -28,9 +29,7 @@ COLUMNS = [
 
 def setup(
     ctx: typer.Context,
-    dry_run: Annotated[
-        bool, typer.Option("--dryRun", "--dry-run", help="Print the plan; change nothing.")
-    ] = False,
+    dry_run: DryRunOpt = False,
     update: Annotated[
         bool, typer.Option("--update", help="Also change resources that differ from the config.")
     ] = False,
@@ -63,8 +62,9 @@ def setup(
     """
     from batchmap.aws import aws_call
     from batchmap.output import to_yaml
-    from batchmap.provision import Provisioner, desired
+    from batchmap.provision import Provisioner
     from batchmap.provision_cfn import template
+    from batchmap.provision_spec import desired
 
     state = app_state(ctx)
     settings = state.settings
