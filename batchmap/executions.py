@@ -285,6 +285,10 @@ def create(
         )
     else:
         staged = stage(store, plan.prefix, plan.plan, plan.values)
+        if plan.plan.flyte:
+            from batchmap.flyte.command import INPUTS, inputs_pb
+
+            store.put(f"{plan.prefix}/{INPUTS}", inputs_pb(plan))
     manifest = Manifest(
         {
             "apiVersion": API_VERSION,

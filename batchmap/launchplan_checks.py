@@ -67,7 +67,8 @@ def semantic_problems(doc: YamlDocument, data: dict[str, Any]) -> list[Problem]:
                     hint=f"declare it as list[{inputs[name].type}]",
                 )
             )
-    problems += _command_problems(doc, data["task"]["command"], inputs, over)
+    if not data.get("flyte"):  # a Flyte task's command is Propeller's template, not ours
+        problems += _command_problems(doc, data["task"]["command"], inputs, over)
     problems += _task_problems(doc, data["task"])
     for key in ("iamRoleARN",):
         value = data.get(key)

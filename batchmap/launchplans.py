@@ -108,6 +108,7 @@ class LaunchPlan:
     description: str | None = None
     iam_role_arn: str | None = None
     created_at: dt.datetime | None = None
+    flyte: Mapping[str, Any] | None = None  # a flytekit map task (batchmap/flyte)
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -129,6 +130,8 @@ class LaunchPlan:
         out["inputs"] = {name: spec.to_dict() for name, spec in self.inputs.items()}
         out["map"] = self.map.to_dict()
         out["task"] = self.task.to_dict()
+        if self.flyte:
+            out["flyte"] = dict(self.flyte)
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -215,6 +218,7 @@ def _build(spec: Mapping[str, Any], created_at: dt.datetime | None) -> LaunchPla
             execution_role_arn=t.get("executionRoleArn") or None,
         ),
         created_at=created_at,
+        flyte=spec.get("flyte") or None,
     )
 
 
@@ -251,14 +255,46 @@ def parse_document(
 
 def parse_files(paths: Sequence[Path], overrides: Overrides = Overrides()) -> list[LaunchPlan]:
     """Every launch plan of every file; all problems of all files in one error."""
+    return parse_all(paths, overrides)[0]
+
+
+def _flyte_documents(
+    paths: Sequence[Path], overrides: Overrides
+) -> tuple[list[YamlDocument], list[tuple[str, str]]]:
+    """``pyflyte package`` output as launch-plan documents, and what could not be used."""
+    if not paths:
+        return [], []
+    from batchmap.flyte.package import launch_plans
+
+    specs, skipped = launch_plans(
+        list(paths), overrides.project, overrides.domain, overrides.version
+    )
+    return [
+        YamlDocument(f"{', '.join(map(str, paths))} ({spec['name']})", spec) for spec in specs
+    ], skipped
+
+
+def parse_all(
+    paths: Sequence[Path], overrides: Overrides = Overrides()
+) -> tuple[list[LaunchPlan], list[tuple[str, str]]]:
+    """(launch plans, [(Flyte launch plan, why batchmap cannot run it)]) of YAML files and
+    flytekit packages; every problem of every file in one error, before anything else."""
+    from batchmap.flyte.package import is_flyte_file
+
     plans: list[LaunchPlan] = []
     problems: list[Problem] = []
     origin: dict[tuple[str, str, str, str], str] = {}
+    flyte_docs, skipped = _flyte_documents([p for p in paths if is_flyte_file(p)], overrides)
+    groups: list[list[YamlDocument]] = [flyte_docs] if flyte_docs else []
     for path in paths:
+        if is_flyte_file(path):
+            continue
         docs = load_documents(read_text(path), str(path))
         docs = [d for d in docs if d.data is not None]
         if not docs:
             problems.append(Problem("holds no launch plan", file=str(path)))
+        groups.append(docs)
+    for docs in groups:
         for doc in docs:
             plan, found = parse_document(doc, overrides)
             problems += found
@@ -277,7 +313,7 @@ def parse_files(paths: Sequence[Path], overrides: Overrides = Overrides()) -> li
             plans.append(plan)
     if problems:
         raise InvalidInputError.from_problems(problems, "invalid launch plans, nothing registered")
-    return plans
+    return plans, skipped
 
 
 def canonical_json(data: Any) -> str:

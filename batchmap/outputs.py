@@ -33,6 +33,15 @@ def gather(
 
     def read(job: tuple[Manifest, int]) -> tuple[int, Any, bool]:
         execution, index = job
+        if execution.data.get("flyteRun"):  # flytekit writes <prefix>/<index>/outputs.pb
+            from batchmap.flyte.command import OUTPUTS
+            from batchmap.flyte.literals import read_literal_map
+
+            data = store.get(f"{execution.prefix}/{OUTPUTS}/{index}/outputs.pb")
+            if data is None:
+                return index, None, False
+            outputs = read_literal_map(data)
+            return index, outputs.get("o0") if len(outputs) == 1 else outputs, True
         data = store.get(f"{execution.prefix}/outputs/{index}.json")
         return index, json.loads(data) if data is not None else None, data is not None
 

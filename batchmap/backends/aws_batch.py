@@ -135,9 +135,15 @@ class AwsBatchBackend:
         plugin = self.settings.batch_plugin
         store = f"{self.settings.storage}/{plan.prefix}"
         max_array = int(plugin.get("maxArrayJobSize") or MAX_ARRAY_SIZE)
+        flyte_run = None
+        if plan.plan.flyte:
+            from batchmap.flyte.command import render
+
+            flyte_run = render(plan, store)
         return {
             "region": self.region,
             "identityChecks": [c.to_dict() for c in checks],
+            **({"flyteRun": flyte_run} if flyte_run else {}),
             "jobDefinition": job_definition(
                 execution=plan.name,
                 plan=spec,
@@ -146,6 +152,7 @@ class AwsBatchBackend:
                 log_group=self.settings.log_group,
                 plugin=plugin,
                 eks=eks,
+                flyte_run=flyte_run,
             ),
             "submitJobs": submit_requests(
                 execution=plan.name,
@@ -301,6 +308,12 @@ class AwsBatchBackend:
                 self.batch, manifest.data.get("jobs") or [], to_positions(manifest, query)
             ),
         )
+        if manifest.data.get("flyteRun") and any(c.status == "FAILED" for c in children):
+            from batchmap.flyte.command import with_error_reasons
+            from batchmap.storage import open_store
+
+            store = open_store(self.settings.storage, self.clients.client("s3"))
+            children = with_error_reasons(store, manifest, children)
         if any((c.reason or "").startswith("stuck in RUNNABLE") for c in children):
             queue = (manifest.data.get("queue") or {}).get("name")
             envs = self._compute_environments(queue) if queue else []

@@ -88,13 +88,18 @@ def job_definition(
     log_group: str,
     plugin: Mapping[str, Any],
     eks: bool,
+    flyte_run: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """RegisterJobDefinition's input for one execution (``plan`` is the launch plan spec)."""
+    """RegisterJobDefinition's input for one execution (``plan`` is the launch plan spec).
+
+    ``flyte_run`` (a flytekit map task) replaces ``batchmap-task`` with the command and
+    environment Propeller would give it."""
     task = plan["task"]
-    command = ["batchmap-task", "--", *task["command"]]
+    command = list(flyte_run["command"]) if flyte_run else ["batchmap-task", "--", *task["command"]]
     env = {
         **{str(k): str(v) for k, v in (plugin.get("defaultEnvVars") or {}).items()},
         **task.get("env", {}),
+        **(flyte_run["env"] if flyte_run else {}),
     }
     environment = [{"name": k, "value": v} for k, v in sorted(env.items())]
     secrets = [{"name": k, "valueFrom": v} for k, v in sorted(task.get("secrets", {}).items())]

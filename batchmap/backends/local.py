@@ -100,7 +100,17 @@ class LocalBackend:
         notes = [f"local backend: children run on this machine; the image {task.image} is not used"]
         if task.secrets:
             notes.append("local backend: secrets are AWS ARNs and are not resolved here")
+        extra: dict[str, Any] = {}
+        if plan.plan.flyte:
+            from batchmap.flyte.command import render
+
+            extra["flyteRun"] = render(plan, str(self.directory(plan.prefix)))
+            notes.append(
+                "local backend: flytekit's pyflyte-map-execute runs from this folder; "
+                "the task's module must be importable here"
+            )
         return {
+            **extra,
             "notes": notes,
             "local": {
                 "directory": str(self.directory(plan.prefix)),
@@ -210,7 +220,12 @@ class LocalBackend:
         return counts
 
     def children(self, manifest: Any, query: ChildQuery) -> list[Child]:
-        return order_children(to_original(manifest, self._children(manifest)), query)
+        children = order_children(to_original(manifest, self._children(manifest)), query)
+        if manifest.data.get("flyteRun"):
+            from batchmap.flyte.command import with_error_reasons
+
+            children = with_error_reasons(self.store, manifest, children)
+        return children
 
     def child_links(self, manifest: Any, child: Child) -> list[str]:
         """The log file of the child's latest attempt."""

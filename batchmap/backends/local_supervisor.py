@@ -142,6 +142,27 @@ class Supervisor:
             }
         )
         deadline = time.monotonic() + float(self.timeout) if self.timeout else None
+        flyte = self.manifest.get("flyteRun")
+        if flyte:  # flytekit's pyflyte-map-execute, rendered as Propeller would
+            env.update(flyte["env"], FLYTE_ATTEMPT_NUMBER=str(number - 1))
+            handle.write(
+                f"batchmap-task: index={index} attempt={number} size={self.size} "
+                f"execution={self.manifest['name']}\n".encode()
+            )
+            handle.flush()
+            try:
+                process: subprocess.Popen[bytes] | int = subprocess.Popen(
+                    flyte["command"],
+                    stdout=handle,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=env,
+                    start_new_session=True,
+                )
+            except OSError:
+                handle.write(f"batchmap-task: cannot start {flyte['command'][0]!r}\n".encode())
+                process = runtime.EXIT_NOT_FOUND
+            return Running(process, deadline, handle, None)
         try:
             prepared = runtime.prepare(self.template, env)
         except runtime.RuntimeFailure as exc:

@@ -48,13 +48,21 @@ def files(
       batchmap register files examples/squares.yaml
       batchmap register files lp/*.yaml -p flytesnacks -d development --version v2
     """
-    from batchmap.launchplans import Overrides, parse_files
+    from batchmap.errors import InvalidInputError
+    from batchmap.launchplans import Overrides, parse_all
     from batchmap.registry import plan_summary
 
     state = app_state(ctx)
     out = state.output(output)
     absolute = [p if p.is_absolute() else state.env.cwd / p for p in paths]
-    plans = parse_files(absolute, Overrides(project, domain, version))
+    plans, skipped = parse_all(absolute, Overrides(project, domain, version))
+    for name, why in skipped:
+        out.warn(f"Flyte launch plan {name} not registered: {why}")
+    if not plans:
+        raise InvalidInputError(
+            "no launch plan batchmap can run in these files",
+            hint="batchmap runs workflows of one legacy map task",
+        )
     results = state.registry().register(plans)
     rows = [
         {

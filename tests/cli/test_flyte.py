@@ -1,0 +1,169 @@
+"""Flyte interop: a real flytekit workflow with a legacy map task, packaged by pyflyte,
+registered by batchmap, and run end to end on the local backend by flytekit's own
+pyflyte-map-execute; and the same launch plan planned for AWS Batch."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Invoke
+
+pytest.importorskip("flyteidl")
+ROOT = Path(__file__).parents[2]
+# `pyflyte package` output of examples/flyte/wf.py (regenerate: bash examples/flyte/package.sh)
+PACKAGE = ROOT / "tests" / "testdata" / "flyte" / "pkg.tgz"
+needs_flytekit = pytest.mark.skipif(
+    shutil.which("pyflyte-map-execute", path=str(Path(sys.executable).parent)) is None,
+    reason="running children needs flytekit (pip install flytekit)",
+)
+P = ("-p", "flytesnacks", "-d", "development")
+NAME = "wf.my_map_workflow"
+
+
+@pytest.fixture
+def package(tmp_path: Path) -> Path:
+    """The example workflow's folder with its package: the fixture's, or a fresh one when
+    flytekit is here to make it."""
+    folder = tmp_path / "flyte"
+    shutil.copytree(ROOT / "examples" / "flyte", folder)
+    pyflyte = Path(sys.executable).with_name("pyflyte")
+    if pyflyte.exists():
+        subprocess.run(
+            [
+                str(pyflyte),
+                "--pkgs",
+                "wf",
+                "package",
+                "--image",
+                "ghcr.io/example/batchmap-flyte:v1",
+                "-f",
+                "-o",
+                "pkg.tgz",
+            ],
+            cwd=folder,
+            check=True,
+            capture_output=True,
+        )
+    else:
+        shutil.copy(PACKAGE, folder / "pkg.tgz")
+    return folder
+
+
+def _exec_file(cli: Invoke, folder: Path, numbers: list[int]) -> Path:
+    result = cli("register", "files", str(folder / "pkg.tgz"), *P, "--version", "v1")
+    assert result.exit_code == 0, result.stderr
+    exec_file = folder / "exec.yaml"
+    made = cli("get", "launchplan", *P, NAME, "--execFile", str(exec_file), "--force")
+    assert made.exit_code == 0, made.stderr
+    text = exec_file.read_text()
+    start = text.index("    numbers:")
+    end = text.index("envs:")
+    exec_file.write_text(text[:start] + f"    numbers: {json.dumps(numbers)}\n" + text[end:])
+    return exec_file
+
+
+def test_register_reads_the_package(cli: Invoke, package: Path) -> None:
+    result = cli("register", "files", str(package / "pkg.tgz"), *P, "--version", "v1", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    (registered,) = json.loads(result.stdout)
+    plan = registered["launchPlan"]
+    assert plan["name"] == NAME and plan["workflow"] == NAME
+    assert plan["inputs"]["numbers"] == {"type": "list[int]", "default": [1, 2, 3]}
+    assert plan["map"] == {"over": ["numbers"], "minSuccessRatio": 0.9}
+    assert plan["task"]["image"] == "ghcr.io/example/batchmap-flyte:v1"
+    assert plan["task"]["command"][0] == "pyflyte-map-execute"
+    assert plan["flyte"]["bindings"] == {"x": "numbers"}
+    missing = cli("register", "files", str(package / "pkg.tgz"), *P)
+    assert missing.exit_code == 3 and "--version" in missing.stderr
+
+
+@needs_flytekit
+def test_flytekit_children_run_unchanged_on_the_local_backend(
+    cli: Invoke, package: Path, monkeypatch
+) -> None:
+    monkeypatch.chdir(package)  # pyflyte-map-execute imports the task's module from here
+    exec_file = _exec_file(cli, package, [1, 2, 3, 4, 5])
+    result = cli("create", "execution", *P, "--execFile", str(exec_file), "--wait", "fk")
+    assert result.exit_code == 0, result.stderr + cli("logs", *P, "fk").stdout
+    outputs = cli("get", "execution", *P, "fk", "--outputs", "-o", "json")
+    assert json.loads(outputs.stdout) == [1, 4, 9, 16, 25]
+
+
+@needs_flytekit
+def test_a_child_that_raises_fails_as_in_flyte(cli: Invoke, package: Path, monkeypatch) -> None:
+    monkeypatch.chdir(package)
+    exec_file = _exec_file(cli, package, [3, -1, 2])
+    result = cli("create", "execution", *P, "--execFile", str(exec_file), "--wait", "bad")
+    assert result.exit_code == 7  # 2 of 3 succeeded; minSuccessRatio 0.9 needs 3
+    data = json.loads(cli("get", "execution", *P, "bad", "--all", "-o", "json").stdout)
+    failed = [c for c in data["children"] if c["status"] == "FAILED"]
+    assert [(c["index"], c["exitCode"]) for c in failed] == [(1, 1)]
+    assert "cannot square a negative number here: -1" in failed[0]["reason"]  # error.pb
+    assert json.loads(cli("get", "execution", *P, "bad", "--outputs", "-o", "json").stdout) == [
+        9,
+        None,
+        4,
+    ]
+    store = Path(os.environ["HOME"]) / ".batchmap/store/flytesnacks/development/bad"
+    assert (store / "flyte/outputs/1/error.pb").exists()
+    assert "cannot square a negative number" in cli("logs", *P, "bad", "--index", "1").stdout
+
+
+def test_the_aws_plan_carries_propellers_command_and_environment(
+    cli: Invoke, package: Path, monkeypatch
+) -> None:
+    from moto import mock_aws
+
+    from tests.aws.conftest import CONFIG, ROLE_ARN, make_account
+
+    with mock_aws(config={"batch": {"use_docker": False}}):
+        make_account()
+        Path("batchmap.yaml").write_text(CONFIG)
+        exec_file = _exec_file(cli, package, list(range(12_000)))
+        result = cli(
+            "create",
+            "execution",
+            *P,
+            "--execFile",
+            str(exec_file),
+            "--iamRoleARN",
+            ROLE_ARN,
+            "--dryRun",
+            "-o",
+            "json",
+            "fkaws",
+        )
+        assert result.exit_code == 0, result.stderr
+        plan = json.loads(result.stdout)
+    props = plan["jobDefinition"]["containerProperties"]
+    base = "s3://bm-bucket/store/flytesnacks/development/fkaws"
+    assert props["command"][:5] == [
+        "pyflyte-map-execute",
+        "--inputs",
+        f"{base}/flyte/inputs.pb",
+        "--output-prefix",
+        f"{base}/flyte/outputs",
+    ]
+    assert '""' in props["command"]  # {{.prevCheckpointPrefix}} on a first attempt
+    env = {e["name"]: e["value"] for e in props["environment"]}
+    assert env["FLYTE_FAIL_ON_ERROR"] == "true"
+    assert env["FLYTE_INTERNAL_EXECUTION_ID"] == "fkaws"
+    offsets = [
+        {e["name"]: e["value"] for e in r["containerOverrides"]["environment"]}[
+            "BATCH_JOB_ARRAY_INDEX_OFFSET"
+        ]
+        for r in plan["submitJobs"]
+    ]
+    assert offsets == ["0", "10000"]  # flytekit's own hook for maps past 10,000
+
+
+def test_without_flyteidl_one_line_names_the_extra(cli: Invoke, package: Path, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "flyteidl", None)
+    result = cli("register", "files", str(package / "pkg.tgz"), *P, "--version", "v1")
+    assert result.exit_code == 3
+    assert "pip install 'batchmap[flyte]'" in result.stderr
