@@ -27,6 +27,11 @@ def choose_indexes(
     manifest: Manifest, backend: Any, *, failed: bool, indexes: Iterable[int]
 ) -> list[int]:
     """Original indexes to re-run: the failed children and/or the given ones."""
+    if manifest.data.get("flyteRun"):
+        raise InvalidInputError(
+            "relaunch does not support flytekit map tasks yet: pyflyte-map-execute takes its "
+            "index from the array alone, so a child cannot keep its original index",
+            hint="re-run the whole execution with create execution")
     chosen = set(indexes)
     allowed = set(manifest.data.get("indexMap") or range(manifest.size))
     outside = sorted(chosen - allowed)

@@ -17,9 +17,10 @@ pytest.importorskip("flyteidl")
 ROOT = Path(__file__).parents[2]
 # `pyflyte package` output of examples/flyte/wf.py (regenerate: bash examples/flyte/package.sh)
 PACKAGE = ROOT / "tests" / "testdata" / "flyte" / "pkg.tgz"
+# flytekit may live in its own environment (as .ci/run installs it): its commands on PATH.
 needs_flytekit = pytest.mark.skipif(
-    shutil.which("pyflyte-map-execute", path=str(Path(sys.executable).parent)) is None,
-    reason="running children needs flytekit (pip install flytekit)",
+    shutil.which("pyflyte-map-execute") is None,
+    reason="running children needs flytekit's pyflyte-map-execute on PATH",
 )
 P = ("-p", "flytesnacks", "-d", "development")
 NAME = "wf.my_map_workflow"
@@ -31,8 +32,8 @@ def package(tmp_path: Path) -> Path:
     flytekit is here to make it."""
     folder = tmp_path / "flyte"
     shutil.copytree(ROOT / "examples" / "flyte", folder)
-    pyflyte = Path(sys.executable).with_name("pyflyte")
-    if pyflyte.exists():
+    pyflyte = shutil.which("pyflyte")
+    if pyflyte:
         subprocess.run(
             [
                 str(pyflyte),
@@ -167,3 +168,14 @@ def test_without_flyteidl_one_line_names_the_extra(cli: Invoke, package: Path, m
     result = cli("register", "files", str(package / "pkg.tgz"), *P, "--version", "v1")
     assert result.exit_code == 3
     assert "pip install 'batchmap[flyte]'" in result.stderr
+
+
+@needs_flytekit
+def test_relaunch_says_it_does_not_support_flytekit_yet(
+    cli: Invoke, package: Path, monkeypatch
+) -> None:
+    monkeypatch.chdir(package)
+    exec_file = _exec_file(cli, package, [3, -1])
+    assert cli("create", "execution", *P, "--execFile", str(exec_file), "--wait", "r").exit_code
+    result = cli("relaunch", *P, "r", "--failed")
+    assert result.exit_code == 3 and "does not support flytekit map tasks" in result.stderr
