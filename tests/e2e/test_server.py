@@ -185,3 +185,74 @@ def test_doctor_over_http(account: dict) -> None:
     result = run(account, "doctor", "--role", ROLE_ARN)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "queue tutorial" in result.stdout
+
+
+def test_a_flytekit_map_task_is_submitted_with_propellers_command(account: dict) -> None:
+    """pyflyte package output, registered and submitted over HTTP: the array job runs
+    pyflyte-map-execute with Propeller's inputs and environment."""
+    pytest.importorskip("flyteidl")
+    package = ROOT / "tests" / "testdata" / "flyte" / "pkg.tgz"
+    result = run(
+        account, "register", "files", str(package), "-p", "p", "-d", "d", "--version", "v1"
+    )
+    assert result.returncode == 0, result.stderr
+    result = run(
+        account,
+        "get",
+        "launchplan",
+        "-p",
+        "p",
+        "-d",
+        "d",
+        "wf.my_map_workflow",
+        "--execFile",
+        "fk.yaml",
+    )
+    assert result.returncode == 0, result.stderr
+    result = run(
+        account,
+        "create",
+        "execution",
+        "-p",
+        "p",
+        "-d",
+        "d",
+        "--execFile",
+        "fk.yaml",
+        "--iamRoleARN",
+        ROLE_ARN,
+        "fk",
+        "-o",
+        "json",
+    )
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads(result.stdout)
+    batch = account["batch"]
+    (definition,) = batch.describe_job_definitions(jobDefinitions=[manifest["jobDefinitionArn"]])[
+        "jobDefinitions"
+    ]
+    command = definition["containerProperties"]["command"]
+    assert command[:3] == [
+        "pyflyte-map-execute",
+        "--inputs",
+        "s3://bm-e2e/store/p/d/fk/flyte/inputs.pb",
+    ]
+    assert "flytekit.core.legacy_map_task.MapTaskResolver" in command
+    env = {e["name"]: e["value"] for e in definition["containerProperties"]["environment"]}
+    assert env["FLYTE_FAIL_ON_ERROR"] == "true" and env["FLYTE_INTERNAL_EXECUTION_ID"] == "fk"
+    (parent,) = batch.describe_jobs(jobs=[manifest["jobs"][0]["jobId"]])["jobs"]
+    overrides = {e["name"]: e["value"] for e in parent["container"]["environment"]}
+    assert overrides["BATCH_JOB_ARRAY_INDEX_VAR_NAME"] == "AWS_BATCH_JOB_ARRAY_INDEX"
+    s3 = boto3.client(
+        "s3", region_name="us-east-1", endpoint_url=account["env"]["AWS_ENDPOINT_URL"]
+    )
+    staged = s3.get_object(Bucket="bm-e2e", Key="store/p/d/fk/flyte/inputs.pb")["Body"].read()
+    from flyteidl.core import literals_pb2
+
+    literals = literals_pb2.LiteralMap()
+    literals.ParseFromString(staged)
+    assert [v.scalar.primitive.integer for v in literals.literals["x"].collection.literals] == [
+        1,
+        2,
+        3,
+    ]
