@@ -31,7 +31,8 @@ def choose_indexes(
         raise InvalidInputError(
             "relaunch does not support flytekit map tasks yet: pyflyte-map-execute takes its "
             "index from the array alone, so a child cannot keep its original index",
-            hint="re-run the whole execution with create execution")
+            hint="re-run the whole execution with create execution",
+        )
     chosen = set(indexes)
     allowed = set(manifest.data.get("indexMap") or range(manifest.size))
     outside = sorted(chosen - allowed)
