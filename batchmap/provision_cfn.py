@@ -108,19 +108,11 @@ def template(want: Desired) -> dict[str, Any]:
         "Properties": {"LogGroupName": want.log_group},
     }
     c = want.compute
-    compute: dict[str, Any] = {
-        "Type": c["type"],
-        "MaxvCpus": c["maxvCpus"],
-        "Subnets": c["subnets"],
-        "SecurityGroupIds": c["securityGroups"],
+    # The API's computeResources, in CloudFormation's PascalCase: one source for both.
+    compute = {
+        key[0].upper() + key[1:]: value
+        for key, value in want.compute_resources(instance_profile).items()
     }
-    if want.ec2:
-        compute.update(
-            MinvCpus=c["minvCpus"],
-            InstanceTypes=c["instanceTypes"],
-            AllocationStrategy=c["allocationStrategy"],
-            InstanceRole=instance_profile,
-        )
     resources["ComputeEnvironment"] = {
         "Type": "AWS::Batch::ComputeEnvironment",
         "Properties": {
