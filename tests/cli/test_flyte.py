@@ -179,3 +179,21 @@ def test_relaunch_says_it_does_not_support_flytekit_yet(
     assert cli("create", "execution", *P, "--execFile", str(exec_file), "--wait", "r").exit_code
     result = cli("relaunch", *P, "r", "--failed")
     assert result.exit_code == 3 and "does not support flytekit map tasks" in result.stderr
+
+
+def test_loose_pb_files_and_launch_plans_batchmap_cannot_run(cli: Invoke, tmp_path: Path) -> None:
+    import tarfile
+
+    with tarfile.open(PACKAGE) as archive:
+        archive.extractall(tmp_path / "pb", filter="data")
+    files = sorted((tmp_path / "pb").glob("*.pb"))
+    assert len(files) == 4
+    result = cli("register", "files", *map(str, files), *P, "--version", "v2")
+    assert result.exit_code == 0, result.stderr
+    assert "1 registered" in result.stderr
+    # Without the map task's own TaskSpec, the launch plan is listed with the reason.
+    partial = [f for f in files if "map_square" not in f.name]
+    result = cli("register", "files", *map(str, partial), *P, "--version", "v3")
+    assert result.exit_code == 3
+    assert f"Flyte launch plan {NAME} not registered: its node is a missing task" in result.stderr
+    assert "no launch plan batchmap can run" in result.stderr
