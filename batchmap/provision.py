@@ -11,9 +11,6 @@ specifications as a CloudFormation template.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 from batchmap.aws import ClientFactory, aws_call
 from batchmap.errors import BatchmapError
@@ -22,35 +19,15 @@ from batchmap.provision_spec import (
     INSTANCE_ROLE,
     PASS_ROLE_POLICY_NAME,
     SERVICE_ROLE,
+    Change,
     Desired,
+    code_of,
     trust,
 )
+from batchmap.provision_storage import StorageResources
 
 
-@dataclass
-class Change:
-    kind: str
-    name: str
-    action: str  # create | exists | differs, then created | updated | unchanged
-    detail: str = ""
-    run: Callable[[], None] | None = field(default=None, repr=False)
-    fix: Callable[[], None] | None = field(default=None, repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "resource": self.kind,
-            "name": self.name,
-            "action": self.action,
-            "detail": self.detail,
-        }
-
-
-def _code(exc: BatchmapError) -> str:
-    cause = exc.__cause__
-    return str(getattr(cause, "response", {}).get("Error", {}).get("Code", ""))
-
-
-class Provisioner:
+class Provisioner(StorageResources):
     def __init__(self, clients: ClientFactory, want: Desired) -> None:
         self.clients = clients
         self.want = want
@@ -63,7 +40,7 @@ class Provisioner:
             with aws_call("iam:GetRole"):
                 role = self.iam.get_role(RoleName=name)["Role"]
         except BatchmapError as exc:
-            if _code(exc) != "NoSuchEntity":
+            if code_of(exc) != "NoSuchEntity":
                 raise
 
             def create() -> None:
@@ -129,7 +106,7 @@ class Provisioner:
 
             return Change("instance profile", name, "differs", f"role {name} not in it", fix=fix)
         except BatchmapError as exc:
-            if _code(exc) != "NoSuchEntity":
+            if code_of(exc) != "NoSuchEntity":
                 raise
 
         def create() -> None:
@@ -166,7 +143,7 @@ class Provisioner:
             with aws_call(f"iam:Get{kind.title()}Policy"):
                 current = get(**{key: name}, PolicyName=PASS_ROLE_POLICY_NAME)["PolicyDocument"]
         except BatchmapError as exc:
-            if _code(exc) != "NoSuchEntity":
+            if code_of(exc) != "NoSuchEntity":
                 raise
             return Change(
                 "PassRole policy",
@@ -182,81 +159,6 @@ class Provisioner:
                 "PassRole policy", f"{kind}/{name}", "differs", "policy content differs", fix=write
             )
         return Change("PassRole policy", f"{kind}/{name}", "exists")
-
-    # -- storage and logs --------------------------------------------------------------
-    def _bucket(self) -> Change | None:
-        bucket = self.want.bucket
-        if not bucket:
-            return None
-        s3 = self.clients.client("s3")
-
-        def harden() -> None:
-            with aws_call("s3:PutBucketEncryption"):
-                s3.put_bucket_encryption(
-                    Bucket=bucket,
-                    ServerSideEncryptionConfiguration={
-                        "Rules": [
-                            {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
-                        ]
-                    },
-                )
-            with aws_call("s3:PutPublicAccessBlock"):
-                s3.put_public_access_block(
-                    Bucket=bucket,
-                    PublicAccessBlockConfiguration={
-                        "BlockPublicAcls": True,
-                        "IgnorePublicAcls": True,
-                        "BlockPublicPolicy": True,
-                        "RestrictPublicBuckets": True,
-                    },
-                )
-
-        try:
-            with aws_call("s3:HeadBucket"):
-                s3.head_bucket(Bucket=bucket)
-        except BatchmapError:
-
-            def create() -> None:
-                extra = (
-                    {}
-                    if self.want.region == "us-east-1"
-                    else {"CreateBucketConfiguration": {"LocationConstraint": self.want.region}}
-                )
-                with aws_call("s3:CreateBucket"):
-                    s3.create_bucket(Bucket=bucket, **extra)
-                harden()
-
-            return Change("S3 bucket", bucket, "create", "encrypted, public access blocked", create)
-        problems = []
-        try:
-            with aws_call("s3:GetPublicAccessBlock"):
-                block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
-            if not all(block.values()):
-                problems.append("public access is not fully blocked")
-        except BatchmapError:
-            problems.append("public access is not blocked")
-        try:
-            with aws_call("s3:GetBucketEncryption"):
-                s3.get_bucket_encryption(Bucket=bucket)
-        except BatchmapError:
-            problems.append("no default encryption")
-        if problems:
-            return Change("S3 bucket", bucket, "differs", "; ".join(problems), fix=harden)
-        return Change("S3 bucket", bucket, "exists")
-
-    def _log_group(self) -> Change:
-        logs = self.clients.client("logs")
-        group = self.want.log_group
-        with aws_call("logs:DescribeLogGroups"):
-            found = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
-        if any(g["logGroupName"] == group for g in found):
-            return Change("log group", group, "exists")
-
-        def create() -> None:
-            with aws_call("logs:CreateLogGroup"):
-                logs.create_log_group(logGroupName=group)
-
-        return Change("log group", group, "create", "", create)
 
     # -- Batch ----------------------------------------------------------------------------
     def _compute(self) -> Change:

@@ -6,11 +6,12 @@ template (``batchmap/provision_cfn.py``), so both describe the same resources.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from batchmap.aws import partition_for
-from batchmap.errors import InvalidInputError
+from batchmap.errors import BatchmapError, InvalidInputError
 from batchmap.settings import Settings
 from batchmap.storage import parse_s3_uri
 
@@ -114,3 +115,26 @@ def desired(settings: Settings, account: str, region: str) -> Desired:
         service_role=compute.get("serviceRole"),
         instance_role=compute.get("instanceRole"),
     )
+
+
+@dataclass
+class Change:
+    kind: str
+    name: str
+    action: str  # create | exists | differs, then created | updated | unchanged
+    detail: str = ""
+    run: Callable[[], None] | None = field(default=None, repr=False)
+    fix: Callable[[], None] | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "resource": self.kind,
+            "name": self.name,
+            "action": self.action,
+            "detail": self.detail,
+        }
+
+
+def code_of(exc: BatchmapError) -> str:
+    cause = exc.__cause__
+    return str(getattr(cause, "response", {}).get("Error", {}).get("Code", ""))
