@@ -120,16 +120,22 @@ def served(server: str, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 @pytest.fixture
 def faults(served: str, monkeypatch: pytest.MonkeyPatch) -> Faults:
     injected = Faults()
+    _inject(monkeypatch, injected, ("batch", "logs", "s3", "iam", "sts"))
+    return injected
+
+
+def _inject(monkeypatch: pytest.MonkeyPatch, hook: Faults, services: tuple[str, ...]) -> None:
+    """Put ``hook`` in front of every request of ``services`` on every new session, and
+    run botocore's waits on a fake clock."""
     original = boto3.session.Session.__init__
 
     def patched(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         original(self, *args, **kwargs)
-        for service in ("batch", "logs", "s3", "iam", "sts"):
-            self.events.register(f"before-send.{service}", injected)
+        for service in services:
+            self.events.register(f"before-send.{service}", hook)
 
     monkeypatch.setattr(boto3.session.Session, "__init__", patched)
     _no_real_waits(monkeypatch)
-    return injected
 
 
 def _no_real_waits(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -214,6 +220,18 @@ def test_replaying_10000_events_loses_none_and_duplicates_none() -> None:
     rng.shuffle(pending)
     cursor = LogCursor()
     received: list[str] = []
+
+    def tick() -> list[str]:
+        events = aws_logs.read(
+            logs,
+            group="/aws/batch/job",
+            prefix="batchmap/replay/",
+            cursor=cursor,
+            known={},
+            only_streams=False,
+        )
+        return [e.message for e in events]
+
     for start in range(0, len(pending), 1000):
         batch = sorted(pending[start : start + 1000])
         by_stream: dict[str, list[tuple[int, str]]] = {}
@@ -228,28 +246,8 @@ def test_replaying_10000_events_loses_none_and_duplicates_none() -> None:
                 logStreamName=stream,
                 logEvents=[{"timestamp": t, "message": m} for t, m in events],
             )
-        received += [
-            e.message
-            for e in aws_logs.read(
-                logs,
-                group="/aws/batch/job",
-                prefix="batchmap/replay/",
-                cursor=cursor,
-                known={},
-                only_streams=False,
-            )
-        ]
-    received += [
-        e.message
-        for e in aws_logs.read(
-            logs,
-            group="/aws/batch/job",
-            prefix="batchmap/replay/",
-            cursor=cursor,
-            known={},
-            only_streams=False,
-        )
-    ]
+        received += tick()
+    received += tick()  # the last look, after every batch arrived
     assert len(received) == 10_000
     assert len(set(received)) == 10_000  # none duplicated, none lost
 
@@ -259,14 +257,7 @@ def test_a_service_error_that_outlives_the_retries_exits_6(cli: Invoke, monkeypa
     exec_file = register_with_items(cli, 3)
     assert cli("create", "execution", *P, "--execFile", str(exec_file), "down").exit_code == 0
     always = Faults(throttle=1.0, unavailable=0.0)
-    original = boto3.session.Session.__init__
-
-    def patched(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        original(self, *args, **kwargs)
-        self.events.register("before-send.batch", always)
-
-    monkeypatch.setattr(boto3.session.Session, "__init__", patched)
-    _no_real_waits(monkeypatch)
+    _inject(monkeypatch, always, ("batch",))
     result = cli("get", "execution", *P, "down")
     assert result.exit_code == 6
     assert "batch:DescribeJobs: TooManyRequestsException" in result.stderr
