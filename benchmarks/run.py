@@ -71,7 +71,7 @@ def _start_moto() -> subprocess.Popen[bytes]:
 
 
 def _counting_factory(calls: Counter[str]) -> Any:
-    from batchmap.aws import ClientFactory
+    from batchmap.aws.clients import ClientFactory
 
     factory = ClientFactory(region="us-east-1")
 
@@ -114,7 +114,7 @@ def _setup_account() -> None:
 
 
 def _settings(work: Path) -> Any:
-    from batchmap.settings import Overrides, resolve
+    from batchmap.config.settings import Overrides, resolve
 
     (work / "batchmap.yaml").write_text(
         "backend: aws\nstorage: s3://bench-bucket/store\nregistry: ./registry\n"
@@ -125,8 +125,8 @@ def _settings(work: Path) -> Any:
 
 
 def _plan(work: Path, n: int, name: str) -> Any:
-    from batchmap import execfile
-    from batchmap.launchplans import parse_files
+    from batchmap.executions import execfile
+    from batchmap.launchplans.model import parse_files
 
     lp = work / f"{name}.yaml"
     lp.write_text(
@@ -149,10 +149,10 @@ def _plan(work: Path, n: int, name: str) -> Any:
 
 
 def bench_create(work: Path, n: int) -> dict[str, Any]:
-    from batchmap import executions
-    from batchmap.backends.aws_batch import AwsBatchBackend
-    from batchmap.registry import Registry
-    from batchmap.storage import LocalStore, open_store
+    from batchmap.backends.aws.backend import AwsBatchBackend
+    from batchmap.executions import model as executions
+    from batchmap.files.store import LocalStore, open_store
+    from batchmap.launchplans.registry import Registry
 
     settings = _settings(work)
     calls: Counter[str] = Counter()
@@ -176,11 +176,11 @@ def bench_create(work: Path, n: int) -> dict[str, Any]:
 
 
 def bench_status(work: Path, n: int) -> dict[str, Any]:
-    from batchmap import executions
-    from batchmap.backends import ChildQuery, LogCursor
-    from batchmap.backends.aws_batch import AwsBatchBackend
-    from batchmap.backends.aws_jobs import describe
-    from batchmap.storage import open_store
+    from batchmap.backends.aws.backend import AwsBatchBackend
+    from batchmap.backends.aws.jobs import describe
+    from batchmap.backends.base import ChildQuery, LogCursor
+    from batchmap.executions import model as executions
+    from batchmap.files.store import open_store
 
     settings = _settings(work)
     calls: Counter[str] = Counter()

@@ -18,7 +18,7 @@ from pathlib import Path
 import typer
 
 from batchmap.cli.app import app, main
-from batchmap.cli.state import Environment
+from batchmap.cli.context import Environment
 
 
 def command_paths(group: typer.Typer, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:

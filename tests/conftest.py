@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from batchmap.cli.app import main
-from batchmap.cli.state import Environment
+from batchmap.cli.context import Environment
 
 TESTDATA = Path(__file__).parent / "testdata"
 
@@ -109,6 +109,9 @@ S3_ACTIONS = {
 _CALLS: set[str] = set()
 
 
+SETUP_MODULES = tuple(f"batchmap.setup.{m}" for m in ("apply", "storage", "spec", "cfn"))
+
+
 def _record_calls() -> None:
     import sys
 
@@ -124,9 +127,9 @@ def _record_calls() -> None:
             if module.startswith("batchmap.") or module.startswith("tests."):
                 break
             frame = frame.f_back
-        # `batchmap setup` (batchmap.provision*) needs an administrator's rights by design;
+        # `batchmap setup` (batchmap.setup, doctor aside) needs an administrator's rights by design;
         # the policy covers what batchmap needs to run executions.
-        if module.startswith("batchmap.") and not module.startswith("batchmap.provision"):
+        if module.startswith("batchmap.") and not module.startswith(SETUP_MODULES):
             prefix = self.meta.service_model.signing_name
             action = (
                 S3_ACTIONS.get(operation_name, operation_name)
@@ -145,7 +148,7 @@ _record_calls()
 def pytest_sessionfinish(session, exitstatus) -> None:  # type: ignore[no-untyped-def]
     if not _CALLS or exitstatus != 0:
         return
-    from batchmap.doctor import ACTIONS
+    from batchmap.setup.doctor import ACTIONS
 
     allowed = {a for actions in ACTIONS.values() for a in actions} | {
         "iam:PassRole",

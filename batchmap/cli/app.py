@@ -27,9 +27,9 @@ from batchmap.cli import logs as logs_cmd
 from batchmap.cli import register as register_cmd
 from batchmap.cli import relaunch as relaunch_cmd
 from batchmap.cli import setup as setup_cmd
-from batchmap.cli.state import AppState, Environment, GlobalOptions
+from batchmap.cli.context import AppState, Environment, GlobalOptions
+from batchmap.cli.output import Output, OutputFormat
 from batchmap.errors import BatchmapError, ExitCode
-from batchmap.output import Output, OutputFormat
 
 app = typer.Typer(
     name="batchmap",
@@ -173,7 +173,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
             return int(ExitCode.INTERRUPTED)
         if type(exc).__module__.split(".")[0] in ("botocore", "boto3", "s3transfer"):
             # An AWS error that escaped a call site: still one line and a documented code.
-            from batchmap.aws import translate
+            from batchmap.aws.clients import translate
 
             error = translate(exc, "AWS")
             out.error(error.message)

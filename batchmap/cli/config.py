@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
+from batchmap.cli.context import app_state
 from batchmap.cli.options import OutputOpt
-from batchmap.cli.state import app_state
-from batchmap.output import Column, OutputFormat
+from batchmap.cli.output import Column, OutputFormat
 
 
 class Backend(str, Enum):
@@ -60,8 +60,8 @@ def init(
       batchmap config init
       batchmap config init --backend aws --storage s3://my-bucket/batchmap --queue tutorial
     """
-    from batchmap.config_template import render_starter_config, write_starter_config
-    from batchmap.settings import default_config_path
+    from batchmap.config.settings import default_config_path
+    from batchmap.config.template import render_starter_config, write_starter_config
 
     state = app_state(ctx)
     out = state.output(output)
@@ -100,10 +100,10 @@ def validate(
       batchmap config validate
       batchmap config validate flyte-values.yaml --strict -o json
     """
-    from batchmap.config_checks import check_config
+    from batchmap.config.checks import check_config
+    from batchmap.config.settings import find_config_file
     from batchmap.errors import InvalidInputError
-    from batchmap.settings import find_config_file
-    from batchmap.yamldoc import load_file
+    from batchmap.files.yamldoc import load_file
 
     state = app_state(ctx)
     out = state.output(output)

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
+from batchmap.cli.context import app_state
 from batchmap.cli.options import DomainOpt, DryRunOpt, OutputOpt, ProjectOpt
-from batchmap.cli.state import app_state
-from batchmap.output import OutputFormat
+from batchmap.cli.output import OutputFormat
 
 app = typer.Typer(help="Create resources: executions.", no_args_is_help=True)
 
@@ -112,9 +112,9 @@ def execution(
       batchmap create execution -p flytesnacks -d development --execFile exec.yaml --wait
       batchmap create execution -p flytesnacks -d development --execFile exec.yaml --dryRun -o json
     """
-    from batchmap import executions
-    from batchmap.cli import progress
+    from batchmap.cli import views as progress
     from batchmap.errors import InvalidInputError
+    from batchmap.executions import model as executions
 
     state = app_state(ctx)
     out = state.output(output)
@@ -175,6 +175,6 @@ def execution(
 
 
 def _plan_text(plan) -> str:  # type: ignore[no-untyped-def]
-    from batchmap.output import to_yaml
+    from batchmap.cli.output import to_yaml
 
     return "# dry run: the plan of this execution (nothing is changed)\n" + to_yaml(plan.to_dict())

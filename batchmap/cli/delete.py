@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
+from batchmap.cli.context import app_state
 from batchmap.cli.options import DomainOpt, OutputOpt, ProjectOpt
-from batchmap.cli.state import app_state
-from batchmap.output import OutputFormat
+from batchmap.cli.output import OutputFormat
 
 app = typer.Typer(help="Stop resources: executions.", no_args_is_help=True)
 
@@ -41,8 +41,8 @@ def execution(
       batchmap delete execution -p flytesnacks -d development f3kq0l2m9x8c7v6b5n4a
       batchmap terminate execution -p flytesnacks -d development f3kq0l2m9x8c7v6b5n4a --no-wait
     """
-    from batchmap import executions
-    from batchmap.cli import progress
+    from batchmap.cli import views as progress
+    from batchmap.executions import model as executions
 
     state = app_state(ctx)
     out = state.output(output)

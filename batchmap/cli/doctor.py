@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
+from batchmap.cli.context import app_state
 from batchmap.cli.options import OutputOpt
-from batchmap.cli.state import app_state
-from batchmap.output import Column, OutputFormat
+from batchmap.cli.output import Column, OutputFormat
 
 COLUMNS = [
     Column("CHECK", "check", no_wrap=True),
@@ -53,9 +53,9 @@ def doctor(
       batchmap doctor --role arn:aws:iam::123456789012:role/batchmap-task -o json
       batchmap doctor --print-policy > batchmap-policy.json
     """
-    from batchmap.doctor import failed, policy, run_checks
+    from batchmap.cli.output import to_json
     from batchmap.errors import AwsRefusedError
-    from batchmap.output import to_json
+    from batchmap.setup.doctor import failed, policy, run_checks
 
     state = app_state(ctx)
     out = state.output(output)

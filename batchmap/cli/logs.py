@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 import typer
 
+from batchmap.cli.context import app_state
 from batchmap.cli.options import DomainOpt, OutputOpt, ProjectOpt
-from batchmap.cli.state import app_state
-from batchmap.output import OutputFormat, to_json
+from batchmap.cli.output import OutputFormat, to_json
 
 FAILED_TAIL_LINES = 20
 FAILED_TAIL_CHILDREN = 10
@@ -96,10 +96,10 @@ def logs(
       batchmap logs -p flytesnacks -d development f3kq0l2m9x8c7v6b5n4a --follow
       batchmap logs -p flytesnacks -d development f3kq0l2m9x8c7v6b5n4a --since 10m -o json
     """
-    from batchmap import executions
-    from batchmap.backends import ChildQuery, LogCursor
-    from batchmap.cli import progress
+    from batchmap.backends.base import ChildQuery, LogCursor
+    from batchmap.cli import views as progress
     from batchmap.cli.selection import parse_indexes, parse_since, parse_statuses
+    from batchmap.executions import model as executions
 
     state = app_state(ctx)
     out = state.output(output)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from batchmap.output import OutputFormat
+from batchmap.cli.output import OutputFormat
 
 OutputOpt = Annotated[
     OutputFormat | None,

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
+from batchmap.cli.context import app_state
 from batchmap.cli.options import OptionalDomainOpt, OptionalProjectOpt, OutputOpt
-from batchmap.cli.state import app_state
-from batchmap.output import Column
+from batchmap.cli.output import Column
 
 app = typer.Typer(help="Register launch plans.", no_args_is_help=True)
 
@@ -49,8 +49,8 @@ def files(
       batchmap register files lp/*.yaml -p flytesnacks -d development --version v2
     """
     from batchmap.errors import InvalidInputError
-    from batchmap.launchplans import Overrides, parse_all
-    from batchmap.registry import plan_summary
+    from batchmap.launchplans.model import Overrides, parse_all
+    from batchmap.launchplans.registry import plan_summary
 
     state = app_state(ctx)
     out = state.output(output)

@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
+from batchmap.cli.context import app_state
 from batchmap.cli.options import DomainOpt, DryRunOpt, OutputOpt, ProjectOpt
-from batchmap.cli.state import app_state
-from batchmap.output import OutputFormat
+from batchmap.cli.output import OutputFormat
 
 
 def relaunch(
@@ -47,11 +47,11 @@ def relaunch(
       batchmap relaunch -p flytesnacks -d development f3kq0l2m9x8c7v6b5n4a --failed
       batchmap relaunch -p flytesnacks -d development f3kq0l2m9x8c7v6b5n4a --index 3,17-20 --wait
     """
-    from batchmap import executions
-    from batchmap import relaunch as relaunching
-    from batchmap.cli import progress
+    from batchmap.cli import views as progress
     from batchmap.cli.selection import parse_indexes
     from batchmap.errors import InvalidInputError
+    from batchmap.executions import model as executions
+    from batchmap.executions import relaunch as relaunching
 
     state = app_state(ctx)
     out = state.output(output)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from batchmap.backends import STATUSES
+from batchmap.backends.base import STATUSES
 from batchmap.errors import InvalidInputError
-from batchmap.validation import did_you_mean
+from batchmap.files.schemas import did_you_mean
 
 
 def parse_indexes(text: str | None, size: int | None = None) -> frozenset[int]:

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
+from batchmap.cli.context import app_state
 from batchmap.cli.options import DryRunOpt
-from batchmap.cli.state import app_state
-from batchmap.output import Column, OutputFormat
+from batchmap.cli.output import Column, OutputFormat
 
 
 class SetupOutput(str, Enum):
@@ -60,11 +60,11 @@ def setup(
       batchmap setup
       batchmap setup -o cloudformation > batchmap-stack.yaml
     """
-    from batchmap.aws import aws_call
-    from batchmap.output import to_yaml
-    from batchmap.provision import Provisioner
-    from batchmap.provision_cfn import template
-    from batchmap.provision_spec import desired
+    from batchmap.aws.clients import aws_call
+    from batchmap.cli.output import to_yaml
+    from batchmap.setup.apply import Provisioner
+    from batchmap.setup.cfn import template
+    from batchmap.setup.spec import desired
 
     state = app_state(ctx)
     settings = state.settings

@@ -6,7 +6,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from batchmap import __version__
-from batchmap.aws import ClientFactory, aws_call, partition_for, translate
+from batchmap.aws.clients import ClientFactory, aws_call, partition_for, translate
 from batchmap.errors import (
     AwsRefusedError,
     AwsServiceError,

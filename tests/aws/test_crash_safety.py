@@ -6,8 +6,8 @@ import json
 import boto3
 import pytest
 
-from batchmap import executions
-from batchmap.backends import aws_batch
+from batchmap.backends.aws import backend as aws_batch
+from batchmap.executions import model as executions
 from tests.aws.conftest import register_with_items
 from tests.conftest import Invoke
 
@@ -54,7 +54,7 @@ def test_crash_after_each_step_then_rerun(cli: Invoke, monkeypatch, step: str) -
     owner, name, when = STEPS[step]
     if step == "manifest":
         # Crash once the SUBMITTING manifest is written (the exclusive put of execution.json).
-        from batchmap.storage import S3Store
+        from batchmap.files.store import S3Store
 
         owner, name = S3Store, "put"
 

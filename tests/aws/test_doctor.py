@@ -8,7 +8,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from batchmap.identity import check_pass_role, trust_problem
+from batchmap.aws.iam import check_pass_role, trust_problem
 from tests.aws.conftest import ROLE_ARN
 from tests.conftest import Invoke
 

@@ -21,8 +21,9 @@ import boto3.session
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from batchmap.aws import RateLimiter
-from batchmap.backends import LogCursor, aws_logs
+from batchmap.aws.clients import RateLimiter
+from batchmap.backends.aws import logs as aws_logs
+from batchmap.backends.base import LogCursor
 from tests.aws.conftest import CONFIG, make_account, register_with_items, set_job, write_logs
 from tests.conftest import Invoke, write
 
@@ -161,7 +162,7 @@ def test_rate_limiter_paces_calls_with_a_fake_clock() -> None:
 
 @pytest.mark.usefixtures("aws")
 def test_the_limiter_is_on_every_client() -> None:
-    from batchmap.aws import ClientFactory
+    from batchmap.aws.clients import ClientFactory
 
     factory = ClientFactory(region="us-east-1")
     limiter = factory.limiters["before-call.cloudwatch-logs.FilterLogEvents"]

@@ -6,10 +6,10 @@ from pathlib import Path
 import boto3
 import pytest
 
-from batchmap import runtime
-from batchmap.launchplans import parse_files
-from batchmap.staging import stage, stage_relaunch
-from batchmap.storage import LocalStore
+from batchmap.executions.staging import stage, stage_relaunch
+from batchmap.files.store import LocalStore
+from batchmap.launchplans.model import parse_files
+from batchmap.runtime import task as runtime
 from tests.aws.conftest import register_with_items, set_job
 from tests.conftest import Invoke, write
 

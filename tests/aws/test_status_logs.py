@@ -8,7 +8,9 @@ import uuid
 import boto3
 import pytest
 
-from batchmap.backends import LogCursor, aws_jobs, aws_logs
+from batchmap.backends.aws import jobs as aws_jobs
+from batchmap.backends.aws import logs as aws_logs
+from batchmap.backends.base import LogCursor
 from tests.aws.conftest import register_with_items, set_job, write_logs
 from tests.conftest import Invoke
 
@@ -217,11 +219,11 @@ def _count_calls(client) -> dict[str, int]:
 def test_a_follow_tick_costs_the_same_for_10_and_10000_children(cli: Invoke) -> None:
     from pathlib import Path
 
-    from batchmap.aws import ClientFactory
-    from batchmap.backends.aws_batch import AwsBatchBackend
-    from batchmap.executions import load
-    from batchmap.settings import Overrides, resolve
-    from batchmap.storage import open_store
+    from batchmap.aws.clients import ClientFactory
+    from batchmap.backends.aws.backend import AwsBatchBackend
+    from batchmap.config.settings import Overrides, resolve
+    from batchmap.executions.model import load
+    from batchmap.files.store import open_store
 
     costs = []
     for n, name in ((10, "small"), (10_000, "large")):
@@ -235,7 +237,7 @@ def test_a_follow_tick_costs_the_same_for_10_and_10000_children(cli: Invoke) -> 
         manifest = load(
             open_store(settings.storage, clients.client("s3")), "flytesnacks", "development", name
         )
-        from batchmap.backends import ChildQuery
+        from batchmap.backends.base import ChildQuery
 
         cursor = LogCursor()
         backend.logs(manifest, ChildQuery(limit=None), cursor)  # first tick

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from batchmap.backends.local_supervisor import Supervisor
+from batchmap.backends.local.supervisor import Supervisor
 from tests.conftest import Invoke, write
 
 P = ("-p", "proj", "-d", "dev")
@@ -147,9 +147,9 @@ def test_a_map_of_one_item_and_hostile_strings(cli: Invoke, tmp_path: Path) -> N
 
 
 def test_attempt_timeouts_kill_the_child_and_are_not_retried(tmp_path: Path) -> None:
-    from batchmap.launchplans import parse_files
-    from batchmap.staging import stage
-    from batchmap.storage import LocalStore
+    from batchmap.executions.staging import stage
+    from batchmap.files.store import LocalStore
+    from batchmap.launchplans.model import parse_files
 
     sleeper = [PY, "-c", "import time; time.sleep(30)"]
     plan = parse_files([launch_plan(tmp_path, sleeper, default=[1])])[0]

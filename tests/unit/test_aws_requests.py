@@ -2,7 +2,7 @@
 
 import pytest
 
-from batchmap.backends.aws_requests import (
+from batchmap.backends.aws.requests import (
     batch_name,
     chunks,
     go_duration_seconds,

@@ -7,9 +7,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from batchmap import execfile
 from batchmap.errors import InvalidInputError
-from batchmap.launchplans import parse_files
+from batchmap.executions import execfile
+from batchmap.launchplans.model import parse_files
 from tests.conftest import TESTDATA
 from tests.unit.test_identity import test_bad_role_arns_say_where, test_bad_service_accounts
 

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from batchmap import execfile
 from batchmap.errors import InvalidInputError
-from batchmap.launchplans import parse_files
+from batchmap.executions import execfile
+from batchmap.launchplans.model import parse_files
 from tests.conftest import TESTDATA
 
 ROOT = Path(__file__).parents[2]

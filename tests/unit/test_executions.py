@@ -1,7 +1,7 @@
 import pytest
 
 from batchmap.errors import InvalidInputError
-from batchmap.executions import NAME_PATTERN, check_name, generate_name, phase_of
+from batchmap.executions.model import NAME_PATTERN, check_name, generate_name, phase_of
 
 
 def test_generated_names_look_like_flytes() -> None:

@@ -1,6 +1,6 @@
 import pytest
 
-from batchmap.identity import role_arn_problem, service_account_problem
+from batchmap.aws.iam import role_arn_problem, service_account_problem
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 import pytest
 
-from batchmap.inputs import TypeSyntaxError, check_value, coerce, parse_type, zero_value
+from batchmap.launchplans.inputs import TypeSyntaxError, check_value, coerce, parse_type, zero_value
 
 
 @pytest.mark.parametrize(

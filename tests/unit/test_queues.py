@@ -2,8 +2,8 @@
 
 import pytest
 
-from batchmap.queues import NoQueueError, choose_queue, pick
-from batchmap.settings import Overrides, resolve
+from batchmap.config.settings import Overrides, resolve
+from batchmap.executions.queues import NoQueueError, choose_queue, pick
 from tests.conftest import TESTDATA
 
 GOOD = TESTDATA / "config" / "good"

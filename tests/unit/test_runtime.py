@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from batchmap import runtime
-from batchmap.launchplans import parse_files
-from batchmap.staging import stage
-from batchmap.storage import LocalStore
+from batchmap.executions.staging import stage
+from batchmap.files.store import LocalStore
+from batchmap.launchplans.model import parse_files
+from batchmap.runtime import task as runtime
 from tests.conftest import write
 
 HOSTILE = [

@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
+from batchmap.config.settings import Overrides, check_config, find_config_file, resolve
 from batchmap.errors import InvalidInputError
-from batchmap.settings import Overrides, check_config, find_config_file, resolve
-from batchmap.yamldoc import load_document
+from batchmap.files.yamldoc import load_document
 from tests.conftest import TESTDATA, write
 
 GOOD = TESTDATA / "config" / "good"

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from batchmap.errors import InvalidInputError
-from batchmap.yamldoc import format_path, load_document, load_documents, load_file, read_text
+from batchmap.files.yamldoc import format_path, load_document, load_documents, load_file, read_text
 
 
 def test_format_path() -> None:

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
+from batchmap.cli.context import app_state
 from batchmap.cli.options import DomainOpt, OutputOpt, ProjectOpt
-from batchmap.cli.state import app_state
-from batchmap.output import Column, OutputFormat
+from batchmap.cli.output import Column, OutputFormat
 
 LIST_COLUMNS = [
     Column("NAME", "name", no_wrap=True),
@@ -69,11 +69,11 @@ def execution(
       batchmap get execution -p flytesnacks -d development f3kq0l2m9x8c7v6b5n4a --status FAILED
       batchmap get execution -p flytesnacks -d development f3kq0l2m9x8c7v6b5n4a --outputs -o json
     """
-    from batchmap import executions
-    from batchmap.backends import ChildQuery
-    from batchmap.cli import progress
+    from batchmap.backends.base import ChildQuery
+    from batchmap.cli import views as progress
     from batchmap.cli.selection import parse_indexes, parse_statuses
-    from batchmap.outputs import gather
+    from batchmap.executions import model as executions
+    from batchmap.executions.outputs import gather
 
     state = app_state(ctx)
     out = state.output(output)

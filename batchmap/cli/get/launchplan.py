@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
+from batchmap.cli.context import app_state
 from batchmap.cli.options import DomainOpt, ForceOpt, OutputOpt, ProjectOpt
-from batchmap.cli.state import app_state
-from batchmap.output import Column
+from batchmap.cli.output import Column
 
 COLUMNS = [
     Column("VERSION", "version", no_wrap=True),
@@ -60,9 +60,9 @@ def launchplan(
       batchmap get launchplan -p flytesnacks -d development squares --latest -o yaml
       batchmap get launchplan -p flytesnacks -d development squares --execFile exec.yaml
     """
-    from batchmap import execfile
     from batchmap.errors import InvalidInputError
-    from batchmap.registry import plan_summary
+    from batchmap.executions import execfile
+    from batchmap.launchplans.registry import plan_summary
 
     state = app_state(ctx)
     out = state.output(output)

@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
+from batchmap.cli.context import app_state
 from batchmap.cli.options import DomainOpt, OutputOpt, ProjectOpt
-from batchmap.cli.state import app_state
-from batchmap.output import Column, OutputFormat
+from batchmap.cli.output import Column, OutputFormat
 
 STEP_COLUMNS = [
     Column("RULE", "rule", no_wrap=True),
@@ -54,7 +54,7 @@ def queue(
       batchmap get queue -p production -d production --workflow my_workflow_2
       batchmap get queue -p flytesnacks -d development --workflow squares --explain
     """
-    from batchmap.queues import NoQueueError, choose_queue
+    from batchmap.executions.queues import NoQueueError, choose_queue
 
     state = app_state(ctx)
     out = state.output(output)

@@ -1,0 +1,284 @@
+"""Reading an execution's array jobs: counts, children and console links.
+
+Counts come from each parent's ``arrayProperties.statusSummary`` (one
+DescribeJobs call for up to 100 parents, whatever the number of children).
+Children are listed with ListJobs(arrayJobId, jobStatus) pages of 1,000 —
+always with a status, since AWS lists only RUNNING jobs without one — and
+described in batches of 100 only for the rows a view shows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+from batchmap.aws.clients import aws_call, partition_for
+from batchmap.backends.base import STATUSES, TERMINAL, Attempt, Child, ChildQuery, empty_counts
+
+DESCRIBE_BATCH = 100
+LIST_PAGE = 1000
+# Which statuses a "non-succeeded first" view lists, in order.
+VIEW_ORDER = ("FAILED", "RUNNING", "STARTING", "RUNNABLE", "PENDING", "SUBMITTED", "SUCCEEDED")
+
+
+def batches(items: Sequence[Any], size: int = DESCRIBE_BATCH) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _ms(value: int | None) -> dt.datetime | None:
+    return dt.datetime.fromtimestamp(value / 1000, dt.timezone.utc) if value else None
+
+
+def describe(batch: Any, job_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """DescribeJobs in calls of at most 100 ids (never an empty call)."""
+    jobs: list[dict[str, Any]] = []
+    for chunk in batches(list(job_ids)):
+        with aws_call("batch:DescribeJobs"):
+            jobs += batch.describe_jobs(jobs=list(chunk))["jobs"]
+    return jobs
+
+
+def counts(
+    batch: Any,
+    jobs: Sequence[Mapping[str, Any]],
+    details: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, int]:
+    """Children per status, summed over the execution's array jobs."""
+    total = empty_counts()
+    if details is None:
+        details = {j["jobId"]: j for j in describe(batch, [job["jobId"] for job in jobs])}
+    for job in jobs:
+        detail = details.get(job["jobId"])
+        if detail is None:
+            total["SUBMITTED"] += job["size"]
+            continue
+        summary = (detail.get("arrayProperties") or {}).get("statusSummary")
+        if job["size"] > 1 and summary:
+            for status in STATUSES:
+                total[status] += int(summary.get(status, 0))
+            # A fresh parent may not have counted its children yet.
+            total["SUBMITTED"] += job["size"] - sum(int(v) for v in summary.values())
+        else:
+            total[detail["status"]] += job["size"]
+    return total
+
+
+def counts_many(
+    batch: Any, executions: Sequence[Sequence[Mapping[str, Any]]]
+) -> list[dict[str, int]]:
+    """Counts of several executions from one DescribeJobs per 100 parents."""
+    ids = [job["jobId"] for jobs in executions for job in jobs]
+    details = {j["jobId"]: j for j in describe(batch, ids)}
+    return [counts(batch, jobs, details) for jobs in executions]
+
+
+STUCK_AFTER = dt.timedelta(minutes=10)
+# Likely causes of a child that stays RUNNABLE, by AWS Batch's statusReason prefix.
+STUCK_CAUSES = {
+    "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT": "no compute environment of the queue can give "
+    "the job its vCPUs, memory or GPUs",
+    "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE": "the job needs more than the compute "
+    "environment's maxvCpus",
+    "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY": "EC2 has no capacity for the instance types "
+    "right now",
+    "MISCONFIGURATION:SERVICE_ROLE_PERMISSIONS": "the compute environment's service role lacks "
+    "permissions",
+    "MISCONFIGURATION:EC2_QUOTA_EXCEEDED": "the account's EC2 quota is reached",
+}
+
+
+def stuck_reason(
+    detail: Mapping[str, Any], now: dt.datetime, after: dt.timedelta = STUCK_AFTER
+) -> str | None:
+    """A flag for a child RUNNABLE longer than ``after``, with the likely cause."""
+    created = _ms(detail.get("createdAt"))
+    if detail.get("status") != "RUNNABLE" or created is None or now - created < after:
+        return None
+    minutes = int((now - created).total_seconds() // 60)
+    reason = detail.get("statusReason") or ""
+    cause = next((text for prefix, text in STUCK_CAUSES.items() if reason.startswith(prefix)), None)
+    detail_text = (
+        f"{reason}: {cause}"
+        if cause
+        else (reason or "AWS Batch gives no reason; check the compute environments' capacity")
+    )
+    return f"stuck in RUNNABLE for {minutes}m: {detail_text}"
+
+
+def index_of(job_id: str, offsets: Mapping[str, int]) -> int:
+    """A child's execution-wide index from its id ``<parent>:<i>`` plus its array's offset."""
+    parent, _, local = job_id.rpartition(":")
+    if not parent:  # a plain job (one item)
+        return offsets.get(job_id, 0)
+    return offsets.get(parent, 0) + int(local)
+
+
+def _attempts(detail: Mapping[str, Any]) -> tuple[Attempt, ...]:
+    attempts = []
+    for n, raw in enumerate(detail.get("attempts") or [], start=1):
+        container = raw.get("container") or {}
+        attempts.append(
+            Attempt(
+                n,
+                _ms(raw.get("startedAt")),
+                _ms(raw.get("stoppedAt")),
+                container.get("exitCode"),
+                container.get("reason") or raw.get("statusReason"),
+                container.get("logStreamName"),
+            )
+        )
+    current = (detail.get("container") or {}).get("logStreamName")
+    if (
+        detail["status"] in ("STARTING", "RUNNING")
+        and current
+        and all(a.log != current for a in attempts)
+    ):
+        # The running attempt is not in attempts[] yet (flyteorg/flyte#217).
+        attempts.append(
+            Attempt(len(attempts) + 1, _ms(detail.get("startedAt")), None, None, None, current)
+        )
+    return tuple(attempts)
+
+
+def child_from(
+    detail: Mapping[str, Any],
+    index: int,
+    summary: Mapping[str, Any] | None,
+    now: dt.datetime | None = None,
+) -> Child:
+    attempts = _attempts(detail)
+    exit_code = (detail.get("container") or {}).get("exitCode")
+    if exit_code is None and summary:  # moto's DescribeJobs omits it; ListJobs has it
+        exit_code = (summary.get("container") or {}).get("exitCode")
+    if attempts and attempts[-1].exit_code is None and exit_code is not None:
+        last = attempts[-1]
+        attempts = (
+            *attempts[:-1],
+            Attempt(
+                last.number, last.started_at, last.stopped_at, exit_code, last.reason, last.log
+            ),
+        )
+    reason = detail.get("statusReason")
+    container_reason = (detail.get("container") or {}).get("reason")
+    if container_reason and container_reason != reason:
+        reason = f"{reason} - {container_reason}" if reason else container_reason
+    reason = stuck_reason(detail, now or dt.datetime.now(dt.timezone.utc)) or reason
+    return Child(index, detail["status"], attempts, reason, detail["jobId"])
+
+
+def list_children(
+    batch: Any, parent: str, status: str, limit: int | None
+) -> Iterator[dict[str, Any]]:
+    """ListJobs(arrayJobId, jobStatus), page by page, stopping at ``limit``."""
+    paginator = batch.get_paginator("list_jobs")
+    seen = 0
+    with aws_call("batch:ListJobs"):
+        for page in paginator.paginate(
+            arrayJobId=parent, jobStatus=status, PaginationConfig={"PageSize": LIST_PAGE}
+        ):
+            for summary in page.get("jobSummaryList", []):
+                yield summary
+                seen += 1
+                if limit is not None and seen >= limit:
+                    return
+
+
+def children(batch: Any, jobs: Sequence[Mapping[str, Any]], query: ChildQuery) -> list[Child]:
+    """The children a view asked for, non-succeeded first, described only as needed."""
+    offsets = {job["jobId"]: job["offset"] for job in jobs}
+    summaries: dict[str, dict[str, Any] | None] = {}
+    if query.indexes:
+        for index in sorted(query.indexes):
+            for job in jobs:
+                if job["offset"] <= index < job["offset"] + job["size"]:
+                    local = index - job["offset"]
+                    summaries[job["jobId"] if job["size"] == 1 else f"{job['jobId']}:{local}"] = (
+                        None
+                    )
+    else:
+        wanted = [s for s in VIEW_ORDER if not query.statuses or s in query.statuses]
+        # One DescribeJobs of the parents says which statuses each array has children in,
+        # so ListJobs is called only where there is something to list.
+        counts_by_parent = {
+            d["jobId"]: (d.get("arrayProperties") or {}).get("statusSummary")
+            for d in describe(batch, [j["jobId"] for j in jobs if j["size"] > 1])
+        }
+        for status in wanted:
+            for job in jobs:
+                remaining = None if query.limit is None else query.limit - len(summaries)
+                if remaining is not None and remaining <= 0:
+                    break
+                if job["size"] == 1:
+                    summaries.setdefault(job["jobId"], None)
+                    continue
+                summary_counts = counts_by_parent.get(job["jobId"])
+                if summary_counts and not summary_counts.get(status):
+                    continue
+                for summary in list_children(batch, job["jobId"], status, remaining):
+                    summaries[summary["jobId"]] = summary
+    result = []
+    for detail in describe(batch, list(summaries)):
+        child = child_from(
+            detail, index_of(detail["jobId"], offsets), summaries.get(detail["jobId"])
+        )
+        if (not query.statuses or child.status in query.statuses) and (
+            not query.indexes or child.index in query.indexes
+        ):
+            result.append(child)
+    rank = {s: i for i, s in enumerate(VIEW_ORDER)}
+    result.sort(key=lambda c: (rank.get(c.status, 9), c.index))
+    return result[: query.limit] if query.limit is not None else result
+
+
+# --- console links ------------------------------------------------------------------------
+
+
+def _console(region: str) -> str:
+    partition = partition_for(region)
+    if partition == "aws-cn":
+        return f"https://{region}.console.amazonaws.cn"
+    if partition == "aws-us-gov":
+        return "https://console.amazonaws-us-gov.com"
+    return f"https://{region}.console.aws.amazon.com"
+
+
+def job_link(region: str, job_id: str, array: bool) -> str:
+    kind = "array-job" if array else "detail"
+    return f"{_console(region)}/batch/home?region={region}#jobs/{kind}/{job_id}"
+
+
+def _encode(text: str) -> str:
+    return quote(quote(text, safe=""), safe="").replace("%", "$")
+
+
+def stream_link(region: str, group: str, stream: str) -> str:
+    return (
+        f"{_console(region)}/cloudwatch/home?region={region}#logsV2:log-groups/log-group/"
+        f"{_encode(group)}/log-events/{_encode(stream)}"
+    )
+
+
+def child_links(region: str, group: str, child: Child) -> list[str]:
+    """Flyte's per-attempt log links: ``#<index>-<attempt> (<phase>) <url>``."""
+    links = []
+    for attempt in child.attempts:
+        if attempt.log:
+            last = attempt is child.attempts[-1]
+            phase = child.status if last else "FAILED"
+            links.append(
+                f"#{child.index}-{attempt.number - 1} ({phase}) "
+                f"{stream_link(region, group, attempt.log)}"
+            )
+    return links
+
+
+def terminal(child: Child) -> bool:
+    return child.status in TERMINAL
+
+
+def streams_of(children_: Iterable[Child]) -> dict[str, tuple[int, int]]:
+    """log stream -> (index, attempt) for the children a log reader follows."""
+    return {a.log: (c.index, a.number) for c in children_ for a in c.attempts if a.log}

@@ -1,0 +1,270 @@
+"""The local backend: the same map, run as processes on this machine.
+
+The container image is not used: children run ``batchmap-task`` with this
+machine's Python, with the same environment variables, index arithmetic,
+templating, retries, timeouts and success ratio as on AWS Batch. Without
+``--wait`` a detached supervisor runs the map and the command returns at once;
+with ``--wait`` the supervisor runs in a thread of the command, and Ctrl-C
+stops the children. Status and logs are files in the store, readable from any
+terminal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from batchmap.backends.base import (
+    Attempt,
+    Child,
+    ChildQuery,
+    LogCursor,
+    LogEvent,
+    empty_counts,
+    order_children,
+    to_original,
+)
+from batchmap.backends.local.supervisor import STATUS_FILE, Supervisor
+from batchmap.errors import InvalidInputError
+from batchmap.files.store import BlobStore, LocalStore
+
+LOST = "Lost: the local supervisor stopped before this child finished"
+FIRST_LINE = "batchmap-task: index="
+
+
+def _time(value: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class LocalBackend:
+    name = "local"
+
+    def __init__(self, store: BlobStore) -> None:
+        if not isinstance(store, LocalStore):
+            raise InvalidInputError(
+                "the local backend needs a local storage folder",
+                hint="set storage to a folder, or use --backend aws",
+            )
+        self.store = store
+        self._threads: dict[str, tuple[threading.Thread, threading.Event]] = {}
+
+    def directory(self, prefix: str) -> Path:
+        return self.store.path(prefix)
+
+    # -- submission ---------------------------------------------------------------------
+    def submit(self, plan: Any, manifest: Any, *, foreground: bool) -> dict[str, Any]:
+        directory = self.directory(manifest.prefix)
+        details: dict[str, Any] = {"local": {"directory": str(directory)}}
+        if foreground:
+            stop = threading.Event()
+            supervisor = Supervisor(directory, manifest.data, stop)
+            thread = threading.Thread(target=supervisor.run, name="batchmap-local", daemon=True)
+            thread.start()
+            self._threads[manifest.prefix] = (thread, stop)
+            details["local"]["mode"] = "foreground"
+            return details
+        log = directory / "local" / "supervisor.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as handle:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "batchmap.backends.local.supervisor", str(directory)],
+                stdin=subprocess.DEVNULL,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        details["local"].update(mode="detached", pid=process.pid)
+        return details
+
+    def finalize(self, plan: Any) -> dict[str, Any]:
+        """What --dryRun shows: how the children would run here."""
+        task = plan.plan.task
+        notes = [f"local backend: children run on this machine; the image {task.image} is not used"]
+        if task.secrets:
+            notes.append("local backend: secrets are AWS ARNs and are not resolved here")
+        extra: dict[str, Any] = {}
+        if plan.plan.flyte:
+            from batchmap.flyte.command import render
+
+            extra["flyteRun"] = render(plan, str(self.directory(plan.prefix)))
+            notes.append(
+                "local backend: flytekit's pyflyte-map-execute runs from this folder; "
+                "the task's module must be importable here"
+            )
+        return {
+            **extra,
+            "notes": notes,
+            "local": {
+                "directory": str(self.directory(plan.prefix)),
+                "concurrency": plan.plan.map.concurrency or os.cpu_count() or 1,
+                "attempts": task.retries + 1,
+                "timeoutSeconds": task.timeout_seconds,
+                "command": ["batchmap-task", "--", *task.command],
+                "environment": {
+                    **task.env,
+                    **plan.envs,
+                    "BATCH_JOB_ARRAY_INDEX_VAR_NAME": "AWS_BATCH_JOB_ARRAY_INDEX",
+                },
+                "secrets": sorted(task.secrets),
+            },
+        }
+
+    def recover(self, plan: Any, manifest: Any) -> dict[str, Any] | None:
+        """A SUBMITTING manifest: if a supervisor already started, record it; else submit."""
+        status = self._status(manifest)
+        if status is None:
+            return None
+        return {
+            "local": {
+                "directory": str(self.directory(manifest.prefix)),
+                "pid": status.get("pid"),
+                "mode": "recovered",
+            }
+        }
+
+    def terminate(self, manifest: Any, reason: str, *, dry_run: bool = False) -> dict[str, Any]:
+        """Stop the supervisor: it kills its children's process groups and records them."""
+        status = self._status(manifest) or {}
+        pid = int(status.get("pid") or 0)
+        if status.get("finished") or not pid or not _alive(pid):
+            return {}
+        if not dry_run:
+            entry = self._threads.get(manifest.prefix)
+            if entry is not None:
+                entry[1].set()
+            else:
+                os.kill(pid, signal.SIGINT)  # the supervisor (or `create --wait`) stops cleanly
+        return {"pid": pid}
+
+    def cleanup(self, manifest: Any, counts: Mapping[str, int]) -> dict[str, Any] | None:
+        return None
+
+    def on_interrupt(self, manifest: Any) -> str:
+        entry = self._threads.get(manifest.prefix)
+        if entry is None:
+            return "the execution keeps running in its supervisor"
+        thread, stop = entry
+        stop.set()
+        thread.join(timeout=30)
+        return "stopped every running child; the manifest and status say what ran"
+
+    def wait_foreground(self, manifest: Any, timeout: float | None = None) -> None:
+        entry = self._threads.get(manifest.prefix)
+        if entry is not None:
+            entry[0].join(timeout)
+
+    # -- status -------------------------------------------------------------------------
+    def _status(self, manifest: Any) -> dict[str, Any] | None:
+        path = self.directory(manifest.prefix) / STATUS_FILE
+        try:
+            data: dict[str, Any] = json.loads(path.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        return data
+
+    def _children(self, manifest: Any) -> list[Child]:
+        status = self._status(manifest)
+        size = manifest.size
+        if status is None:
+            return [Child(i, "SUBMITTED") for i in range(size)]
+        lost = (
+            not status.get("finished")
+            and manifest.prefix not in self._threads
+            and not _alive(int(status.get("pid") or 0))
+        )
+        children = []
+        for i, raw in enumerate(status["children"]):
+            attempts = tuple(
+                Attempt(
+                    a["attempt"],
+                    _time(a["startedAt"]),
+                    _time(a["stoppedAt"]),
+                    a["exitCode"],
+                    a["reason"],
+                    a["log"],
+                )
+                for a in raw["attempts"]
+            )
+            state = raw["status"]
+            reason = raw.get("reason") or (attempts[-1].reason if attempts else None)
+            if lost and state not in ("SUCCEEDED", "FAILED"):
+                state, reason = "FAILED", LOST
+            children.append(Child(i, state, attempts, reason, f"{manifest.name}:{i}"))
+        return children
+
+    def counts_many(self, manifests: list[Any]) -> list[Mapping[str, int]]:
+        return [self.counts(m) for m in manifests]
+
+    def counts(self, manifest: Any) -> Mapping[str, int]:
+        counts = empty_counts()
+        for child in self._children(manifest):
+            counts[child.status] = counts.get(child.status, 0) + 1
+        return counts
+
+    def children(self, manifest: Any, query: ChildQuery) -> list[Child]:
+        children = order_children(to_original(manifest, self._children(manifest)), query)
+        if manifest.data.get("flyteRun"):
+            from batchmap.flyte.command import with_error_reasons
+
+            children = with_error_reasons(self.store, manifest, children)
+        return children
+
+    def child_links(self, manifest: Any, child: Child) -> list[str]:
+        """The log file of the child's latest attempt."""
+        return [child.last.log] if child.last and child.last.log else []
+
+    # -- logs ---------------------------------------------------------------------------
+    def logs(
+        self,
+        manifest: Any,
+        query: ChildQuery,
+        cursor: LogCursor,
+        *,
+        attempt: int | None = None,
+        since: dt.datetime | None = None,
+    ) -> list[LogEvent]:
+        """New lines of each attempt's log file since the cursor's byte offsets.
+
+        Lines carry no time here: ``since`` keeps the attempts still running at that time."""
+        offsets: dict[str, int] = cursor.state.setdefault("offsets", {})
+        events = []
+        every = ChildQuery(query.statuses, query.indexes, limit=None)
+        for child in sorted(self.children(manifest, every), key=lambda c: c.index):
+            for a in child.attempts:
+                if a.log is None or (attempt is not None and a.number != attempt):
+                    continue
+                if since is not None and a.stopped_at is not None and a.stopped_at < since:
+                    continue
+                start = offsets.get(a.log, 0)
+                try:
+                    with Path(a.log).open("rb") as handle:
+                        handle.seek(start)
+                        data = handle.read()
+                except FileNotFoundError:
+                    continue
+                # Only whole lines, unless the attempt is over (then the tail too).
+                complete = data if a.stopped_at else data[: data.rfind(b"\n") + 1]
+                offsets[a.log] = start + len(complete)
+                for line in complete.decode("utf-8", "replace").splitlines():
+                    if line.startswith(FIRST_LINE):
+                        continue
+                    events.append(LogEvent(child.index, a.number, line))
+        return events

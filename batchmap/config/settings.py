@@ -1,0 +1,281 @@
+"""Find, load, validate and merge batchmap's configuration.
+
+Precedence, highest first: command-line flag, ``BATCHMAP_*`` environment
+variable, config file, built-in default. The file is found by ``--config``,
+then ``BATCHMAP_CONFIG``, then ``./batchmap.yaml``, then
+``~/.batchmap/config.yaml``; with none, the defaults (local backend, store and
+registry under ``~/.batchmap``) let a new user start without writing one.
+
+The file takes FlyteAdmin's ``flyteadmin:``/``queues:`` blocks and
+FlytePropeller's ``plugins:``/``tasks:`` blocks verbatim, so an operator can
+paste their Helm values. Every value remembers where it came from, for
+``batchmap config show``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from batchmap.config.checks import _dig, check_config
+from batchmap.errors import InvalidInputError, Problem
+from batchmap.files.schemas import did_you_mean
+from batchmap.files.yamldoc import YamlDocument, load_file
+
+ENV_PREFIX = "BATCHMAP_"
+LOCAL_CONFIG_NAME = "batchmap.yaml"
+HOME_DIR_NAME = ".batchmap"
+DEFAULT_LOG_GROUP = "/aws/batch/job"
+
+
+@dataclass(frozen=True)
+class Value:
+    """A resolved setting and where it came from."""
+
+    value: Any
+    source: str  # flag | env | file | default | unset
+    detail: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "source": self.source, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Values given on the command line (None when a flag was not given)."""
+
+    config: str | None = None
+    backend: str | None = None
+    storage: str | None = None
+    registry: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None
+
+
+# key shown to users -> (Overrides field, env var suffix, file path, default)
+_SETTINGS: tuple[tuple[str, str | None, str | None, tuple[str, ...], str | None], ...] = (
+    ("backend", "backend", "BACKEND", ("backend",), "local"),
+    ("storage", "storage", "STORAGE", ("storage",), "~/.batchmap/store"),
+    ("registry", "registry", "REGISTRY", ("registry",), "~/.batchmap/registry"),
+    ("aws.region", "region", "REGION", ("aws", "region"), None),
+    ("aws.profile", "profile", "PROFILE", ("aws", "profile"), None),
+    ("aws.endpointUrl", "endpoint_url", "ENDPOINT_URL", ("aws", "endpointUrl"), None),
+    ("aws.logGroup", None, "LOG_GROUP", ("aws", "logGroup"), DEFAULT_LOG_GROUP),
+    ("flyteadmin.roleNameKey", None, None, ("flyteadmin", "roleNameKey"), None),
+    ("flyteadmin.assumableIamRole", None, None, ("flyteadmin", "assumableIamRole"), None),
+)
+_LOCATION_KEYS = ("storage", "registry")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved, validated configuration of one batchmap run."""
+
+    config_file: Path | None
+    values: Mapping[str, Value]
+    queues: Mapping[str, Any] = field(default_factory=dict)
+    plugins_aws: Mapping[str, Any] = field(default_factory=dict)
+    tasks: Mapping[str, Any] = field(default_factory=dict)
+    queue_attributes: tuple[Mapping[str, Any], ...] = ()
+    setup: Mapping[str, Any] = field(default_factory=dict)
+    warnings: tuple[Problem, ...] = ()
+
+    def get(self, key: str) -> Any:
+        return self.values[key].value
+
+    @property
+    def backend(self) -> str:
+        return str(self.get("backend"))
+
+    @property
+    def storage(self) -> str:
+        return str(self.get("storage"))
+
+    @property
+    def registry(self) -> str:
+        return str(self.get("registry"))
+
+    @property
+    def region(self) -> str | None:
+        value = self.get("aws.region")
+        return str(value) if value else None
+
+    @property
+    def profile(self) -> str | None:
+        value = self.get("aws.profile")
+        return str(value) if value else None
+
+    @property
+    def endpoint_url(self) -> str | None:
+        value = self.get("aws.endpointUrl")
+        return str(value) if value else None
+
+    @property
+    def log_group(self) -> str:
+        return str(self.get("aws.logGroup"))
+
+    @property
+    def batch_plugin(self) -> Mapping[str, Any]:
+        """FlytePropeller's ``plugins.aws.batch`` block (empty when absent)."""
+        return self.plugins_aws.get("batch") or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The documented ``config show -o json`` shape (docs/configuration.md)."""
+        return {
+            "configFile": str(self.config_file) if self.config_file else None,
+            "settings": {key: value.to_dict() for key, value in self.values.items()},
+            "queues": dict(self.queues),
+            "plugins": {"aws": dict(self.plugins_aws)} if self.plugins_aws else {},
+            "tasks": dict(self.tasks),
+            "executionQueueAttributes": list(self.queue_attributes),
+            "warnings": [w.to_dict() for w in self.warnings],
+        }
+
+
+def find_config_file(
+    flag: str | None, environ: Mapping[str, str], cwd: Path, home: Path
+) -> tuple[Path | None, str | None]:
+    """The config file to use and why: (path, "flag"|"env"|"file") or (None, None)."""
+    if flag:
+        return _must_exist(_expand(flag, home, cwd), "--config"), "flag"
+    env_value = environ.get(f"{ENV_PREFIX}CONFIG")
+    if env_value:
+        return _must_exist(_expand(env_value, home, cwd), f"{ENV_PREFIX}CONFIG"), "env"
+    for candidate in (cwd / LOCAL_CONFIG_NAME, home / HOME_DIR_NAME / "config.yaml"):
+        if candidate.is_file():
+            return candidate, "file"
+    return None, None
+
+
+def default_config_path(home: Path) -> Path:
+    return home / HOME_DIR_NAME / "config.yaml"
+
+
+def _expand(value: str, home: Path, base: Path) -> Path:
+    if value == "~" or value.startswith("~/"):
+        return home / value[2:]
+    path = Path(value)
+    return path if path.is_absolute() else base / path
+
+
+def _must_exist(path: Path, given_by: str) -> Path:
+    if not path.exists():
+        raise InvalidInputError(
+            f"config file {path} (from {given_by}): no such file",
+            hint="create one with 'batchmap config init'",
+        )
+    if path.is_dir():
+        raise InvalidInputError(f"config file {path} (from {given_by}): is a directory")
+    return path
+
+
+def load_config(path: Path, backend: str | None = None) -> tuple[YamlDocument, list[Problem]]:
+    """Load and check a config file; raise with every error at once, return warnings."""
+    doc = load_file(path)
+    problems = check_config(doc, backend)
+    errors = [p for p in problems if not p.warning]
+    if errors:
+        raise InvalidInputError.from_problems(problems, f"{path}: invalid configuration")
+    return doc, problems
+
+
+def resolve(
+    overrides: Overrides,
+    environ: Mapping[str, str],
+    cwd: Path,
+    home: Path,
+) -> Settings:
+    """Merge flag > ``BATCHMAP_*`` env > file > default into validated Settings."""
+    path, _ = find_config_file(overrides.config, environ, cwd, home)
+    data: dict[str, Any] = {}
+    doc: YamlDocument | None = None
+    warnings: list[Problem] = []
+    values: dict[str, Value] = {}
+    flag_backend = overrides.backend or environ.get(f"{ENV_PREFIX}BACKEND")
+    if path is not None:
+        doc, warnings = load_config(path, flag_backend)
+        data = doc.data
+    for key, attr, env_suffix, file_path, default in _SETTINGS:
+        flag_value = getattr(overrides, attr) if attr else None
+        env_name = f"{ENV_PREFIX}{env_suffix}" if env_suffix else None
+        file_value = _dig(data, file_path)
+        if flag_value not in (None, ""):
+            value = Value(flag_value, "flag", "--" + str(attr).replace("_", "-"))
+        elif env_name and environ.get(env_name):
+            value = Value(environ[env_name], "env", env_name)
+        elif file_value is not None and doc is not None:
+            value = Value(file_value, "file", f"{path}:{doc.line_of(list(file_path))}")
+        elif key == "aws.region" and _dig(data, ("plugins", "aws", "region")) and doc:
+            line = doc.line_of(["plugins", "aws", "region"])
+            value = Value(_dig(data, ("plugins", "aws", "region")), "file", f"{path}:{line}")
+        elif default is not None:
+            value = Value(default, "default")
+        else:
+            value = _boto3_default(key, environ)
+        if key in _LOCATION_KEYS:
+            base = path.parent if value.source == "file" and path else cwd
+            value = Value(
+                _normalise_location(str(value.value), home, base), value.source, value.detail
+            )
+        values[key] = value
+    _check_resolved(values)
+    return Settings(
+        config_file=path,
+        values=values,
+        queues=data.get("queues") or {},
+        plugins_aws=_dig(data, ("plugins", "aws")) or {},
+        tasks=data.get("tasks") or {},
+        queue_attributes=tuple(data.get("executionQueueAttributes") or ()),
+        setup=data.get("setup") or {},
+        warnings=tuple(warnings),
+    )
+
+
+def _boto3_default(key: str, environ: Mapping[str, str]) -> Value:
+    """Unset in batchmap: say what boto3 will use instead, if anything."""
+    names = {
+        "aws.region": ("AWS_REGION", "AWS_DEFAULT_REGION"),
+        "aws.profile": ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"),
+        "aws.endpointUrl": ("AWS_ENDPOINT_URL",),
+    }.get(key, ())
+    for name in names:
+        if environ.get(name):
+            return Value(environ[name], "env", f"{name} (boto3)")
+    return Value(None, "unset", "boto3's default chain" if names else None)
+
+
+def _normalise_location(value: str, home: Path, base: Path) -> str:
+    if value.startswith("s3://"):
+        return value.rstrip("/")
+    if value.startswith("file://"):
+        value = value[len("file://") :]
+    return str(_expand(value, home, base))
+
+
+def _check_resolved(values: Mapping[str, Value]) -> None:
+    """Checks on the merged values: env vars and flags are validated like file keys."""
+    problems = []
+    backend = values["backend"]
+    if backend.value not in ("local", "aws"):
+        problems.append(
+            Problem(
+                f"backend must be 'local' or 'aws'; got {backend.value!r}",
+                path=backend.detail or "backend",
+                hint=did_you_mean(str(backend.value), ["local", "aws"]),
+            )
+        )
+    storage = values["storage"]
+    if backend.value == "aws" and not str(storage.value).startswith("s3://"):
+        problems.append(
+            Problem(
+                f"with backend 'aws', storage must be an s3:// location; got {storage.value!r}",
+                path=f"storage (from {storage.detail or storage.source})",
+                hint="children in AWS Batch cannot read a local folder: set storage: "
+                "s3://BUCKET/PREFIX",
+            )
+        )
+    if problems:
+        raise InvalidInputError.from_problems(problems, "invalid settings")

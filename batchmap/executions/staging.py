@@ -1,0 +1,118 @@
+"""Stage an execution's inputs where every child can read its own item cheaply.
+
+Three objects under ``PROJECT/DOMAIN/EXECUTION/``:
+
+- ``inputs.json``: size, mapped input names, broadcast inputs, and the names of
+  the two files below (small, read whole by every child);
+- ``items.jsonl``: one JSON item per line, in index order (a mapping of the
+  mapped inputs when a map goes over several lists);
+- ``items.idx``: N+1 little-endian uint64 byte offsets into ``items.jsonl``.
+
+A child reads ``inputs.json``, 16 bytes of the index and its own line: three
+small reads whatever the size, with S3 range requests. Items are streamed to
+a temporary file while being written, so 100,000 items never need the whole
+JSON twice in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from batchmap.errors import InvalidInputError
+from batchmap.files.store import BlobStore
+from batchmap.launchplans.model import LaunchPlan
+from batchmap.runtime.task import INDEX_ENTRY
+
+INPUTS = "inputs.json"
+ITEMS = "items.jsonl"
+INDEX = "items.idx"
+
+
+@dataclass(frozen=True)
+class StagedInputs:
+    inputs_uri: str
+    size: int
+    bytes_written: int
+
+
+def items(plan: LaunchPlan, values: Mapping[str, Any]) -> Iterator[Any]:
+    """Each child's item in index order: the element, or {name: element} for several lists."""
+    over = plan.map.over
+    columns = [values[name] for name in over]
+    if len(over) == 1:
+        yield from columns[0]
+        return
+    for row in zip(*columns, strict=True):
+        yield dict(zip(over, row, strict=True))
+
+
+def broadcast(plan: LaunchPlan, values: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in values.items() if name not in plan.map.over}
+
+
+def stage(
+    store: BlobStore, prefix: str, plan: LaunchPlan, values: Mapping[str, Any]
+) -> StagedInputs:
+    """Write the three objects under ``prefix``; inputs.json last, so it marks completion."""
+    size = 0
+    written = 0
+    with tempfile.TemporaryFile() as body, tempfile.TemporaryFile() as index:
+        offset = 0
+        index.write(INDEX_ENTRY.pack(0))
+        for item in items(plan, values):
+            line = json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+            body.write(line)
+            offset += len(line)
+            index.write(INDEX_ENTRY.pack(offset))
+            size += 1
+        written = offset + index.tell()
+        body.seek(0)
+        index.seek(0)
+        store.put_stream(f"{prefix}/{ITEMS}", body)
+        store.put_stream(f"{prefix}/{INDEX}", index)
+    meta = {
+        "size": size,
+        "over": list(plan.map.over),
+        "broadcast": broadcast(plan, values),
+        "items": ITEMS,
+        "index": INDEX,
+    }
+    data = json.dumps(meta, ensure_ascii=False).encode()
+    store.put(f"{prefix}/{INPUTS}", data)
+    return StagedInputs(store.uri(f"{prefix}/{INPUTS}"), size, written + len(data))
+
+
+INDEX_MAP = "indexmap.bin"
+
+
+def stage_relaunch(
+    store: BlobStore, prefix: str, root_prefix: str, indexes: list[int]
+) -> StagedInputs:
+    """Inputs of a relaunch: the root execution's items, read through an index map.
+
+    Position ``p`` of the relaunch runs the root's child ``indexes[p]``, so its item,
+    ``{{ index }}`` and output are the original ones.
+    """
+    data = store.get(f"{root_prefix}/{INPUTS}")
+    if data is None:
+        raise InvalidInputError(f"the inputs of {root_prefix} are gone from the store")
+    root = json.loads(data)
+    store.put(f"{prefix}/{INDEX_MAP}", b"".join(INDEX_ENTRY.pack(i) for i in indexes))
+    meta = {
+        "size": len(indexes),
+        "over": root["over"],
+        "broadcast": root.get("broadcast", {}),
+        "items": store.uri(f"{root_prefix}/{root['items']}"),
+        "index": store.uri(f"{root_prefix}/{root['index']}"),
+        "indexMap": INDEX_MAP,
+        "rootSize": root["size"],
+    }
+    encoded = json.dumps(meta, ensure_ascii=False).encode()
+    store.put(f"{prefix}/{INPUTS}", encoded)
+    return StagedInputs(
+        store.uri(f"{prefix}/{INPUTS}"), len(indexes), len(encoded) + 8 * len(indexes)
+    )

@@ -1,0 +1,176 @@
+"""A small blob store over a local folder or an ``s3://bucket/prefix``.
+
+Inputs, outputs, manifests and registered launch plans all live behind this
+one interface, so every feature works the same on a laptop and on S3. Keys
+are relative, ``/``-separated, and can never climb out of the store's root.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+from batchmap.aws.clients import aws_call
+from batchmap.errors import InvalidInputError
+from batchmap.files.atomic import atomic_write_bytes
+
+
+class AlreadyExists(Exception):
+    """``put(..., exclusive=True)`` found an object at the key."""
+
+
+def check_key(key: str) -> str:
+    """Refuse keys that could escape the store's root."""
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise InvalidInputError(f"invalid storage key {key!r}: no empty, '.' or '..' segments")
+    return key
+
+
+class BlobStore(Protocol):
+    def uri(self, key: str) -> str: ...
+    def get(self, key: str) -> bytes | None: ...
+    def put(self, key: str, data: bytes, *, exclusive: bool = False) -> None: ...
+    def put_stream(self, key: str, stream: BinaryIO) -> None: ...
+    def exists(self, key: str) -> bool: ...
+    def list(self, prefix: str) -> Iterator[str]: ...
+
+
+class LocalStore:
+    """A folder on this machine."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def uri(self, key: str) -> str:
+        return self.path(key).as_uri()
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            return self.path(key).read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def put(self, key: str, data: bytes, *, exclusive: bool = False) -> None:
+        path = self.path(key)
+        if exclusive:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with path.open("xb") as handle:
+                    handle.write(data)
+            except FileExistsError:
+                raise AlreadyExists(key) from None
+            return
+        atomic_write_bytes(path, data)
+
+    def put_stream(self, key: str, stream: BinaryIO) -> None:
+        import shutil
+        import tempfile
+
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
+            shutil.copyfileobj(stream, tmp, length=1 << 20)
+        Path(tmp.name).replace(path)
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).exists()
+
+    def list(self, prefix: str) -> Iterator[str]:
+        base = self.root / check_key(prefix.rstrip("/")) if prefix.strip("/") else self.root
+        if not base.is_dir():
+            return
+        for path in sorted(base.rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                yield path.relative_to(self.root).as_posix()
+
+
+class S3Store:
+    """An ``s3://bucket/prefix`` reached through an injected boto3 S3 client."""
+
+    def __init__(self, client: Any, bucket: str, prefix: str = "") -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+
+    def _key(self, key: str) -> str:
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._key(key)}"
+
+    def get(self, key: str) -> bytes | None:
+        from botocore.exceptions import ClientError
+
+        with aws_call("s3:GetObject"):
+            try:
+                response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                    return None
+                raise
+            data: bytes = response["Body"].read()
+        return data
+
+    def put(self, key: str, data: bytes, *, exclusive: bool = False) -> None:
+        from botocore.exceptions import ClientError
+
+        extra = {"IfNoneMatch": "*"} if exclusive else {}
+        with aws_call("s3:PutObject"):
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code")
+                if exclusive and code in ("PreconditionFailed", "ConditionalRequestConflict"):
+                    raise AlreadyExists(key) from None
+                raise
+
+    def put_stream(self, key: str, stream: BinaryIO) -> None:
+        with aws_call("s3:PutObject"):
+            self.client.upload_fileobj(stream, self.bucket, self._key(key))
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        with aws_call("s3:HeadObject"):
+            try:
+                self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+                return True
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                    return False
+                raise
+
+    def list(self, prefix: str) -> Iterator[str]:
+        full = (
+            self._key(prefix.rstrip("/")) + "/"
+            if prefix.strip("/")
+            else (f"{self.prefix}/" if self.prefix else "")
+        )
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        paginator = self.client.get_paginator("list_objects_v2")
+        with aws_call("s3:ListObjectsV2"):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+                for item in page.get("Contents", []):
+                    yield item["Key"][strip:]
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    rest = uri[len("s3://") :]
+    bucket, _, prefix = rest.partition("/")
+    return bucket, prefix
+
+
+def open_store(location: str, s3_client: Any = None) -> BlobStore:
+    """The store for a resolved location (``s3://…`` or an absolute folder)."""
+    if location.startswith("s3://"):
+        bucket, prefix = parse_s3_uri(location)
+        if s3_client is None:
+            raise ValueError("an s3:// store needs an S3 client")
+        return S3Store(s3_client, bucket, prefix)
+    return LocalStore(Path(location))
