@@ -23,9 +23,9 @@ from batchmap.launchplans.model import (
     RESERVED_ENV_PREFIXES,
     InputSpec,
     item_type,
-    parse_duration,
     parse_memory,
 )
+from batchmap.times import parse_duration
 
 
 def semantic_problems(doc: YamlDocument, data: dict[str, Any]) -> list[Problem]:

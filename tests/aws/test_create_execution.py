@@ -266,7 +266,7 @@ def test_no_matching_queue_exits_4(cli: Invoke) -> None:
 
 @pytest.mark.usefixtures("aws")
 def test_never_two_submissions_for_one_execution(cli: Invoke, monkeypatch) -> None:
-    from batchmap.executions import model as executions
+    from batchmap.executions import manifest as executions
 
     exec_file = register_with_items(cli, 5)
     assert cli("create", "execution", *P, "--execFile", str(exec_file), "once").exit_code == 0

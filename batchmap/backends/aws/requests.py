@@ -15,23 +15,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from batchmap.errors import InvalidInputError
+from batchmap.runtime.env import child_environment
+from batchmap.tasks.base import ChildSpec
+from batchmap.times import parse_duration
 
 MAX_ARRAY_SIZE = 10_000
 MAX_ATTEMPTS = 10
 MAX_SUBMIT_BYTES = 30 * 1024
 MAX_NAME = 128
-INDEX_VAR = "AWS_BATCH_JOB_ARRAY_INDEX"
-SINGLE_INDEX_VAR = "BATCHMAP_JOB_INDEX"  # a plain job has no AWS index variable
 SPOT_RECLAIM = "Host EC2*"
-
-
-_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
-
-
-def go_duration_seconds(text: str) -> int:
-    """Seconds of a Go duration such as propeller's ``defaultTimeout: 72h`` or ``1h30m``."""
-    parts = re.findall(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)", text)
-    return int(sum(float(n) * _GO_UNITS[u] for n, u in parts))
 
 
 def batch_name(text: str) -> str:
@@ -83,23 +75,20 @@ def job_definition(
     *,
     execution: str,
     plan: Mapping[str, Any],
+    child: ChildSpec,
     role: str | None,
     service_account: str | None,
     log_group: str,
     plugin: Mapping[str, Any],
     eks: bool,
-    flyte_run: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """RegisterJobDefinition's input for one execution (``plan`` is the launch plan spec).
-
-    ``flyte_run`` (a flytekit map task) replaces ``batchmap-task`` with the command and
-    environment Propeller would give it."""
+    """RegisterJobDefinition's input for one execution (``plan`` is the launch plan spec,
+    ``child`` what each child runs: a template for batchmap's runtime, or a command as is)."""
     task = plan["task"]
-    command = list(flyte_run["command"]) if flyte_run else ["batchmap-task", "--", *task["command"]]
+    command = ["batchmap-task", "--", *child.command] if child.templated else list(child.command)
     env = {
         **{str(k): str(v) for k, v in (plugin.get("defaultEnvVars") or {}).items()},
-        **task.get("env", {}),
-        **(flyte_run["env"] if flyte_run else {}),
+        **child.env,
     }
     environment = [{"name": k, "value": v} for k, v in sorted(env.items())]
     secrets = [{"name": k, "valueFrom": v} for k, v in sorted(task.get("secrets", {}).items())]
@@ -118,7 +107,7 @@ def job_definition(
         "tags": tags,
     }
     timeout = task.get("timeout") or (
-        go_duration_seconds(plugin["defaultTimeout"]) if plugin.get("defaultTimeout") else None
+        parse_duration(plugin["defaultTimeout"], go=True) if plugin.get("defaultTimeout") else None
     )
     if timeout:
         request["timeout"] = {"attemptDurationSeconds": max(60, int(timeout))}
@@ -194,15 +183,15 @@ def submit_requests(
     for number, (offset, count) in enumerate(pieces):
         environment = {
             **envs,
-            "BATCHMAP_INPUTS": inputs_uri,
-            "BATCHMAP_OUTPUT_PREFIX": output_prefix,
-            "BATCHMAP_EXECUTION": execution,
-            "BATCHMAP_ARRAY_SIZE": str(size),
-            "BATCH_JOB_ARRAY_INDEX_OFFSET": str(offset),
-            "BATCH_JOB_ARRAY_INDEX_VAR_NAME": INDEX_VAR if count > 1 else SINGLE_INDEX_VAR,
+            **child_environment(
+                execution=execution,
+                inputs_uri=inputs_uri,
+                output_prefix=output_prefix,
+                size=size,
+                offset=offset,
+                array=count > 1,
+            ),
         }
-        if count == 1:
-            environment[SINGLE_INDEX_VAR] = "0"
         request: dict[str, Any] = {
             "jobName": batch_name(execution if len(pieces) == 1 else f"{execution}-{number}"),
             "jobQueue": queue,
