@@ -64,6 +64,9 @@ def files(
             hint="batchmap runs workflows of one legacy map task",
         )
     results = state.registry().register(plans)
+    for plan in plans:
+        for note in (plan.flyte or {}).get("notes", []):
+            out.info(f"{plan.name}: {note}")
     rows = [
         {
             **plan_summary(r.plan),

@@ -23,11 +23,7 @@ from batchmap.launchplans.inputs import InputType, coerce, parse_type
 
 DEFAULT_VCPU = 1.0
 DEFAULT_MEMORY_MIB = 2048
-MIN_TIMEOUT_SECONDS = 60
-PLATFORMS = ("EC2", "FARGATE", "EKS")
 PLACEHOLDER = re.compile(r"\{\{\s*(?P<expr>[^{}]*?)\s*\}\}")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-RESERVED_ENV_PREFIXES = ("AWS_BATCH", "BATCHMAP_")
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 

@@ -140,8 +140,10 @@ class AwsBatchBackend:
             from batchmap.flyte.command import render
 
             flyte_run = render(plan, store)
+        notes = list((plan.plan.flyte or {}).get("notes", []))  # values changed at register
         return {
             "region": self.region,
+            **({"notes": notes} if notes else {}),
             "identityChecks": [c.to_dict() for c in checks],
             **({"flyteRun": flyte_run} if flyte_run else {}),
             "jobDefinition": job_definition(
