@@ -58,6 +58,9 @@ def files(
     for name, why in done.skipped:
         out.warn(f"Flyte launch plan {name} not registered: {why}")
     results = done.registrations
+    for r in results:
+        for note in (r.plan.flyte or {}).get("notes", []):
+            out.info(f"{r.plan.name}: {note}")
     rows = [
         {
             **plan_summary(r.plan),

@@ -24,11 +24,7 @@ from batchmap.times import parse_duration
 
 DEFAULT_VCPU = 1.0
 DEFAULT_MEMORY_MIB = 2048
-MIN_TIMEOUT_SECONDS = 60
-PLATFORMS = ("EC2", "FARGATE", "EKS")
 PLACEHOLDER = re.compile(r"\{\{\s*(?P<expr>[^{}]*?)\s*\}\}")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-RESERVED_ENV_PREFIXES = ("AWS_BATCH", "BATCHMAP_")
 
 
 @dataclass(frozen=True)

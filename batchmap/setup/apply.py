@@ -61,7 +61,10 @@ class Provisioner(StorageResources):
                     with aws_call("iam:AttachRolePolicy"):
                         self.iam.attach_role_policy(RoleName=name, PolicyArn=arn)
 
-            return Change(label, name, "create", f"trusts {service}", create)
+            detail = f"trusts {service}"
+            if policies:  # managed-policy ARNs carry the region's partition
+                detail += f"; attaches {', '.join(policies)}"
+            return Change(label, name, "create", detail, create)
         problems = []
         document = role.get("AssumeRolePolicyDocument")
         if service == ECS_TASKS and trust_problem(document):

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from batchmap.aws.clients import ClientFactory, aws_call
+from batchmap.aws.clients import ClientFactory, aws_call, partition_for
 from batchmap.aws.iam import Check, check_role
 from batchmap.config.loader import Config
 from batchmap.errors import BatchmapError
@@ -224,7 +224,8 @@ ACTIONS = {
 
 
 def policy(config: Config) -> dict[str, Any]:
-    """The IAM policy batchmap needs (``doctor --print-policy``)."""
+    """The IAM policy batchmap needs (``doctor --print-policy``), in the region's partition."""
+    partition = partition_for(config.region)
     buckets = sorted(
         {
             parse_s3_uri(loc)[0]
@@ -255,7 +256,7 @@ def policy(config: Config) -> dict[str, Any]:
                 "Sid": "BatchmapStoreObjects",
                 "Effect": "Allow",
                 "Action": ["s3:GetObject", "s3:PutObject"],
-                "Resource": [f"arn:aws:s3:::{b}/*" for b in buckets],
+                "Resource": [f"arn:{partition}:s3:::{b}/*" for b in buckets],
             }
         )
         statements.append(
@@ -263,7 +264,7 @@ def policy(config: Config) -> dict[str, Any]:
                 "Sid": "BatchmapStoreList",
                 "Effect": "Allow",
                 "Action": ["s3:ListBucket"],
-                "Resource": [f"arn:aws:s3:::{b}" for b in buckets],
+                "Resource": [f"arn:{partition}:s3:::{b}" for b in buckets],
             }
         )
     return {"Version": "2012-10-17", "Statement": statements}

@@ -35,12 +35,14 @@ class FlyteMapTask:
         )
 
     def notes(self, launch_plan: LaunchPlan, backend: str) -> list[str]:
+        # What registration changed to fit AWS (e.g. 500m CPU rounded up to 1 vCPU).
+        notes = [str(n) for n in (launch_plan.flyte or {}).get("notes", [])]
         if backend == "local":
-            return [
+            notes.append(
                 "local backend: flytekit's pyflyte-map-execute runs from this folder; "
                 "the task's module must be importable here"
-            ]
-        return []
+            )
+        return notes
 
     def stage(
         self, store: BlobStore, prefix: str, launch_plan: LaunchPlan, values: Mapping[str, Any]

@@ -300,6 +300,38 @@ def test_reserved_and_oversized_requests_are_refused_before_aws(cli: Invoke) -> 
 
 
 @pytest.mark.usefixtures("aws")
+def test_a_dry_run_fails_on_oversized_envs_as_a_real_run_does_before_any_write(
+    cli: Invoke,
+) -> None:
+    exec_file = register_with_items(cli, 3)
+    exec_file.write_text(exec_file.read_text().replace("TEAM: vision", "BIG: " + "x" * 40_000))
+    s3 = boto3.client("s3", region_name="us-east-1")
+    before = [o["Key"] for o in s3.list_objects_v2(Bucket="bm-bucket")["Contents"]]
+    assert all(key.startswith("registry/") for key in before)  # only the launch plan
+    for extra in (("--dryRun",), ()):
+        result = cli(
+            "create",
+            "execution",
+            *P,
+            "--execFile",
+            str(exec_file),
+            "big",
+            "--backend",
+            "aws",
+            *extra,
+        )
+        assert result.exit_code == 3, result.stderr
+        (line,) = result.stderr.splitlines()
+        assert line.startswith("error: SubmitJob big: the SubmitJob request is 41,")
+        assert "AWS Batch accepts 30,720 bytes (30 KiB) at most" in line
+        assert "its largest part is environment BIG (40,002 bytes)" in line
+        assert "exec file's envs" in line
+        after = [o["Key"] for o in s3.list_objects_v2(Bucket="bm-bucket")["Contents"]]
+        assert after == before  # nothing staged, no manifest
+        assert _state()["definitions"] == [] and _state()["jobs"] == []
+
+
+@pytest.mark.usefixtures("aws")
 def test_an_invalid_queue_is_refused(cli: Invoke, monkeypatch) -> None:
     from moto.batch.models import BatchBackend
 
