@@ -126,7 +126,7 @@ def _settings(work: Path) -> Any:
 
 def _plan(work: Path, n: int, name: str) -> Any:
     from batchmap.executions import execfile
-    from batchmap.launchplans.model import parse_files
+    from batchmap.launchplans.parse import parse_files
 
     lp = work / f"{name}.yaml"
     lp.write_text(

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from batchmap.aws.iam import role_arn_problem, service_account_problem
+from batchmap.aws.arns import role_arn_problem, service_account_problem
 from batchmap.errors import InvalidInputError
 from batchmap.executions import execfile
 from batchmap.executions.manifest import QueueChoice, Relaunch

@@ -231,7 +231,6 @@ def test_a_follow_tick_costs_the_same_for_10_and_10000_children(cli: Invoke) -> 
         config = resolve(Overrides(), {}, Path.cwd(), Path.home())
         clients = ClientFactory(region="us-east-1")
         calls = _count_calls(clients.client("batch"))
-        calls.update()
         log_calls = _count_calls(clients.client("logs"))
         backend = AwsBatchBackend(clients, config)
         manifest = load(
