@@ -12,11 +12,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from batchmap.executions.manifest import QueueChoice
 from batchmap.executions.phase import RANK, TERMINAL
 
 if TYPE_CHECKING:
-    from batchmap.executions.manifest import Manifest
+    from batchmap.executions.manifest import Manifest, QueueChoice
     from batchmap.executions.plan import ExecutionPlan
 
 
