@@ -86,6 +86,16 @@ class ChildQuery:
 
 
 @dataclass(frozen=True)
+class LogQuery(ChildQuery):
+    """Which log lines: those of the children a ChildQuery selects (every child by
+    default), of one attempt, since a time."""
+
+    limit: int | None = None
+    attempt: int | None = None
+    since: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
 class LogEvent:
     index: int
     attempt: int
@@ -171,14 +181,11 @@ class Backend(Protocol):
     def logs(
         self,
         manifest: Manifest,
-        query: ChildQuery,
+        query: LogQuery,
         cursor: LogCursor,
-        *,
-        attempt: int | None = None,
-        since: dt.datetime | None = None,
     ) -> list[LogEvent]:
         """Log events after ``cursor`` (which it advances), in order, without duplicates;
-        with ``since``, none older than that."""
+        with ``query.since``, none older than that."""
         ...
 
     def terminate(self, manifest: Manifest, reason: str, *, dry_run: bool = False) -> Stopped:

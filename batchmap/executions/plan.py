@@ -105,12 +105,7 @@ class ExecutionPlan:
             "name": self.name,
             "project": self.project,
             "domain": self.domain,
-            "launchPlan": {
-                "name": lp.name,
-                "version": lp.version,
-                "project": lp.project,
-                "domain": lp.domain,
-            },
+            "launchPlan": lp.ref(),
             "backend": self.backend,
             "size": self.size,
             "minSuccessRatio": lp.map.min_success_ratio,

@@ -103,6 +103,15 @@ class LaunchPlan:
     def key(self) -> tuple[str, str, str, str]:
         return (self.project, self.domain, self.name, self.version)
 
+    def ref(self) -> dict[str, str]:
+        """How executions name the launch plan they ran."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "project": self.project,
+            "domain": self.domain,
+        }
+
     def spec_dict(self) -> dict[str, Any]:
         """The launch plan in its file format (normalised); registered versions compare this."""
         out: dict[str, Any] = {
