@@ -59,7 +59,7 @@ def files(
         out.warn(f"Flyte launch plan {name} not registered: {why}")
     results = done.registrations
     for r in results:
-        for note in (r.plan.flyte or {}).get("notes", []):
+        for note in r.plan.notes:
             out.info(f"{r.plan.name}: {note}")
     rows = [
         {

@@ -103,6 +103,11 @@ class LaunchPlan:
     def key(self) -> tuple[str, str, str, str]:
         return (self.project, self.domain, self.name, self.version)
 
+    @property
+    def notes(self) -> list[str]:
+        """What registration changed to fit AWS, said to the user (e.g. 500m CPU → 1 vCPU)."""
+        return [str(n) for n in (self.flyte or {}).get("notes", [])]
+
     def ref(self) -> dict[str, str]:
         """How executions name the launch plan they ran."""
         return {

@@ -38,7 +38,7 @@ class FlyteMapTask:
 
     def notes(self, launch_plan: LaunchPlan, backend: str) -> list[str]:
         # What registration changed to fit AWS (e.g. 500m CPU rounded up to 1 vCPU).
-        notes = [str(n) for n in (launch_plan.flyte or {}).get("notes", [])]
+        notes = list(launch_plan.notes)
         if backend == "local":
             notes.append(
                 "local backend: flytekit's pyflyte-map-execute runs from this folder; "
