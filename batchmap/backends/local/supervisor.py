@@ -15,7 +15,6 @@ or in a thread of ``create execution --wait``.
 from __future__ import annotations
 
 import collections
-import datetime as dt
 import json
 import os
 import signal
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from batchmap import times
 from batchmap.executions.manifest import Manifest, decode
 from batchmap.runtime import env as contract
 from batchmap.runtime import task as runtime
@@ -40,7 +40,7 @@ KILL_GRACE = 5.0
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return str(times.iso(times.now()))
 
 
 def _write_json(path: Path, data: Any) -> None:
