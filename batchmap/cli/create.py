@@ -115,6 +115,7 @@ def execution(
     from batchmap.cli import views as progress
     from batchmap.errors import InvalidInputError
     from batchmap.executions import model as executions
+    from batchmap.flyte.notes import launch_plan_notes
 
     state = app_state(ctx)
     out = state.output(output)
@@ -141,7 +142,7 @@ def execution(
     plan = executions.prepare(request, state.registry())
     runner = state.backend(chosen)
     plan.details.update(runner.finalize(plan))
-    for note in plan.details.pop("notes", []):
+    for note in [*launch_plan_notes(plan.plan, chosen), *plan.details.pop("notes", [])]:
         out.info(note)
     for warning in plan.details.pop("warnings", []):
         out.warn(warning)

@@ -49,19 +49,27 @@ def files(
       batchmap register files lp/*.yaml -p flytesnacks -d development --version v2
     """
     from batchmap.errors import InvalidInputError
+    from batchmap.flyte.notes import launch_plan_notes
     from batchmap.launchplans.model import Overrides, parse_all
     from batchmap.launchplans.registry import plan_summary
 
     state = app_state(ctx)
     out = state.output(output)
     absolute = [p if p.is_absolute() else state.env.cwd / p for p in paths]
-    plans, skipped = parse_all(absolute, Overrides(project, domain, version))
+    plans, skipped = parse_all(
+        absolute, Overrides(project, domain, version), state.settings.flyte_secrets
+    )
     for name, why in skipped:
         out.warn(f"Flyte launch plan {name} not registered: {why}")
+    notes = {plan.key: launch_plan_notes(plan) for plan in plans}
+    for plan in plans:
+        for note in notes[plan.key]:
+            out.info(f"{plan.name}: {note}")
     if not plans:
         raise InvalidInputError(
             "no launch plan batchmap can run in these files",
-            hint="batchmap runs workflows of one legacy map task",
+            hint="batchmap runs workflows whose only node is a map task (flytekit's map_task "
+            "or legacy_map_task.map_task)",
         )
     results = state.registry().register(plans)
     rows = [
@@ -74,7 +82,10 @@ def files(
         for r in results
     ]
     out.data(
-        [{"status": r.status, "launchPlan": r.plan.to_dict()} for r in results],
+        [
+            {"status": r.status, "launchPlan": r.plan.to_dict(), "notes": notes[r.plan.key]}
+            for r in results
+        ],
         columns=[
             Column("NAME", "name"),
             Column("VERSION", "version"),

@@ -263,6 +263,13 @@ def resolve_inputs(ef: ExecFile, plan: LaunchPlan) -> dict[str, Any]:
                 )
             )
     problems += _map_problems(doc, plan, values)
+    if not problems:  # local files and folders: absolute, and there (batchmap/executions/blobs)
+        from batchmap.executions.blobs import local_paths
+
+        types = {name: spec.type for name, spec in plan.inputs.items()}
+        values, missing = local_paths(types, values, Path(ef.path).parent)
+        for path, message in missing:
+            problems.append(doc.problem(["inputs", *path], message))
     if problems:
         raise InvalidInputError.from_problems(
             problems, f"{ef.path}: inputs do not fit launch plan {plan.name} {plan.version}"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import re
 import secrets
 import string
@@ -101,7 +100,7 @@ class ExecutionPlan:
 
     @property
     def min_successes(self) -> int:
-        return math.ceil(self.plan.map.min_success_ratio * self.size - 1e-9)
+        return self.plan.map.required(self.size)
 
     @property
     def prefix(self) -> str:
@@ -264,6 +263,10 @@ def create(
     clock: Any = now,
 ) -> Manifest:
     """Stage, record, submit, record: the only path from a plan to running children."""
+    if plan.plan.flyte:
+        from batchmap.flyte.notes import check_backend
+
+        check_backend(plan.plan, plan.backend)
     key = manifest_key(plan.prefix)
     existing = store.get(key)
     if existing is not None:
@@ -279,6 +282,12 @@ def create(
             manifest.data.update(recovered, state=SUBMITTED, submittedAt=iso(clock()))
             save(store, manifest)
             return manifest
+    if plan.backend != "local":  # local files and folders go where the children can read them
+        from batchmap.executions import blobs
+
+        types = {name: spec.type for name, spec in plan.plan.inputs.items()}
+        plan.values, uploads = blobs.remote(types, plan.values, plan.prefix, store.uri)
+        blobs.upload(store, uploads)
     if plan.relaunch:
         staged = stage_relaunch(
             store, plan.prefix, plan.relaunch["rootPrefix"], plan.relaunch["indexes"]

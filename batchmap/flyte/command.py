@@ -4,9 +4,15 @@ The command and arguments of the task template carry Propeller's placeholders
 (``{{.input}}``, ``{{.outputPrefix}}``, ...; case-insensitive, ``.`` or ``$``);
 the environment is Propeller's (``FLYTE_INTERNAL_EXECUTION_*``,
 ``FLYTE_FAIL_ON_ERROR=true``, ``BATCH_JOB_ARRAY_INDEX_VAR_NAME``). Each child
-then runs ``pyflyte-map-execute`` unchanged: it reads the whole ``inputs.pb``,
-takes element ``[index]`` of each list input and writes
-``<outputPrefix>/<index>/outputs.pb`` (or ``error.pb``).
+then runs ``pyflyte-map-execute`` unchanged: it reads the whole ``inputs.pb``
+and takes element ``[index]`` of each mapped input.
+
+Where a child writes differs by kind. A legacy map task's resolver appends the
+index itself (``<outputPrefix>/<index>/outputs.pb``). An ArrayNode child writes
+to the prefix it is given, and Propeller gives each sub-node its own
+(``<outputDir>/<index>/<attempt>``), so its ``--output-prefix`` carries
+``INDEX_MARK``, which ``child_command`` fills per child: both kinds end at
+``flyte/outputs/<index>/outputs.pb`` (or ``error.pb``).
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from batchmap.flyte.literals import literal_map
 PLACEHOLDER = re.compile(r"\{\{\s*[.$]([A-Za-z]+)(?:\.([A-Za-z0-9_]+))?\s*\}\}")
 INPUTS = "flyte/inputs.pb"
 OUTPUTS = "flyte/outputs"
+INDEX_MARK = "{{batchmap.index}}"
+ARRAYNODE = "arraynode"
 
 
 def template(flyte: dict[str, Any]) -> Any:
@@ -34,10 +42,11 @@ def render(plan: Any, base: str) -> dict[str, Any]:
     """Command and environment of every child; ``base`` is the execution's folder or URI."""
     flyte = plan.plan.flyte
     task = template(flyte)
+    per_child = flyte.get("kind") == ARRAYNODE
     paths = {
         "input": f"{base}/{INPUTS}",
         "inputprefix": f"{base}/flyte",
-        "outputprefix": f"{base}/{OUTPUTS}",
+        "outputprefix": f"{base}/{OUTPUTS}" + (f"/{INDEX_MARK}" if per_child else ""),
         "rawoutputdataprefix": f"{base}/flyte/raw",
         "checkpointoutputprefix": f"{base}/flyte/checkpoints",
         "prevcheckpointprefix": '""',
@@ -76,15 +85,23 @@ def render(plan: Any, base: str) -> dict[str, Any]:
         "command": command,
         "env": dict(sorted(env.items())),
         "inputs": paths["input"],
-        "outputPrefix": paths["outputprefix"],
+        "outputPrefix": f"{base}/{OUTPUTS}",
+        **({"perChildOutputPrefix": True} if per_child else {}),
     }
 
 
+def child_command(flyte_run: dict[str, Any], index: int) -> list[str]:
+    """Child ``index``'s command: an ArrayNode child's own output prefix filled in."""
+    return [arg.replace(INDEX_MARK, str(index)) for arg in flyte_run["command"]]
+
+
 def inputs_pb(plan: Any) -> bytes:
-    """The map task's ``inputs.pb``: its own input names, from the workflow's bindings."""
+    """The map task's ``inputs.pb``: its own input names (from the workflow's bindings),
+    each literal of the type the task template declares, so flytekit reads it back."""
+    variables = template(plan.plan.flyte).interface.inputs.variables
     return literal_map(
         {
-            task_input: (plan.values[wf_input], str(plan.plan.inputs[wf_input].type))
+            task_input: (plan.values[wf_input], variables[task_input].type)
             for task_input, wf_input in plan.plan.flyte["bindings"].items()
         }
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,9 +55,20 @@ class MapSpec:
     over: tuple[str, ...]
     min_success_ratio: float = 1.0
     concurrency: int | None = None
+    min_successes: int | None = None  # Flyte's min_successes: a count, not a ratio
+
+    def required(self, size: int) -> int:
+        """How many of ``size`` children must succeed (Propeller's rule for either form)."""
+        if self.min_successes is not None:
+            return self.min_successes
+        return math.ceil(self.min_success_ratio * size - 1e-9)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"over": list(self.over), "minSuccessRatio": self.min_success_ratio}
+        out: dict[str, Any] = {"over": list(self.over)}
+        if self.min_successes is not None:
+            out["minSuccesses"] = self.min_successes
+        else:
+            out["minSuccessRatio"] = self.min_success_ratio
         if self.concurrency is not None:
             out["concurrency"] = self.concurrency
         return out
@@ -75,6 +87,7 @@ class TaskSpec:
     secrets: Mapping[str, str] = field(default_factory=dict)
     platform: str = "EC2"
     execution_role_arn: str | None = None
+    interruptible: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -92,6 +105,8 @@ class TaskSpec:
         out["platform"] = self.platform
         if self.execution_role_arn:
             out["executionRoleArn"] = self.execution_role_arn
+        if self.interruptible:
+            out["interruptible"] = True
         return out
 
 
@@ -203,6 +218,7 @@ def _build(spec: Mapping[str, Any], created_at: dt.datetime | None) -> LaunchPla
             over=tuple(m["over"]),
             min_success_ratio=float(m.get("minSuccessRatio", 1.0)),
             concurrency=m.get("concurrency"),
+            min_successes=m.get("minSuccesses"),
         ),
         task=TaskSpec(
             image=t["image"],
@@ -216,6 +232,7 @@ def _build(spec: Mapping[str, Any], created_at: dt.datetime | None) -> LaunchPla
             secrets=dict(t.get("secrets") or {}),
             platform=t.get("platform", "EC2"),
             execution_role_arn=t.get("executionRoleArn") or None,
+            interruptible=bool(t.get("interruptible", False)),
         ),
         created_at=created_at,
         flyte=spec.get("flyte") or None,
@@ -259,7 +276,7 @@ def parse_files(paths: Sequence[Path], overrides: Overrides = Overrides()) -> li
 
 
 def _flyte_documents(
-    paths: Sequence[Path], overrides: Overrides
+    paths: Sequence[Path], overrides: Overrides, secrets: Mapping[str, str] | None
 ) -> tuple[list[YamlDocument], list[tuple[str, str]]]:
     """``pyflyte package`` output as launch-plan documents, and what could not be used."""
     if not paths:
@@ -267,7 +284,7 @@ def _flyte_documents(
     from batchmap.flyte.package import launch_plans
 
     specs, skipped = launch_plans(
-        list(paths), overrides.project, overrides.domain, overrides.version
+        list(paths), overrides.project, overrides.domain, overrides.version, secrets
     )
     return [
         YamlDocument(f"{', '.join(map(str, paths))} ({spec['name']})", spec) for spec in specs
@@ -275,16 +292,22 @@ def _flyte_documents(
 
 
 def parse_all(
-    paths: Sequence[Path], overrides: Overrides = Overrides()
+    paths: Sequence[Path],
+    overrides: Overrides = Overrides(),
+    flyte_secrets: Mapping[str, str] | None = None,
 ) -> tuple[list[LaunchPlan], list[tuple[str, str]]]:
     """(launch plans, [(Flyte launch plan, why batchmap cannot run it)]) of YAML files and
-    flytekit packages; every problem of every file in one error, before anything else."""
+    flytekit packages; every problem of every file in one error, before anything else.
+
+    ``flyte_secrets`` (the config's ``aws.secrets``) maps flytekit's secret requests to ARNs."""
     from batchmap.flyte.package import is_flyte_file
 
     plans: list[LaunchPlan] = []
     problems: list[Problem] = []
     origin: dict[tuple[str, str, str, str], str] = {}
-    flyte_docs, skipped = _flyte_documents([p for p in paths if is_flyte_file(p)], overrides)
+    flyte_docs, skipped = _flyte_documents(
+        [p for p in paths if is_flyte_file(p)], overrides, flyte_secrets
+    )
     groups: list[list[YamlDocument]] = [flyte_docs] if flyte_docs else []
     for path in paths:
         if is_flyte_file(path):

@@ -195,5 +195,6 @@ def test_loose_pb_files_and_launch_plans_batchmap_cannot_run(cli: Invoke, tmp_pa
     partial = [f for f in files if "map_square" not in f.name]
     result = cli("register", "files", *map(str, partial), *P, "--version", "v3")
     assert result.exit_code == 3
-    assert f"Flyte launch plan {NAME} not registered: its node is a missing task" in result.stderr
+    assert f"Flyte launch plan {NAME} not registered: its map task wf.map_square" in result.stderr
+    assert "is not in the files" in result.stderr
     assert "no launch plan batchmap can run" in result.stderr

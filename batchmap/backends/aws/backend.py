@@ -135,6 +135,12 @@ class AwsBatchBackend:
         plugin = self.settings.batch_plugin
         store = f"{self.settings.storage}/{plan.prefix}"
         max_array = int(plugin.get("maxArrayJobSize") or MAX_ARRAY_SIZE)
+        from batchmap.executions.blobs import remote
+
+        types = {name: spec.type for name, spec in plan.plan.inputs.items()}
+        _, uploads = remote(
+            types, plan.values, plan.prefix, lambda key: f"{self.settings.storage}/{key}"
+        )
         flyte_run = None
         if plan.plan.flyte:
             from batchmap.flyte.command import render
@@ -144,6 +150,7 @@ class AwsBatchBackend:
             "region": self.region,
             "identityChecks": [c.to_dict() for c in checks],
             **({"flyteRun": flyte_run} if flyte_run else {}),
+            **({"uploads": [u.to_dict() for u in uploads]} if uploads else {}),
             "jobDefinition": job_definition(
                 execution=plan.name,
                 plan=spec,

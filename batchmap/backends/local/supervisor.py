@@ -144,6 +144,8 @@ class Supervisor:
         deadline = time.monotonic() + float(self.timeout) if self.timeout else None
         flyte = self.manifest.get("flyteRun")
         if flyte:  # flytekit's pyflyte-map-execute, rendered as Propeller would
+            from batchmap.flyte.command import child_command
+
             env.update(flyte["env"], FLYTE_ATTEMPT_NUMBER=str(number - 1))
             handle.write(
                 f"batchmap-task: index={index} attempt={number} size={self.size} "
@@ -152,7 +154,7 @@ class Supervisor:
             handle.flush()
             try:
                 process: subprocess.Popen[bytes] | int = subprocess.Popen(
-                    flyte["command"],
+                    child_command(flyte, index),
                     stdout=handle,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
