@@ -177,7 +177,7 @@ def show(ctx: typer.Context, output: OutputOpt = None) -> None:
     rows.append(
         {
             "key": "queues.executionQueues",
-            "value": ", ".join(q["dynamic"] for q in queues) or None,
+            "value": ", ".join(q["dynamic"] for q in queues if q.get("dynamic")) or None,
             "source": "file" if queues else "unset",
             "detail": str(settings.config_file) if queues else None,
         }
