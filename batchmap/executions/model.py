@@ -16,7 +16,7 @@ import re
 import secrets
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +142,8 @@ class ExecutionPlan:
 def prepare(request: ExecutionRequest, registry: Registry) -> ExecutionPlan:
     """Load and check the exec file against its launch plan. No side effects."""
     ef = execfile.load(request.exec_file)
+    if ef.task:  # flytectl's task exec file: the launch plan that maps that task
+        ef = execfile.for_task(ef, registry.list(request.project, request.domain))
     version = request.version or ef.version
     plan = registry.get(request.project, request.domain, ef.workflow or "", version)
     values = execfile.resolve_inputs(ef, plan)
@@ -154,11 +156,32 @@ def prepare(request: ExecutionRequest, registry: Registry) -> ExecutionPlan:
         problem = check(value) if value else None
         if problem:
             raise InvalidInputError(f"{flag}: {problem}")
+    if request.backend == "aws":  # the file's role syntax was a warning until it is used
+        errors = [w for w in ef.warnings if w.path.lower() in ("iamrolearn", "kubeserviceacct")]
+        if errors:
+            raise InvalidInputError.from_problems(
+                [replace(w, warning=False) for w in errors], f"{ef.path}: invalid exec file"
+            )
+    # flytectl: the execution goes to --targetProject/--targetDomain, else -p/-d; the file's
+    # values are replaced (create/execution_util.go resolveOverrides), and said so here.
+    project = request.target_project or request.project
+    domain = request.target_domain or request.domain
+    warnings = [str(w) for w in ef.warnings]
+    for key, written, used in (
+        ("targetProject", ef.target_project, project),
+        ("targetDomain", ef.target_domain, domain),
+    ):
+        if written and written != used:
+            warnings.append(
+                f"{ef.path}: {key} {written!r} is not used: as in flytectl, the execution goes "
+                f"to --{key}, else {'-p' if key == 'targetProject' else '-d'} ({used})"
+            )
     name = check_name(request.name) if request.name else generate_name()
     return ExecutionPlan(
+        details={"warnings": warnings} if warnings else {},
         name=name,
-        project=request.target_project or ef.target_project or request.project,
-        domain=request.target_domain or ef.target_domain or request.domain,
+        project=project,
+        domain=domain,
         plan=plan,
         values=values,
         size=execfile.map_size(plan, values),
