@@ -52,6 +52,9 @@ def _walk(
     if t.kind == "list" and isinstance(value, list):
         assert t.item is not None
         return [_walk(t.item, v, (*path, i), fix) for i, v in enumerate(value)]
+    if t.kind == "optional" and value is not None:
+        assert t.item is not None
+        return _walk(t.item, value, path, fix)
     if t.kind in BLOBS and isinstance(value, str):
         return fix(t.kind, value, path)
     return value

@@ -9,12 +9,13 @@ DURATION                                     duration        Go's ``5m0s``, as f
 blob SINGLE (FlyteFile)                      file            its URI or path
 blob MULTIPART (FlyteDirectory)              directory       its URI or path
 collection of T                              list[T]         a list
-union of T and none (``Optional[T]``)        T               the value (None: no value)
+union of T and none (``Optional[T]``)        optional[T]     the value, or null
 
 ``to_literal`` builds what flytekit reads back, driven by the task's own
 literal type: a dataclass becomes the msgpack ``binary`` flytekit 1.14+ writes
 (tag ``msgpack``), a blob carries its dimensionality and format, an
-``Optional[T]`` value is wrapped in a union with the variant's type.
+``Optional[T]`` value is wrapped in a union with the variant's type (None is a
+bare ``none_type``, as flytekit writes it).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def type_name(literal_type: Any) -> str:
     if kind == "union_type":
         variants = _not_none(literal_type)
         if len(variants) == 1:  # Optional[T]
-            return type_name(variants[0])
+            return f"optional[{type_name(variants[0])}]"
     raise Unsupported(f"Flyte type {_describe_type(literal_type)} is not supported")
 
 
@@ -145,25 +146,14 @@ def to_literal(value: Any, literal_type: Any) -> Any:
             literal.collection.literals.append(to_literal(item, literal_type.collection_type))
         return literal
     if kind == "union_type":
-        if value is None:
-            variant = next(
-                (
-                    v
-                    for v in literal_type.union_type.variants
-                    if v.WhichOneof("type") == "simple" and v.simple == NONE
-                ),
-                None,
-            )
-            if variant is None:
-                raise Unsupported("no value given for a union type without None")
-            literal.scalar.union.value.scalar.none_type.SetInParent()
-        else:
-            variants = _not_none(literal_type)
-            if len(variants) != 1:
-                raise Unsupported("only Optional[T] unions are supported")
-            variant = variants[0]
-            literal.scalar.union.value.CopyFrom(to_literal(value, variant))
-        literal.scalar.union.type.CopyFrom(variant)
+        if value is None:  # flytekit writes None as a bare none_type, unwrapped
+            literal.scalar.none_type.SetInParent()
+            return literal
+        variants = _not_none(literal_type)
+        if len(variants) != 1:
+            raise Unsupported("only Optional[T] unions are supported")
+        literal.scalar.union.value.CopyFrom(to_literal(value, variants[0]))
+        literal.scalar.union.type.CopyFrom(variants[0])
         return literal
     if kind == "blob":
         blob = literal.scalar.blob

@@ -30,6 +30,7 @@ GO_DURATION = re.compile(r"^[-+]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|µs
 _GO_PART = re.compile(r"([0-9]*\.?[0-9]*)(ns|us|µs|ms|s|m|h)")
 _GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _LIST = re.compile(r"^list\[(?P<inner>.+)\]$")
+_OPTIONAL = re.compile(r"^optional\[(?P<inner>.+)\]$")
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -39,13 +40,14 @@ class TypeSyntaxError(ValueError):
 
 @dataclass(frozen=True)
 class InputType:
-    """``kind`` is a scalar name, ``dict``, or ``list`` (with ``item``)."""
+    """``kind`` is a scalar name, ``dict``, ``list`` or ``optional`` (with ``item``):
+    ``optional[T]`` is a T or null (flytekit's ``Optional[T]``)."""
 
     kind: str
     item: InputType | None = None
 
     def __str__(self) -> str:
-        return f"list[{self.item}]" if self.kind == "list" else self.kind
+        return f"{self.kind}[{self.item}]" if self.kind in ("list", "optional") else self.kind
 
     @property
     def is_list(self) -> bool:
@@ -64,6 +66,9 @@ def parse_type(text: str) -> InputType:
     match = _LIST.match(compact)
     if match:
         return InputType("list", parse_type(match.group("inner")))
+    match = _OPTIONAL.match(compact)
+    if match:
+        return InputType("optional", parse_type(match.group("inner")))
     if compact == "list":
         raise TypeSyntaxError("'list' needs an item type, e.g. list[int]")
     aliases = {
@@ -86,7 +91,7 @@ def parse_type(text: str) -> InputType:
     hint = f"; did you mean '{aliases[compact]}'?" if compact in aliases else ""
     raise TypeSyntaxError(
         f"unknown type {text!r}: use int, float, str, bool, dict, datetime, duration, "
-        f"file, directory or list[T]{hint}"
+        f"file, directory, list[T] or optional[T]{hint}"
     )
 
 
@@ -96,6 +101,9 @@ def zero_value(t: InputType) -> Any:
     if t.kind == "list":
         assert t.item is not None
         return [zero_value(t.item)]
+    if t.kind == "optional":  # flytectl: a union's zero value is its first variant's
+        assert t.item is not None
+        return zero_value(t.item)
     if t.kind == "datetime":
         return format_datetime(dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
     return {
@@ -172,6 +180,11 @@ def check_value(
     t: InputType, value: Any, path: tuple[str | int, ...] = ()
 ) -> Iterator[ValueProblem]:
     """Every way ``value`` fails to be a ``t``, each with its path inside the value."""
+    if t.kind == "optional":
+        assert t.item is not None
+        if value is not None:
+            yield from check_value(t.item, value, path)
+        return
     if t.kind == "list":
         if not isinstance(value, list):
             yield ValueProblem(path, f"expected {t}, got {describe(value)}")
@@ -218,6 +231,11 @@ def _text_problem(kind: str, value: str) -> str | None:
 
 def coerce(t: InputType, value: Any) -> Any:
     """Normalise a checked value: ints given for floats become floats, times UTC."""
+    if value is None:
+        return None
+    if t.kind == "optional":
+        assert t.item is not None
+        return coerce(t.item, value)
     if t.kind == "float":
         return float(value)
     if t.kind == "datetime":

@@ -69,10 +69,11 @@ def stamped(
 
 
 @task
-def count(d: FlyteDirectory) -> int:
-    return sum(1 for _ in Path(d.download()).iterdir())
+def count(d: FlyteDirectory, suffix: str | None) -> int:
+    files = Path(d.download()).iterdir()
+    return sum(1 for f in files if suffix is None or f.name.endswith(suffix))
 
 
 @workflow
-def counted(folders: list[FlyteDirectory]) -> list[int]:
-    return map_task(count)(d=folders)
+def counted(folders: list[FlyteDirectory], suffix: str | None = None) -> list[int]:
+    return map_task(count, bound_inputs={"suffix"})(d=folders, suffix=suffix)

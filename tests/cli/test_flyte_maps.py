@@ -138,7 +138,10 @@ def test_register_records_what_the_run_side_needs(cli: Invoke, maps: Path) -> No
         "since": {"type": "datetime", "default": "2024-01-02T03:04:05Z"},
         "every": {"type": "duration", "default": "5m0s"},
     }
-    assert plans["maps.counted"]["launchPlan"]["inputs"]["folders"] == {"type": "list[directory]"}
+    assert plans["maps.counted"]["launchPlan"]["inputs"] == {
+        "folders": {"type": "list[directory]"},
+        "suffix": {"type": "optional[str]", "default": None},  # Optional[str] = None
+    }
     # What is not applied is said, at register, on stderr and in the JSON.
     notes = plans["maps.scaled"]["notes"]
     assert any(n.startswith("cache=True (cache_version 1) is not applied") for n in notes)
@@ -164,7 +167,7 @@ def test_defaults_go_back_to_the_literals_flytekit_wrote(maps: Path) -> None:
                 value = to_value(parameter.default)
                 assert to_literal(value, parameter.var.type) == parameter.default, key
                 checked += 1
-    assert checked == 5
+    assert checked == 6
 
 
 def test_mapped_secrets_become_batch_secrets(cli: Invoke, maps: Path) -> None:
@@ -253,7 +256,11 @@ def test_dataclasses_and_directories_run_unchanged(cli: Invoke, maps: Path, monk
     exec_file = _exec(maps, "counted", "    folders: [one, two]\n")
     result = cli("create", "execution", *P, "--execFile", str(exec_file), "--wait", "dirs")
     assert result.exit_code == 0, result.stderr
-    assert _outputs(cli, "dirs") == [1, 3]
+    assert _outputs(cli, "dirs") == [1, 3]  # suffix: None, its default
+    exec_file = _exec(maps, "counted", "    folders: [one, two]\n    suffix: c\n")
+    result = cli("create", "execution", *P, "--execFile", str(exec_file), "--wait", "dirs-c")
+    assert result.exit_code == 0, result.stderr
+    assert _outputs(cli, "dirs-c") == [0, 1]
 
 
 def test_a_missing_local_file_is_named_with_its_line(cli: Invoke, maps: Path) -> None:
