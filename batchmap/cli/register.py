@@ -48,30 +48,21 @@ def files(
       batchmap register files examples/squares.yaml
       batchmap register files lp/*.yaml -p flytesnacks -d development --version v2
     """
-    from batchmap.errors import InvalidInputError
     from batchmap.flyte.notes import launch_plan_notes
-    from batchmap.launchplans.model import Overrides, parse_all
     from batchmap.launchplans.registry import plan_summary
 
     state = app_state(ctx)
     out = state.output(output)
-    absolute = [p if p.is_absolute() else state.env.cwd / p for p in paths]
-    plans, skipped = parse_all(
-        absolute, Overrides(project, domain, version), state.settings.flyte_secrets
+    done = state.app.register(
+        [state.path(p) for p in paths], project=project, domain=domain, version=version
     )
-    for name, why in skipped:
+    for name, why in done.skipped:
         out.warn(f"Flyte launch plan {name} not registered: {why}")
-    notes = {plan.key: launch_plan_notes(plan) for plan in plans}
-    for plan in plans:
-        for note in notes[plan.key]:
-            out.info(f"{plan.name}: {note}")
-    if not plans:
-        raise InvalidInputError(
-            "no launch plan batchmap can run in these files",
-            hint="batchmap runs workflows whose only node is a map task (flytekit's map_task "
-            "or legacy_map_task.map_task)",
-        )
-    results = state.registry().register(plans)
+    results = done.registrations
+    notes = {r.plan.key: launch_plan_notes(r.plan) for r in results}
+    for r in results:
+        for note in notes[r.plan.key]:
+            out.info(f"{r.plan.name}: {note}")
     rows = [
         {
             **plan_summary(r.plan),
@@ -96,4 +87,4 @@ def files(
         rows=rows,
     )
     new = sum(r.status == "registered" for r in results)
-    out.success(f"{new} registered, {len(results) - new} unchanged in {state.settings.registry}")
+    out.success(f"{new} registered, {len(results) - new} unchanged in {state.config.registry}")

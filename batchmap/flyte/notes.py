@@ -20,7 +20,8 @@ AWS, LOCAL = "aws", "local"
 def launch_plan_notes(plan: Any, backend: str | None = None) -> list[str]:
     """Notes for a launch plan; ``backend`` None: for registration (either backend)."""
     flyte = plan.flyte or {}
-    notes: list[str] = []
+    # What registration changed to fit AWS Batch (e.g. 500m CPU rounded up to 1 vCPU).
+    notes: list[str] = [str(n) for n in flyte.get("notes", [])]
     cache = flyte.get("cache")
     if cache:
         notes.append(
