@@ -122,7 +122,7 @@ def validate(
     elif not file.is_absolute():
         file = env.cwd / file
     doc = load_file(file)
-    problems = check_config(doc)
+    problems = check_config(doc, advice=True)
     errors = [p for p in problems if not p.warning or strict]
     if out.format is not OutputFormat.table:
         out.data(

@@ -39,14 +39,17 @@ def dig(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     return node
 
 
-def check_config(doc: YamlDocument, backend: str | None = None) -> list[Problem]:
+def check_config(
+    doc: YamlDocument, backend: str | None = None, *, advice: bool = False
+) -> list[Problem]:
     """Schema and cross-field problems of a config document (errors and warnings)."""
     if not isinstance(doc.data, dict):
         return [doc.problem([], "expected a mapping of settings at the top level")]
     problems = [_admin_accepts(p) for p in schema_problems(doc, "config")]
     if any(not p.warning for p in problems):
         return problems
-    return problems + _cross_checks(doc, backend or doc.data.get("backend", "local"))
+    problems += _cross_checks(doc, backend or doc.data.get("backend", "local"))
+    return problems + (_advice(doc) if advice else [])
 
 
 def _admin_accepts(problem: Problem) -> Problem:
@@ -182,7 +185,6 @@ def _queue_checks(doc: YamlDocument) -> list[Problem]:
     for i, entry in enumerate(configs):
         if entry.get("tags"):
             last[(entry.get("project"), entry.get("domain"), entry.get("workflowName"))] = i
-    guide_fields = False
     for i, entry in enumerate(configs):
         tags = entry.get("tags") or []
         dead = [t for t in tags if t not in attributes]
@@ -219,10 +221,16 @@ def _queue_checks(doc: YamlDocument) -> list[Problem]:
                     warning=True,
                 )
             )
-        if not guide_fields and (entry.get("project") or entry.get("workflowName")):
-            guide_fields = True
+    return problems
+
+
+def _advice(doc: YamlDocument) -> list[Problem]:
+    """What ``config validate`` adds to the checks every command runs: readings of the
+    config that differ from FlyteAdmin's, worth knowing once, not on every command."""
+    for i, entry in enumerate((doc.data.get("queues") or {}).get("workflowConfigs") or []):
+        if entry.get("project") or entry.get("workflowName"):
             field = "project" if entry.get("project") else "workflowName"
-            problems.append(
+            return [
                 doc.problem(
                     ["queues", "workflowConfigs", i, field],
                     "FlyteAdmin ignores project and workflowName in workflowConfigs (since "
@@ -231,5 +239,5 @@ def _queue_checks(doc: YamlDocument) -> list[Problem]:
                     "per-project routing use executionQueueAttributes",
                     warning=True,
                 )
-            )
-    return problems
+            ]
+    return []
