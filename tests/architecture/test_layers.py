@@ -19,7 +19,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("batchmap", "batchmap.errors", "batchmap.times"),
     ("batchmap.aws",),
     ("batchmap.files", "batchmap.runtime"),
-    ("batchmap.config", "batchmap.flyte"),
+    ("batchmap.config", "batchmap.launchplans.inputs"),
+    ("batchmap.flyte",),
     ("batchmap.launchplans",),
     ("batchmap.tasks",),
     (
@@ -28,6 +29,7 @@ LAYERS: list[tuple[str, ...]] = [
         "batchmap.executions.plan",
         "batchmap.executions.queues",
         "batchmap.executions.execfile",
+        "batchmap.executions.blobs",
     ),
     ("batchmap.backends",),
     ("batchmap.executions", "batchmap.setup"),

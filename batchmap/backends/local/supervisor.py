@@ -175,7 +175,7 @@ class Supervisor:
             handle.flush()
             try:
                 process: subprocess.Popen[bytes] | int = subprocess.Popen(
-                    self.child.command,
+                    self.child.command_for(index),
                     stdout=handle,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
