@@ -75,6 +75,7 @@ class TaskSpec:
     secrets: Mapping[str, str] = field(default_factory=dict)
     platform: str = "EC2"
     execution_role_arn: str | None = None
+    runtime: str = "python3"  # how the child runs: python3 (inline) or the image's batchmap-task
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -92,6 +93,8 @@ class TaskSpec:
         out["platform"] = self.platform
         if self.execution_role_arn:
             out["executionRoleArn"] = self.execution_role_arn
+        if self.runtime != "python3":  # the default stays out: registered specs compare equal
+            out["runtime"] = self.runtime
         return out
 
 
@@ -216,6 +219,7 @@ def _build(spec: Mapping[str, Any], created_at: dt.datetime | None) -> LaunchPla
             secrets=dict(t.get("secrets") or {}),
             platform=t.get("platform", "EC2"),
             execution_role_arn=t.get("executionRoleArn") or None,
+            runtime=t.get("runtime", "python3"),
         ),
         created_at=created_at,
         flyte=spec.get("flyte") or None,

@@ -9,7 +9,7 @@ import pytest
 from batchmap.executions.staging import stage, stage_relaunch
 from batchmap.files.store import LocalStore
 from batchmap.launchplans.model import parse_files
-from batchmap.runtime import task as runtime
+from batchmap.runtime import child as runtime
 from tests.aws.conftest import register_with_items, set_job
 from tests.conftest import Invoke, write
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from batchmap.errors import InvalidInputError
+from batchmap.runtime import bootstrap_command
 
 MAX_ARRAY_SIZE = 10_000
 MAX_ATTEMPTS = 10
@@ -79,6 +80,13 @@ def resources(task: Mapping[str, Any]) -> list[dict[str, str]]:
     return out
 
 
+def child_command(task: Mapping[str, Any]) -> list[str]:
+    """The container command of a (non-Flyte) child, by ``task.runtime``."""
+    if task.get("runtime", "python3") == "batchmap-task":
+        return ["batchmap-task", "--", *task["command"]]
+    return bootstrap_command(task["command"])
+
+
 def job_definition(
     *,
     execution: str,
@@ -92,10 +100,12 @@ def job_definition(
 ) -> dict[str, Any]:
     """RegisterJobDefinition's input for one execution (``plan`` is the launch plan spec).
 
-    ``flyte_run`` (a flytekit map task) replaces ``batchmap-task`` with the command and
-    environment Propeller would give it."""
+    The command runs the child (docs/aws.md): ``python3`` with batchmap's child inline, or
+    the image's own ``batchmap-task`` with ``task.runtime: batchmap-task``. ``flyte_run``
+    (a flytekit map task) replaces it with the command and environment Propeller would
+    give it."""
     task = plan["task"]
-    command = list(flyte_run["command"]) if flyte_run else ["batchmap-task", "--", *task["command"]]
+    command = list(flyte_run["command"]) if flyte_run else child_command(task)
     env = {
         **{str(k): str(v) for k, v in (plugin.get("defaultEnvVars") or {}).items()},
         **task.get("env", {}),

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from batchmap.runtime import task as runtime
+from batchmap.runtime import child as runtime
 
 STATUS_FILE = "local/status.json"
 WRITE_EVERY = 0.25

@@ -1,5 +1,5 @@
-"""batchmap-task: index arithmetic, item loading at the edges, templating with hostile
-strings (argv only, never a shell), outputs and exit codes."""
+"""The child (batchmap/runtime/child.py): index arithmetic, item loading at the edges,
+templating with hostile strings (argv only, never a shell), outputs, exit codes, signals."""
 
 import json
 import sys
@@ -10,7 +10,8 @@ import pytest
 from batchmap.executions.staging import stage
 from batchmap.files.store import LocalStore
 from batchmap.launchplans.model import parse_files
-from batchmap.runtime import task as runtime
+from batchmap.runtime import child as runtime
+from batchmap.runtime import task
 from tests.conftest import write
 
 HOSTILE = [
@@ -130,9 +131,9 @@ def test_exit_codes_and_outputs(tmp_path: Path, capfd) -> None:
 
 def test_main_reports_runtime_errors_in_one_line(capsys, monkeypatch) -> None:
     monkeypatch.delenv("BATCHMAP_INPUTS", raising=False)
-    assert runtime.main(["--", "echo"]) == runtime.EXIT_RUNTIME_ERROR
+    assert task.main(["--", "echo"]) == runtime.EXIT_RUNTIME_ERROR
     assert capsys.readouterr().err.strip() == "batchmap-task: error: BATCHMAP_INPUTS is not set"
-    assert runtime.main([]) == 2
+    assert task.main([]) == 2
 
 
 def test_staging_streams_many_items(tmp_path: Path) -> None:
