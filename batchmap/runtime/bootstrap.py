@@ -64,8 +64,8 @@ def strip(source: str) -> str:
             lines.append(" " * passes[number] + "pass")
         elif number in dropped:
             continue
-        elif number in inside_strings:
-            lines.append(line)
+        elif number in inside_strings:  # a comment may follow the string's last line
+            lines.append(line[: comments[number]].rstrip() if number in comments else line)
         else:
             text = line[: comments[number]].rstrip() if number in comments else line.rstrip()
             if text:
