@@ -3,7 +3,8 @@
 ``command(template)`` is ``python3 -I -S -c PROGRAM -- TEMPLATE...``, where PROGRAM is
 batchmap/runtime/child.py made small: docstrings, comments and blank lines removed (with
 the parser, so the code is unchanged), then zlib-compressed and base64-encoded behind a
-two-line loader that first checks the interpreter is 3.8 or later.
+two-line loader that first checks the interpreter is 3.8 or later (binascii and zlib are
+built into CPython's standard library; the ``base64`` module would cost an import).
 
 Why compressed: AWS Batch refuses a job definition above 24 KiB, and that budget also holds
 the task's environment, tags and template. The stripped source alone is about two thirds
@@ -84,7 +85,7 @@ def program() -> str:
         f"if sys.version_info<{MIN_PYTHON!r}:sys.stderr.write('batchmap-task: error: this "
         f"image has Python %d.%d; the child needs {major}.{minor} or later "
         "(see examples/Dockerfile)\\n'%sys.version_info[:2]);sys.exit(70)\n"
-        f"import base64,zlib;exec(zlib.decompress(base64.b64decode('{packed.decode()}')))"
+        f"import binascii,zlib;exec(zlib.decompress(binascii.a2b_base64('{packed.decode()}')))"
     )
 
 
