@@ -13,12 +13,14 @@ back from S3.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import logging
 import re
 import socket
 import subprocess
 import sys
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,6 +34,7 @@ from batchmap.backends.aws.requests import job_definition, submit_requests
 from batchmap.executions.staging import stage, stage_relaunch
 from batchmap.files.store import S3Store
 from batchmap.launchplans.model import LaunchPlan, parse_files
+from batchmap.runtime import child
 from tests.aws.conftest import ECS_TRUST
 from tests.runtime.conftest import StandIn
 
@@ -297,3 +300,54 @@ def test_python3_without_site_packages_cannot_import_boto3(account: dict) -> Non
     found = "import importlib.util as u, sys; sys.exit(u.find_spec('boto3') is None)"
     assert subprocess.run([python3, "-c", found]).returncode == 0  # boto3 is installed...
     assert subprocess.run([python3, "-I", "-S", "-c", found]).returncode == 1  # ...not seen
+
+
+def _s3_env(account: dict, endpoint: str | None = None) -> dict[str, str]:
+    return {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": endpoint or account["server"],
+    }
+
+
+def test_throttling_and_5xx_are_retried_with_backoff(
+    account: dict, standin: Callable[..., StandIn], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault injector in front of moto answers the first requests as a throttled S3 does,
+    then passes requests through."""
+    monkeypatch.setattr(child, "BACKOFF_BASE", 0.0)
+    account["s3"].put_object(Bucket=BUCKET, Key="k", Body=b"0123456789")
+    faults = [
+        (503, b"<Error><Code>SlowDown</Code><Message>Reduce your request rate.</Message></Error>"),
+        (500, b"<Error><Code>InternalError</Code><Message>Try again.</Message></Error>"),
+    ]
+    upstream = urllib.parse.urlsplit(account["server"])
+
+    def route(method: str, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+        if faults:
+            return faults.pop(0)
+        conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=10)
+        conn.request(method, path, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+
+    proxy = standin(route)
+    s3 = child.S3(_s3_env(account, proxy.url))
+    assert s3.get(BUCKET, "k", 2, 5) == b"234"
+    assert len(proxy.requests) == 3
+    faults.extend([(503, b"<Error><Code>SlowDown</Code></Error>")] * 5)
+    with pytest.raises(child.RuntimeFailure, match=r"^SlowDown: no message \(HTTP 503\), after 5"):
+        child.S3(_s3_env(account, proxy.url)).get(BUCKET, "k")
+
+
+def test_refusals_are_not_retried(account: dict) -> None:
+    store = child.Store(_s3_env(account))
+    with pytest.raises(
+        child.RuntimeFailure,
+        match=r"^cannot read s3://bm-child/nope: NoSuchKey: The specified key does not exist\. "
+        r"\(HTTP 404\)$",
+    ):
+        store.read(f"s3://{BUCKET}/nope")
+    with pytest.raises(child.RuntimeFailure, match=r"NoSuchBucket: .* \(HTTP 404\)$"):
+        store.write("s3://no-such-bucket/k.json", b"{}")
