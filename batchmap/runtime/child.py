@@ -703,7 +703,7 @@ class S3:
             code, message = _error_of(data)
             problem = f"{code or 'error'}: {message or 'no message'} (HTTP {status})"
             region = answer.get("x-amz-bucket-region")
-            if region and region != self.region and not self.endpoint:
+            if region and region != self.region:
                 self.region = region  # the bucket lives elsewhere: sign for its region
                 continue
             if code in ("ExpiredToken", "TokenRefreshRequired", "InvalidToken"):

@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-# (method, path, headers) -> (status, body); headers are lower-cased.
-Route = Callable[[str, str, dict[str, str]], tuple[int, bytes]]
+# (method, path, headers) -> (status, body) or (status, body, headers); headers lower-cased.
+Route = Callable[[str, str, dict[str, str]], tuple]
 
 
 @dataclass
@@ -35,8 +35,10 @@ def standin() -> Iterator[Callable[[Route], StandIn]]:
                 self.rfile.read(length)
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 state.requests.append((self.command, self.path, headers))
-                status, body = state.route(self.command, self.path, headers)
+                status, body, *more = state.route(self.command, self.path, headers)
                 self.send_response(status)
+                for name, value in (more[0] if more else {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)

@@ -351,3 +351,25 @@ def test_refusals_are_not_retried(account: dict) -> None:
         store.read(f"s3://{BUCKET}/nope")
     with pytest.raises(child.RuntimeFailure, match=r"NoSuchBucket: .* \(HTTP 404\)$"):
         store.write("s3://no-such-bucket/k.json", b"{}")
+
+
+def test_a_bucket_in_another_region_is_signed_for_its_region(
+    account: dict, standin: Callable[..., StandIn]
+) -> None:
+    """S3 refuses a request signed for the wrong region and names the right one."""
+    account["s3"].put_object(Bucket=BUCKET, Key="k", Body=b"here")
+    upstream = urllib.parse.urlsplit(account["server"])
+
+    def route(method: str, path: str, headers: dict[str, str]) -> tuple:
+        if "/eu-west-3/s3/" not in headers["authorization"]:
+            body = b"<Error><Code>AuthorizationHeaderMalformed</Code></Error>"
+            return 400, body, {"x-amz-bucket-region": "eu-west-3"}
+        conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=10)
+        conn.request(method, path, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+
+    proxy = standin(route)
+    s3 = child.S3({**_s3_env(account, proxy.url), "AWS_MAX_ATTEMPTS": "2"})
+    assert s3.get(BUCKET, "k") == b"here"
+    assert s3.region == "eu-west-3" and len(proxy.requests) == 2

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from batchmap.backends.aws.requests import job_definition
+from batchmap.errors import InvalidInputError
 from batchmap.executions.staging import stage
 from batchmap.files.store import LocalStore
 from batchmap.launchplans.model import parse_files
@@ -135,3 +136,46 @@ def test_an_older_python_is_one_line_and_exit_70(python: str) -> None:
     assert done.stderr.startswith("batchmap-task: error: this image has Python ")
     assert done.stderr.endswith("needs 3.8 or later (see examples/Dockerfile)\n")
     assert done.stderr.count("\n") == 1
+
+
+def _runtime_plan(tmp_path: Path, runtime: str | None):
+    lp = tmp_path / "lp.yaml"
+    lp.write_text(
+        "project: p\ndomain: d\nname: lp\nversion: v1\n"
+        "inputs:\n  xs:\n    type: list[int]\nmap:\n  over: [xs]\n"
+        "task:\n  image: i\n  command: [run, '{{ item }}']\n"
+        + (f"  runtime: {runtime}\n" if runtime else "")
+    )
+    return parse_files([lp])[0]
+
+
+@pytest.mark.parametrize("eks", [False, True])
+def test_task_runtime_chooses_the_command(tmp_path: Path, eks: bool) -> None:
+    def command(runtime: str | None) -> list[str]:
+        spec = _runtime_plan(tmp_path, runtime).spec_dict()
+        definition = job_definition(
+            execution="e",
+            plan=spec,
+            role=None,
+            service_account=None,
+            log_group="g",
+            plugin={},
+            eks=eks,
+        )
+        if eks:
+            return definition["eksProperties"]["podProperties"]["containers"][0]["command"]
+        return definition["containerProperties"]["command"]
+
+    assert command(None) == command("python3") == bootstrap_command(["run", "{{ item }}"])
+    assert command("batchmap-task") == ["batchmap-task", "--", "run", "{{ item }}"]
+
+
+def test_the_default_runtime_leaves_registered_launch_plans_unchanged(tmp_path: Path) -> None:
+    assert "runtime" not in _runtime_plan(tmp_path, "python3").spec_dict()["task"]
+    assert _runtime_plan(tmp_path, "batchmap-task").spec_dict()["task"]["runtime"] == (
+        "batchmap-task"
+    )
+    with pytest.raises(InvalidInputError) as refused:
+        _runtime_plan(tmp_path, "bash")
+    (problem,) = refused.value.problems
+    assert "task.runtime" in str(problem) and "batchmap-task" in str(problem)
