@@ -19,7 +19,6 @@ import logging
 import re
 import socket
 import subprocess
-import sys
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -36,6 +35,7 @@ from batchmap.files.store import S3Store
 from batchmap.launchplans.model import LaunchPlan, parse_files
 from batchmap.runtime import child
 from tests.aws.conftest import ECS_TRUST
+from tests.runtime.awsbatch import Container, image_with_python3, start_child
 from tests.runtime.conftest import StandIn
 
 BUCKET = "bm-child"
@@ -111,16 +111,14 @@ def account(server: str, standin: Callable[..., StandIn], tmp_path: Path) -> dic
     endpoint = standin(
         lambda m, p, h: (200, answer) if h.get("authorization") == TOKEN else (401, b"")
     )
-    # The image: a python3 on PATH, started with -I -S by the job definition.
-    image_bin = tmp_path / "image-bin"
-    image_bin.mkdir()
-    (image_bin / "python3").symlink_to(Path(sys.executable).resolve())
+    path = image_with_python3(tmp_path / "image-bin")
     return {
         "server": server,
         "s3": s3,
         "store": S3Store(s3, BUCKET, PREFIX),
         "credentials": endpoint,
-        "path": f"{image_bin}:/usr/bin:/bin",
+        "path": path,
+        "container": Container(path, endpoint.url + "/v2/credentials/x", TOKEN, server),
     }
 
 
@@ -144,34 +142,6 @@ def _plan(tmp_path: Path, command: list[str]) -> LaunchPlan:
         "  env:\n    TEAM: vision\n"
     )
     return parse_files([path])[0]
-
-
-def _aws_batch_env(definition: dict, request: dict, index: int, account: dict) -> dict[str, str]:
-    """The container's environment as AWS Batch builds it: the image's PATH, the job
-    definition's environment, the submission's overrides, then Batch's own variables."""
-    env = {"PATH": account["path"], "HOSTNAME": "ip-10-0-0-1.ec2.internal"}
-    for source in (
-        definition["containerProperties"]["environment"],
-        request["containerOverrides"]["environment"],
-    ):
-        env.update({e["name"]: e["value"] for e in source})
-    job_id = "8f2c9a6e-0000-4000-8000-000000000000"
-    env.update(
-        AWS_BATCH_JOB_ID=f"{job_id}:{index}" if "arrayProperties" in request else job_id,
-        AWS_BATCH_JOB_ATTEMPT="1",
-        AWS_BATCH_JQ_NAME="q",
-        AWS_BATCH_CE_NAME="ce",
-        AWS_REGION="us-east-1",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_EXECUTION_ENV="AWS_ECS_EC2",
-        AWS_CONTAINER_CREDENTIALS_FULL_URI=account["credentials"].url + "/v2/credentials/x",
-        AWS_CONTAINER_AUTHORIZATION_TOKEN=TOKEN,
-        AWS_ENDPOINT_URL=account["server"],
-        AWS_EC2_METADATA_DISABLED="true",  # never reach for a real metadata address
-    )
-    if "arrayProperties" in request:
-        env["AWS_BATCH_JOB_ARRAY_INDEX"] = str(index)
-    return env
 
 
 def _run_children(
@@ -198,15 +168,11 @@ def _run_children(
         output_prefix=account["store"].uri("p/d/e2e/outputs"),
         envs={},
     )
-    command = definition["containerProperties"]["command"]
-    done = []
     with signatures_checked(account["server"]):
-        for index in range(size):
-            env = _aws_batch_env(definition, request, index, account)
-            env.update(extra)
-            run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
-            done.append(run)
-    return done
+        return [
+            start_child(definition, request, index, account["container"], **extra)
+            for index in range(size)
+        ]
 
 
 def _output(account: dict, index: int) -> Any:
