@@ -25,8 +25,9 @@ It therefore uses the standard library only, and Python 3.8 syntax.
   the log stream (``batchmap logs`` reads it).
 
 S3 is spoken directly (no botocore in the image): SigV4-signed GET with Range and PUT,
-credentials in the AWS SDKs' order (environment, ECS container endpoint, EC2 IMDSv2),
-bounded retries with backoff on throttling, 5xx and connection errors.
+credentials in the AWS SDKs' order (environment, web identity, ECS/EKS container
+endpoint, EC2 IMDSv2), bounded retries with backoff on throttling, 5xx and connection
+errors.
 """
 
 from __future__ import annotations
@@ -719,8 +720,9 @@ class S3:
 
 
 def resolve_credentials(env: Mapping[str, str]) -> Credentials:
-    """The environment's keys, else the ECS container endpoint, else EC2 instance metadata."""
-    for provider in (_from_env, _from_container, _from_imds):
+    """The environment's keys, else a web identity (EKS IRSA), else the container endpoint
+    (ECS task role, EKS Pod Identity), else EC2 instance metadata."""
+    for provider in (_from_env, _from_web_identity, _from_container, _from_imds):
         creds = provider(env)
         if creds is not None:
             return creds
@@ -740,6 +742,70 @@ def _from_env(env: Mapping[str, str]) -> Credentials | None:
         raise RuntimeFailure(f"partial credentials in the environment: {missing} is not set")
     token = env.get("AWS_SESSION_TOKEN") or env.get("AWS_SECURITY_TOKEN")
     return Credentials(access, secret, token, None, "environment")
+
+
+def _from_web_identity(env: Mapping[str, str]) -> Credentials | None:
+    """AWS_WEB_IDENTITY_TOKEN_FILE + AWS_ROLE_ARN (EKS roles for service accounts): STS
+    AssumeRoleWithWebIdentity, an unsigned call, at the regional STS endpoint."""
+    token_file, role = env.get("AWS_WEB_IDENTITY_TOKEN_FILE"), env.get("AWS_ROLE_ARN")
+    if not token_file or not role:
+        return None
+    from urllib.parse import urlencode
+
+    try:
+        with open(token_file) as handle:
+            token = handle.read().strip()
+    except OSError as exc:
+        raise RuntimeFailure(
+            f"cannot read AWS_WEB_IDENTITY_TOKEN_FILE {token_file}: {exc.strerror or exc}"
+        ) from None
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+    endpoint = None
+    if not _truthy(env.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")):
+        endpoint = env.get("AWS_ENDPOINT_URL_STS") or env.get("AWS_ENDPOINT_URL")
+    domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    url = (endpoint.rstrip("/") if endpoint else f"https://sts.{region}.{domain}") + "/"
+    body = urlencode(
+        {
+            "Action": "AssumeRoleWithWebIdentity",
+            "Version": "2011-06-15",
+            "RoleArn": role,
+            "RoleSessionName": env.get("AWS_ROLE_SESSION_NAME") or f"batchmap-{int(time.time())}",
+            "WebIdentityToken": token,
+        }
+    ).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Host": _host_header(url)}
+    problem = ""
+    for attempt in range(3):
+        if attempt:
+            time.sleep(_backoff(attempt - 1))
+        try:
+            status, _, answer = _http("POST", url, headers, body, 10.0)
+        except Exception as exc:  # OSError, http.client.HTTPException
+            problem = f"{type(exc).__name__}: {exc}"
+            continue
+        text = answer.decode("utf-8", "replace")
+        if status == 200:
+            found = {
+                name: re.search(f"<{name}>([^<]*)</{name}>", text)
+                for name in ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")
+            }
+            if all(found.values()):
+                values = {name: match.group(1) for name, match in found.items() if match}
+                return Credentials(
+                    values["AccessKeyId"],
+                    values["SecretAccessKey"],
+                    values["SessionToken"],
+                    _expiry(values["Expiration"]),
+                    "web identity",
+                )
+            problem = "the answer has no credentials"
+            continue
+        code, message = _error_of(answer)
+        problem = f"{code or 'error'}: {message or 'no message'} (HTTP {status})"
+        if status < 500 and code not in THROTTLING and code != "IDPCommunicationError":
+            break
+    raise RuntimeFailure(f"cannot assume {role} with a web identity: {problem}")
 
 
 def _expiry(text: str | None) -> float | None:

@@ -339,3 +339,31 @@ def test_a_bucket_in_another_region_is_signed_for_its_region(
     s3 = child.S3({**_s3_env(account, proxy.url), "AWS_MAX_ATTEMPTS": "2"})
     assert s3.get(BUCKET, "k") == b"here"
     assert s3.region == "eu-west-3" and len(proxy.requests) == 2
+
+
+def test_a_web_identity_comes_before_the_container_endpoint(account: dict, tmp_path: Path) -> None:
+    """EKS roles for service accounts: the projected token is exchanged at STS (moto) for
+    the role's credentials, which then sign S3 requests that moto authenticates."""
+    token = tmp_path / "token"
+    token.write_text("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2EifQ.c2ln\n")
+    env = {
+        "AWS_WEB_IDENTITY_TOKEN_FILE": str(token),
+        "AWS_ROLE_ARN": ROLE,
+        "AWS_ROLE_SESSION_NAME": "child-7",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI": account["container"].credentials_url,
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN": TOKEN,
+        "AWS_ENDPOINT_URL": account["server"],
+        "AWS_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    creds = child.resolve_credentials(env)
+    assert creds.source == "web identity" and creds.token and creds.expiry
+    assert account["credentials"].requests == []
+    account["s3"].put_object(Bucket=BUCKET, Key="k", Body=b"signed by the role")
+    s3 = child.S3(env)
+    s3._credentials = creds
+    with signatures_checked(account["server"]):
+        assert s3.get(BUCKET, "k") == b"signed by the role"
+    token.unlink()
+    with pytest.raises(child.RuntimeFailure, match="cannot read AWS_WEB_IDENTITY_TOKEN_FILE"):
+        child.resolve_credentials(env)

@@ -63,6 +63,16 @@ def _imds(start: Start, v1_only: bool = False) -> StandIn:
     return start(route)
 
 
+def test_environment_keys_come_before_a_web_identity(tmp_path: Path) -> None:
+    env = {
+        "AWS_ACCESS_KEY_ID": "AK",
+        "AWS_SECRET_ACCESS_KEY": "S",
+        "AWS_WEB_IDENTITY_TOKEN_FILE": str(tmp_path / "missing"),
+        "AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/r",
+    }
+    assert child.resolve_credentials(env).source == "environment"  # the file is not read
+
+
 def test_environment_keys_with_a_session_token() -> None:
     env = {"AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "S", "AWS_SESSION_TOKEN": "T"}
     creds = child.resolve_credentials({**env, **NO_IMDS})
