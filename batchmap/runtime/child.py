@@ -393,22 +393,25 @@ def run(argv: Sequence[str], env: Mapping[str, str]) -> int:
         process[0].send_signal(signum)
 
     # Installed first: as PID 1 of a container, a signal without a handler is ignored.
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, forward)
-    prepared = prepare(argv, env)
-    code = EXIT_RUNTIME_ERROR
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        print(prepared.first_line(), flush=True)
-        started = start(prepared)
-        if isinstance(started, int):
-            print(f"{LABEL}: {prepared.start_error}", file=sys.stderr, flush=True)
-            code = started
-        else:
-            process.append(started)
-            code = exit_status(started.wait())
+        prepared = prepare(argv, env)
+        code = EXIT_RUNTIME_ERROR
+        try:
+            print(prepared.first_line(), flush=True)
+            started = start(prepared)
+            if isinstance(started, int):
+                print(f"{LABEL}: {prepared.start_error}", file=sys.stderr, flush=True)
+                code = started
+            else:
+                process.append(started)
+                code = exit_status(started.wait())
+        finally:
+            finish(prepared, code)
+        return code
     finally:
-        finish(prepared, code)
-    return code
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
