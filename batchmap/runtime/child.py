@@ -778,37 +778,21 @@ def _from_web_identity(env: Mapping[str, str]) -> Credentials | None:
         }
     ).encode()
     headers = {"Content-Type": "application/x-www-form-urlencoded", "Host": _host_header(url)}
-    problem = ""
-    for attempt in range(3):
-        if attempt:
-            time.sleep(_backoff(attempt - 1))
-        try:
-            status, _, answer = _http("POST", url, headers, body, 10.0)
-        except Exception as exc:  # OSError, http.client.HTTPException
-            problem = f"{type(exc).__name__}: {exc}"
-            continue
-        text = answer.decode("utf-8", "replace")
-        if status == 200:
-            found = {
-                name: re.search(f"<{name}>([^<]*)</{name}>", text)
-                for name in ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")
-            }
-            if all(found.values()):
-                values = {name: match.group(1) for name, match in found.items() if match}
-                return Credentials(
-                    values["AccessKeyId"],
-                    values["SecretAccessKey"],
-                    values["SessionToken"],
-                    _expiry(values["Expiration"]),
-                    "web identity",
-                )
-            problem = "the answer has no credentials"
-            continue
-        code, message = _error_of(answer)
-        problem = f"{code or 'error'}: {message or 'no message'} (HTTP {status})"
-        if status < 500 and code not in THROTTLING and code != "IDPCommunicationError":
-            break
-    raise RuntimeFailure(f"cannot assume {role} with a web identity: {problem}")
+    what = f"STS (AssumeRoleWithWebIdentity {role})"
+    text = _exchange("POST", url, headers, body, 10.0, 3, what).decode("utf-8", "replace")
+    values = {}
+    for name in ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration"):
+        match = re.search(f"<{name}>([^<]*)</{name}>", text)
+        if not match:
+            raise RuntimeFailure(f"cannot get credentials from {what}: no {name}")
+        values[name] = match.group(1)
+    return Credentials(
+        values["AccessKeyId"],
+        values["SecretAccessKey"],
+        values["SessionToken"],
+        _expiry(values["Expiration"]),
+        "web identity",
+    )
 
 
 def _expiry(text: str | None) -> float | None:
@@ -836,26 +820,41 @@ def _credentials_from(data: Any, source: str) -> Credentials:
         raise RuntimeFailure(f"{source} returned no credentials") from None
 
 
-def _fetch_json(
-    url: str, headers: Mapping[str, str], timeout: float, attempts: int, what: str
-) -> Any:
+def _exchange(
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes | None,
+    timeout: float,
+    attempts: int,
+    what: str,
+) -> bytes:
+    """The body of a 200 answer from a credentials service; connection errors, throttling
+    and 5xx are retried, a refusal is one line."""
     problem = ""
     for attempt in range(attempts):
         if attempt:
             time.sleep(_backoff(attempt - 1))
         try:
-            status, _, body = _http("GET", url, headers, None, timeout)
+            status, _, answer = _http(method, url, headers, body, timeout)
         except Exception as exc:  # OSError, http.client.HTTPException
             problem = f"{type(exc).__name__}: {exc}"
             continue
-        if status != 200:
-            problem = f"HTTP {status}: {body.decode('utf-8', 'replace')[:200]}"
-            continue
-        try:
-            return json.loads(body)
-        except ValueError:
-            problem = "the answer is not JSON"
+        if status == 200:
+            return answer
+        code, message = _error_of(answer)
+        text = f"{code}: {message}" if code else answer.decode("utf-8", "replace")[:200]
+        problem = f"HTTP {status}: {text}"
+        if status < 500 and status != 429 and code not in THROTTLING:
+            break
     raise RuntimeFailure(f"cannot get credentials from {what}: {problem}")
+
+
+def _json(answer: bytes, what: str) -> Any:
+    try:
+        return json.loads(answer)
+    except ValueError:
+        raise RuntimeFailure(f"cannot get credentials from {what}: not JSON") from None
 
 
 def _from_container(env: Mapping[str, str]) -> Credentials | None:
@@ -885,7 +884,8 @@ def _from_container(env: Mapping[str, str]) -> Credentials | None:
         if "\r" in token or "\n" in token:
             raise RuntimeFailure("the container authorization token is not a legal header value")
         headers["Authorization"] = token
-    data = _fetch_json(url, headers, 2.0, 3, "the container credentials endpoint")
+    what = "the container credentials endpoint"
+    data = _json(_exchange("GET", url, headers, None, 2.0, 3, what), what)
     return _credentials_from(data, "the container credentials endpoint")
 
 
@@ -954,7 +954,8 @@ def _from_imds(env: Mapping[str, str]) -> Credentials | None:
     else:
         raise RuntimeFailure(f"cannot get credentials from EC2 instance metadata: {problem}")
     role = body.decode("utf-8", "replace").strip().splitlines()[0]
-    data = _fetch_json(path + role, headers, timeout, attempts, "EC2 instance metadata")
+    what = "EC2 instance metadata"
+    data = _json(_exchange("GET", path + role, headers, None, timeout, attempts, what), what)
     if isinstance(data, dict) and data.get("Code", "Success") != "Success":
         raise RuntimeFailure(f"EC2 instance metadata: {data.get('Message') or data['Code']}")
     return _credentials_from(data, "EC2 instance metadata")
