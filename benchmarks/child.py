@@ -29,20 +29,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from batchmap.aws.limits import MAX_JOB_DEFINITION_BYTES  # noqa: E402
 from batchmap.backends.aws.requests import job_definition  # noqa: E402
-from batchmap.executions.staging import stage  # noqa: E402
 from batchmap.files.store import LocalStore  # noqa: E402
 from batchmap.launchplans.model import parse_files  # noqa: E402
 from batchmap.runtime import bootstrap, bootstrap_command  # noqa: E402
+from batchmap.tasks import kind_of  # noqa: E402
+from batchmap.tasks.base import Target  # noqa: E402
+from batchmap.tasks.staging import stage  # noqa: E402
 
-LIMIT = 24 * 1024
+LIMIT = MAX_JOB_DEFINITION_BYTES
 
 
 def sizes() -> dict[str, int]:
     (plan,) = parse_files([ROOT / "examples" / "squares.yaml"])
+    target = Target("abcdefghij0123456789", plan.project, plan.domain, "s3://bucket/store")
     request = job_definition(
         execution="abcdefghij0123456789",
         plan=plan.spec_dict(),
+        child=kind_of(plan).child(plan, {}, target),
         role="arn:aws:iam::123456789012:role/batchmap-task",
         service_account=None,
         log_group="/aws/batch/job",

@@ -114,7 +114,7 @@ def _setup_account() -> None:
 
 
 def _settings(work: Path) -> Any:
-    from batchmap.config.settings import Overrides, resolve
+    from batchmap.config.loader import Overrides, resolve
 
     (work / "batchmap.yaml").write_text(
         "backend: aws\nstorage: s3://bench-bucket/store\nregistry: ./registry\n"
@@ -150,11 +150,12 @@ def _plan(work: Path, n: int, name: str) -> Any:
 
 def bench_create(work: Path, n: int) -> dict[str, Any]:
     from batchmap.backends.aws.backend import AwsBatchBackend
-    from batchmap.executions import model as executions
+    from batchmap.executions.lifecycle import Executions
+    from batchmap.executions.plan import ExecutionRequest
     from batchmap.files.store import LocalStore, open_store
     from batchmap.launchplans.registry import Registry
 
-    settings = _settings(work)
+    config = _settings(work)
     calls: Counter[str] = Counter()
     clients = _counting_factory(calls)
     name = f"c{n}"
@@ -163,12 +164,10 @@ def bench_create(work: Path, n: int) -> dict[str, Any]:
     registry.register([plan])
     tracemalloc.start()
     started = time.perf_counter()
-    request = executions.ExecutionRequest("p", "d", exec_file, name=name, backend="aws")
-    execution = executions.prepare(request, registry)
-    backend = AwsBatchBackend(clients, settings)
-    execution.details.update(backend.finalize(execution))
-    store = open_store(settings.storage, clients.client("s3"))
-    executions.create(execution, store, backend)
+    store = open_store(config.storage, clients.client("s3"))
+    executions = Executions(store, registry, lambda _: AwsBatchBackend(clients, config))
+    request = ExecutionRequest("p", "d", exec_file, name=name, backend="aws")
+    executions.submit(executions.plan(request))
     seconds = time.perf_counter() - started
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -179,15 +178,15 @@ def bench_status(work: Path, n: int) -> dict[str, Any]:
     from batchmap.backends.aws.backend import AwsBatchBackend
     from batchmap.backends.aws.jobs import describe
     from batchmap.backends.base import ChildQuery, LogCursor
-    from batchmap.executions import model as executions
+    from batchmap.executions.manifest import load
     from batchmap.files.store import open_store
 
-    settings = _settings(work)
+    config = _settings(work)
     calls: Counter[str] = Counter()
     clients = _counting_factory(calls)
-    store = open_store(settings.storage, clients.client("s3"))
-    manifest = executions.load(store, "p", "d", f"c{n}")
-    backend = AwsBatchBackend(clients, settings)
+    store = open_store(config.storage, clients.client("s3"))
+    manifest = load(store, "p", "d", f"c{n}")
+    backend = AwsBatchBackend(clients, config)
     calls.clear()
     backend.counts(manifest)
     backend.children(manifest, ChildQuery(limit=50))
@@ -201,7 +200,7 @@ def bench_status(work: Path, n: int) -> dict[str, Any]:
     # The naive refresh describes every child, 100 at a time (awsbstat -e): ceil(n / 100)
     # DescribeJobs calls, measured on the first 1,000 children and scaled.
     calls.clear()
-    ids = [f"{job['jobId']}:{i}" for job in manifest.data["jobs"] for i in range(job["size"])]
+    ids = [f"{job['jobId']}:{i}" for job in manifest.run["jobs"] for i in range(job["size"])]
     describe(clients.client("batch"), ids[:1000])
     naive = (
         sum(calls.values()) * max(1, len(ids) // 1000) if len(ids) > 1000 else sum(calls.values())

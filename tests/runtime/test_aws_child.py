@@ -30,10 +30,12 @@ import pytest
 
 from batchmap.backends.aws.logs import FIRST_LINE
 from batchmap.backends.aws.requests import job_definition, submit_requests
-from batchmap.executions.staging import stage, stage_relaunch
 from batchmap.files.store import S3Store
 from batchmap.launchplans.model import LaunchPlan, parse_files
 from batchmap.runtime import child
+from batchmap.tasks import kind_of
+from batchmap.tasks.base import Target
+from batchmap.tasks.staging import stage, stage_relaunch
 from tests.aws.conftest import ECS_TRUST
 from tests.runtime.awsbatch import Container, image_with_python3, start_child
 from tests.runtime.conftest import StandIn
@@ -148,9 +150,12 @@ def _run_children(
     account: dict, plan: LaunchPlan, execution: str, inputs_uri: str, size: int, **extra: str
 ) -> list[subprocess.CompletedProcess[str]]:
     spec = plan.spec_dict()
+    base = account["store"].uri(f"p/d/{execution}")
+    child_spec = kind_of(plan).child(plan, {}, Target(execution, "p", "d", base))
     definition = job_definition(
         execution=execution,
         plan=spec,
+        child=child_spec,
         role=ROLE,
         service_account=None,
         log_group="/aws/batch/job",

@@ -12,17 +12,24 @@ from pathlib import Path
 
 import pytest
 
+from batchmap.aws.limits import MAX_JOB_DEFINITION_BYTES
 from batchmap.backends.aws.requests import job_definition
 from batchmap.errors import InvalidInputError
-from batchmap.executions.staging import stage
 from batchmap.files.store import LocalStore
-from batchmap.launchplans.model import parse_files
+from batchmap.launchplans.model import LaunchPlan, parse_files
 from batchmap.runtime import bootstrap, bootstrap_command
+from batchmap.tasks import kind_of
+from batchmap.tasks.base import ChildSpec, Target
+from batchmap.tasks.staging import stage
 
 ROOT = Path(__file__).parents[2]
 PYENV = Path("/root/.pyenv/versions")  # older and newer Pythons, where the machine has them
 SOURCE = bootstrap.CHILD.read_text("utf-8")
-JOB_DEFINITION_LIMIT = 24 * 1024  # AWS Batch quotas: a job definition is at most 24 KiB
+
+
+def _child(plan: LaunchPlan) -> ChildSpec:
+    """What the execution's task kind says each child runs (a container task here)."""
+    return kind_of(plan).child(plan, {}, Target("e", plan.project, plan.domain, "s3://b/p"))
 
 
 def _without_docstrings(tree: ast.AST) -> str:
@@ -76,6 +83,7 @@ def test_the_squares_job_definition_leaves_room_for_env_and_tags() -> None:
     request = job_definition(
         execution="abcdefghij0123456789",
         plan=plan.spec_dict(),
+        child=_child(plan),
         role="arn:aws:iam::123456789012:role/batchmap-task",
         service_account=None,
         log_group="/aws/batch/job",
@@ -83,7 +91,7 @@ def test_the_squares_job_definition_leaves_room_for_env_and_tags() -> None:
         eks=False,
     )
     size = len(json.dumps(request).encode())
-    assert size < JOB_DEFINITION_LIMIT - 10 * 1024, size
+    assert size < MAX_JOB_DEFINITION_BYTES - 10 * 1024, size
 
 
 def _interpreters() -> list[str]:
@@ -152,10 +160,11 @@ def _runtime_plan(tmp_path: Path, runtime: str | None):
 @pytest.mark.parametrize("eks", [False, True])
 def test_task_runtime_chooses_the_command(tmp_path: Path, eks: bool) -> None:
     def command(runtime: str | None) -> list[str]:
-        spec = _runtime_plan(tmp_path, runtime).spec_dict()
+        plan = _runtime_plan(tmp_path, runtime)
         definition = job_definition(
             execution="e",
-            plan=spec,
+            plan=plan.spec_dict(),
+            child=_child(plan),
             role=None,
             service_account=None,
             log_group="g",

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from batchmap.executions.staging import stage
 from batchmap.files.store import LocalStore
 from batchmap.launchplans.model import parse_files
 from batchmap.runtime import bootstrap_command, task
 from batchmap.runtime import child as runtime
+from batchmap.tasks.staging import stage
 from tests.conftest import write
 
 HOSTILE = [
