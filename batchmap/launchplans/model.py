@@ -78,6 +78,7 @@ class TaskSpec:
     platform: str = "EC2"
     execution_role_arn: str | None = None
     interruptible: bool = False
+    runtime: str = "python3"  # how the child runs: python3 (inline) or the image's batchmap-task
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -97,6 +98,8 @@ class TaskSpec:
             out["executionRoleArn"] = self.execution_role_arn
         if self.interruptible:
             out["interruptible"] = True
+        if self.runtime != "python3":  # the default stays out: registered specs compare equal
+            out["runtime"] = self.runtime
         return out
 
 
@@ -222,6 +225,7 @@ def build(spec: Mapping[str, Any], created_at: dt.datetime | None) -> LaunchPlan
             platform=t.get("platform", "EC2"),
             execution_role_arn=t.get("executionRoleArn") or None,
             interruptible=bool(t.get("interruptible", False)),
+            runtime=t.get("runtime", "python3"),
         ),
         created_at=created_at,
         flyte=spec.get("flyte") or None,
