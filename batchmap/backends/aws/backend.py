@@ -179,6 +179,7 @@ class AwsBatchBackend:
                 log_group=self.config.log_group,
                 plugin=plugin,
                 eks=eks,
+                region=self.region,
             ),
             "submitJobs": submit_requests(
                 execution=plan.name,
