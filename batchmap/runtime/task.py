@@ -75,8 +75,11 @@ def write_bytes(uri: str, data: bytes) -> None:
         path = Path(unquote(parsed.path))
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        try:
+            tmp.write_bytes(data)
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)  # after a failed write (a full disk): no temp left
     elif parsed.scheme == "s3":
         _s3_client().put_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"), Body=data)
     else:
