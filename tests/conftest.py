@@ -4,6 +4,8 @@ and ``cli`` to run batchmap's ``main()`` in-process with captured streams."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,6 +121,34 @@ def cli(isolated: Path) -> Invoke:
     return invoke
 
 
+ROOT = Path(__file__).parents[1]
+
+
+def batchmap_process(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.Popen[str]:
+    """Start the real ``batchmap`` (this tree's) in a subprocess, with the test's environment
+    (isolated HOME, fake credentials) plus ``env``; the caller waits for it."""
+    environ = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.Popen(
+        [sys.executable, "-m", "batchmap", *args],
+        cwd=cwd or Path.cwd(),
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def run_batchmap(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120
+) -> Result:
+    """Run the real ``batchmap`` in a subprocess to its end."""
+    process = batchmap_process(*args, env=env, cwd=cwd)
+    stdout, stderr = process.communicate(timeout=timeout)
+    return Result(process.returncode, stdout, stderr)
+
+
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
@@ -188,6 +218,7 @@ def pytest_sessionfinish(session, exitstatus) -> None:  # type: ignore[no-untype
         "iam:PassRole",
         "s3:GetObject",
         "s3:PutObject",
+        "s3:DeleteObject",
         "s3:ListBucket",
     }
     missing = sorted(_CALLS - allowed)

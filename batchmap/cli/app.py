@@ -173,6 +173,13 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         if isinstance(exc.__context__, KeyboardInterrupt):
             out.error("interrupted")
             return int(ExitCode.INTERRUPTED)
+        if isinstance(exc, OSError):  # a full disk where no writer translated it
+            from batchmap.files.atomic import storage_error
+
+            full = storage_error(exc, exc.filename or "a file")
+            if full is not None:
+                out.error(full.message)
+                return int(full.exit_code)
         if type(exc).__module__.split(".")[0] in ("botocore", "boto3", "s3transfer"):
             # An AWS error that escaped a call site: still one line and a documented code.
             from batchmap.aws.clients import translate

@@ -30,6 +30,7 @@ from batchmap.backends.base import (
 from batchmap.errors import BatchmapError, BelowSuccessRatioError, InvalidInputError
 from batchmap.executions import blobs
 from batchmap.executions import manifest as manifests
+from batchmap.executions.lock import ExecutionLock
 from batchmap.executions.manifest import (
     SUBMITTED,
     SUBMITTING,
@@ -164,9 +165,18 @@ class Executions:
 
     # -- submission ----------------------------------------------------------------------
     def submit(self, plan: ExecutionPlan, *, foreground: bool = False) -> Manifest:
-        """Stage, record, submit, record: the only path from a plan to running children."""
+        """Stage, record, submit, record: the only path from a plan to running children.
+
+        Under the execution's lock (executions/lock.py): a second creator of the same
+        name at the same time is refused (exit 3) and names the one at work."""
         assert plan.child is not None and plan.backend_plan is not None, "plan() first"
         kind_of(plan.launch_plan).check_backend(plan.launch_plan, plan.backend)
+        what = f"execution {plan.name!r} in {plan.project}/{plan.domain}"
+        with ExecutionLock(self.store, plan.prefix, what) as lock:
+            return self._submit(plan, lock, foreground=foreground)
+
+    def _submit(self, plan: ExecutionPlan, lock: ExecutionLock, *, foreground: bool) -> Manifest:
+        assert plan.child is not None and plan.backend_plan is not None
         backend = self.backend(plan.backend)
         key = manifests.key(plan.prefix)
         existing = self.store.get(key)
@@ -178,12 +188,14 @@ class Executions:
                     hint=f"see it with 'batchmap get execution -p {plan.project} -d "
                     f"{plan.domain} {plan.name}', or pick another name",
                 )
+            lock.check()
             recovered = backend.recover(plan, manifest)
             if recovered is not None:  # submitted before the crash: record it, never resubmit
                 manifest = manifest.replace(
                     run=recovered, state=SUBMITTED, submitted_at=self.clock()
                 )
                 manifests.save(self.store, manifest)
+                manifests.record_relaunch(self.store, manifest)
                 return manifest
         kind = kind_of(plan.launch_plan)
         if plan.relaunch:
@@ -214,23 +226,28 @@ class Executions:
             try:
                 self.store.put(key, manifests.encode(manifest), exclusive=True)
             except AlreadyExists:
-                raise InvalidInputError(
-                    f"execution {plan.name!r} was created concurrently in "
-                    f"{plan.project}/{plan.domain}"
-                ) from None
+                # Ours, when the answer of the first try was lost and botocore's retry found it.
+                if self.store.get(key) != manifests.encode(manifest):
+                    raise InvalidInputError(
+                        f"execution {plan.name!r} was created concurrently in "
+                        f"{plan.project}/{plan.domain}"
+                    ) from None
         else:
             manifests.save(self.store, manifest)
+        manifests.record_relaunch(self.store, manifest)
+        lock.check()
         run = backend.submit(plan, manifest, foreground=foreground)
         manifest = manifest.replace(run=run, state=SUBMITTED, submitted_at=self.clock())
         manifests.save(self.store, manifest)
-        if plan.relaunch:
-            root = self.get(plan.project, plan.domain, plan.relaunch.root)
-            manifests.save(self.store, root.replace(relaunches=(*root.relaunches, plan.name)))
         return manifest
 
     # -- reading -------------------------------------------------------------------------
     def get(self, project: str, domain: str, name: str) -> Manifest:
-        return manifests.load(self.store, project, domain, name)
+        """The manifest; a root's with every relaunch recorded under it."""
+        manifest = manifests.load(self.store, project, domain, name)
+        if manifest.relaunch:
+            return manifest
+        return manifest.replace(relaunches=manifests.relaunches_of(self.store, manifest))
 
     def list(self, project: str, domain: str) -> Listing:
         """Every execution with its phase: one backend call per 100 array jobs."""

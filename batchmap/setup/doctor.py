@@ -257,7 +257,8 @@ def policy(config: Config) -> dict[str, Any]:
             {
                 "Sid": "BatchmapStoreObjects",
                 "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:PutObject"],
+                # DeleteObject: an execution lock is deleted (conditionally) when released.
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
                 "Resource": [f"arn:{partition}:s3:::{b}/*" for b in buckets],
             }
         )

@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from batchmap.errors import InvalidInputError
+from batchmap.files.atomic import translated
 from batchmap.files.store import BlobStore
 from batchmap.launchplans.model import LaunchPlan
 from batchmap.runtime.child import INDEX_ENTRY
@@ -51,18 +52,20 @@ def stage(store: BlobStore, prefix: str, plan: LaunchPlan, values: Mapping[str, 
     """Write the three objects under ``prefix``; inputs.json last, so it marks completion."""
     size = 0
     written = 0
+    scratch = translated(tempfile.gettempdir(), "free space there or set TMPDIR elsewhere")
     with tempfile.TemporaryFile() as body, tempfile.TemporaryFile() as index:
-        offset = 0
-        index.write(INDEX_ENTRY.pack(0))
-        for item in items(plan, values):
-            line = json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
-            body.write(line)
-            offset += len(line)
-            index.write(INDEX_ENTRY.pack(offset))
-            size += 1
-        written = offset + index.tell()
-        body.seek(0)
-        index.seek(0)
+        with scratch:  # unnamed files: nothing is left behind, whatever happens
+            offset = 0
+            index.write(INDEX_ENTRY.pack(0))
+            for item in items(plan, values):
+                line = json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode()
+                body.write(line + b"\n")
+                offset += len(line) + 1
+                index.write(INDEX_ENTRY.pack(offset))
+                size += 1
+            written = offset + index.tell()
+            body.seek(0)
+            index.seek(0)
         store.put_stream(f"{prefix}/{ITEMS}", body)
         store.put_stream(f"{prefix}/{INDEX}", index)
     meta = {
