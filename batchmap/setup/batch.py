@@ -3,7 +3,9 @@
 botocore ships no Batch waiters, so the two below are botocore waiter models
 (the format of botocore's own ``waiters-2.json``, as Airflow's Batch hook does):
 a job queue can only use a compute environment AWS calls VALID, and a queue
-takes jobs once it is VALID itself.
+takes jobs once it is VALID itself. A compute environment or queue that AWS
+makes INVALID is left for the user to see (its reason is the error); it is not
+undone, since the fix (often a role IAM had not yet propagated) is an update.
 """
 
 from __future__ import annotations
@@ -197,8 +199,19 @@ class JobQueueDriver:
             {"reorder": not set(want) <= set(have)},
         )
 
+    def _environments_valid(self, props: Props) -> None:
+        """A queue takes only VALID compute environments (one an earlier run left
+        CREATING may be ready by now)."""
+        envs = [o["ComputeEnvironment"] for o in props["ComputeEnvironmentOrder"]]
+        wait(
+            waiter(self.batch, "ComputeEnvironmentValid"),
+            f"compute environment {', '.join(_short(e) for e in envs)}",
+            computeEnvironments=envs,
+        )
+
     def create(self, props: Props) -> dict[str, str]:
         name = self.name(props)
+        self._environments_valid(props)
         with aws_call("batch:CreateJobQueue"):
             arn = self.batch.create_job_queue(**camel(props))["jobQueueArn"]
         wait(waiter(self.batch, "JobQueueValid"), f"job queue {name}", jobQueues=[name])
@@ -208,6 +221,7 @@ class JobQueueDriver:
         name = self.name(props)
         extra = {}
         if observed.state["reorder"]:  # AWS takes names or ARNs here, moto only ARNs
+            self._environments_valid(props)
             extra["computeEnvironmentOrder"] = camel(props["ComputeEnvironmentOrder"])
         with aws_call("batch:UpdateJobQueue"):
             self.batch.update_job_queue(jobQueue=name, state=props["State"], **extra)

@@ -272,7 +272,8 @@ def describe(config: Config) -> Stack:
         Resource("LogGroup", "AWS::Logs::LogGroup", "log group", {"LogGroupName": config.log_group})
     )
     resources.append(_compute(config, service_role, instance_profile))
-    for queue in sorted({q["dynamic"] for q in config.queues.get("executionQueues") or []}):
+    queues = config.queues.get("executionQueues") or []
+    for queue in sorted({q["dynamic"] for q in queues if q.get("dynamic")}):
         resources.append(
             Resource(
                 _logical("Queue", queue),

@@ -8,12 +8,13 @@ raise ``BatchmapError``; they never print.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from batchmap.aws.clients import translate
-from batchmap.errors import AwsRefusedError, AwsServiceError
+from batchmap.errors import AwsRefusedError, AwsServiceError, BatchmapError
 from batchmap.setup.model import Context
 
 Props = Mapping[str, Any]
@@ -43,10 +44,30 @@ class Driver(Protocol):
         """The resource as it is (None: missing), compared with ``props``. Read-only."""
 
     def create(self, props: Props) -> dict[str, str]:
-        """Create it, wait until AWS can use it, and return its attributes."""
+        """Create it whole, wait until AWS can use it, and return its attributes.
+
+        A create of several calls (a role, then its policies) that fails after the
+        first undoes what it made (``undo_on_error``), so a re-run finds it missing
+        and makes it again, rather than finding it half made."""
 
     def update(self, props: Props, observed: Observed) -> None:
         """Make what differs match ``props`` where AWS allows it in place."""
+
+
+@contextlib.contextmanager
+def undo_on_error(undo: Callable[[], None]) -> Iterator[None]:
+    """Run ``undo`` when the block fails, then raise the block's error."""
+    try:
+        yield
+    except BatchmapError as exc:
+        try:
+            undo()
+        except BatchmapError as failed:
+            raise type(exc)(
+                f"{exc.message}; undoing what was made failed too: {failed.message}",
+                hint="finish it with 'batchmap setup --update', or delete it and re-run setup",
+            ) from exc
+        raise
 
 
 def camel(value: Any) -> Any:

@@ -12,7 +12,7 @@ from typing import Any
 from batchmap.aws.clients import ClientFactory, aws_call
 from batchmap.aws.iam import ECS_TASKS, trust_problem
 from batchmap.errors import NotFoundError
-from batchmap.setup.driver import Observed, Props, wait
+from batchmap.setup.driver import Observed, Props, undo_on_error, wait
 from batchmap.setup.model import Context
 
 
@@ -79,14 +79,23 @@ class RoleDriver:
     def create(self, props: Props) -> dict[str, str]:
         name = self.name(props)
         with aws_call("iam:CreateRole"):
-            arn = self.iam.create_role(
-                RoleName=name,
-                AssumeRolePolicyDocument=json.dumps(props["AssumeRolePolicyDocument"]),
-            )["Role"]["Arn"]
-        wait(self.iam.get_waiter("role_exists"), f"iam:GetRole {name}", RoleName=name)
-        for policy in props.get("ManagedPolicyArns") or []:
-            with aws_call("iam:AttachRolePolicy"):
-                self.iam.attach_role_policy(RoleName=name, PolicyArn=policy)
+            trust = json.dumps(props["AssumeRolePolicyDocument"])
+            arn = self.iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+        attached: list[str] = []
+
+        def undo() -> None:
+            for policy in attached:
+                with aws_call("iam:DetachRolePolicy"):
+                    self.iam.detach_role_policy(RoleName=name, PolicyArn=policy)
+            with aws_call("iam:DeleteRole"):
+                self.iam.delete_role(RoleName=name)
+
+        with undo_on_error(undo):
+            wait(self.iam.get_waiter("role_exists"), f"iam:GetRole {name}", RoleName=name)
+            for policy in props.get("ManagedPolicyArns") or []:
+                with aws_call("iam:AttachRolePolicy"):
+                    self.iam.attach_role_policy(RoleName=name, PolicyArn=policy)
+                attached.append(policy)
         return {"Ref": name, "Arn": arn}
 
     def update(self, props: Props, observed: Observed) -> None:
@@ -141,14 +150,27 @@ class InstanceProfileDriver:
             arn = self.iam.create_instance_profile(InstanceProfileName=name)["InstanceProfile"][
                 "Arn"
             ]
-        wait(
-            self.iam.get_waiter("instance_profile_exists"),
-            f"iam:GetInstanceProfile {name}",
-            InstanceProfileName=name,
-        )
-        for role in props["Roles"]:
-            with aws_call("iam:AddRoleToInstanceProfile"):
-                self.iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=role)
+        added: list[str] = []
+
+        def undo() -> None:
+            for role in added:
+                with aws_call("iam:RemoveRoleFromInstanceProfile"):
+                    self.iam.remove_role_from_instance_profile(
+                        InstanceProfileName=name, RoleName=role
+                    )
+            with aws_call("iam:DeleteInstanceProfile"):
+                self.iam.delete_instance_profile(InstanceProfileName=name)
+
+        with undo_on_error(undo):
+            wait(
+                self.iam.get_waiter("instance_profile_exists"),
+                f"iam:GetInstanceProfile {name}",
+                InstanceProfileName=name,
+            )
+            for role in props["Roles"]:
+                with aws_call("iam:AddRoleToInstanceProfile"):
+                    self.iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=role)
+                added.append(role)
         return {"Ref": name, "Arn": arn}
 
     def update(self, props: Props, observed: Observed) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from batchmap.aws.clients import ClientFactory, aws_call
 from batchmap.errors import BatchmapError, NotFoundError
-from batchmap.setup.driver import Observed, Props, wait
+from batchmap.setup.driver import Observed, Props, undo_on_error, wait
 from batchmap.setup.model import Context
 
 
@@ -71,8 +71,14 @@ class BucketDriver:
         )
         with aws_call("s3:CreateBucket"):
             self.s3.create_bucket(Bucket=bucket, **extra)
-        wait(self.s3.get_waiter("bucket_exists"), f"s3:HeadBucket {bucket}", Bucket=bucket)
-        self._harden(props)
+
+        def undo() -> None:  # the bucket is new, hence empty
+            with aws_call("s3:DeleteBucket"):
+                self.s3.delete_bucket(Bucket=bucket)
+
+        with undo_on_error(undo):
+            wait(self.s3.get_waiter("bucket_exists"), f"s3:HeadBucket {bucket}", Bucket=bucket)
+            self._harden(props)
         return {"Ref": bucket}
 
     def update(self, props: Props, observed: Observed) -> None:

@@ -162,8 +162,9 @@ class Refusals:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.monkeypatch = monkeypatch
         self.builtin = list(botocore.handlers.BUILTIN_HANDLERS)
+        self.handlers: list[tuple[str, object]] = []
 
-    def __call__(self, operation: str, code: str, status: int) -> None:
+    def __call__(self, operation: str, code: str = "AccessDenied", status: int = 403) -> None:
         service, name = operation.split(".")
 
         def answer(**_: object) -> tuple[AWSResponse, dict]:
@@ -172,10 +173,13 @@ class Refusals:
                 "ResponseMetadata": {"HTTPStatusCode": status},
             }
 
-        handlers = [*self.builtin, (f"before-call.{service}.{name}", answer)]
-        self.monkeypatch.setattr(botocore.handlers, "BUILTIN_HANDLERS", handlers)
+        self.handlers.append((f"before-call.{service}.{name}", answer))
+        self.monkeypatch.setattr(
+            botocore.handlers, "BUILTIN_HANDLERS", [*self.builtin, *self.handlers]
+        )
 
     def clear(self) -> None:
+        self.handlers = []
         self.monkeypatch.setattr(botocore.handlers, "BUILTIN_HANDLERS", self.builtin)
 
 
@@ -231,6 +235,43 @@ def test_an_early_refusal_leaves_the_rest_not_created(cli: Invoke, refuse: Refus
     assert actions == ["failed"] + ["not created"] * 8
     assert "setup stopped: created nothing; not done: Batch service role" in stopped.stderr
     assert boto3.client("iam", region_name=REGION).list_roles()["Roles"] == []
+
+
+@pytest.mark.usefixtures("account")
+def test_a_resource_half_made_is_undone_so_a_rerun_makes_it_whole(
+    cli: Invoke, refuse: Refusals
+) -> None:
+    """The role is created, attaching its policy is refused: the role is deleted again."""
+    assert cli(*INIT, *STORE).exit_code == 0
+    refuse("iam.AttachRolePolicy")
+    stopped = cli("setup", "-o", "json")
+    assert stopped.exit_code == 5
+    assert json.loads(stopped.stdout)[0]["action"] == "failed"
+    assert "setup stopped: created nothing" in stopped.stderr
+    iam = boto3.client("iam", region_name=REGION)
+    assert iam.list_roles()["Roles"] == []
+    refuse.clear()
+    finished = cli("setup", "-o", "json")
+    assert finished.exit_code == 0, finished.stderr
+    assert {r["action"] for r in json.loads(finished.stdout)} == {"created"}
+
+
+@pytest.mark.usefixtures("account")
+def test_when_undoing_fails_too_the_error_says_how_to_finish(cli: Invoke, refuse: Refusals) -> None:
+    assert cli(*INIT, *STORE).exit_code == 0
+    refuse("iam.AttachRolePolicy")
+    refuse("iam.DeleteRole")
+    stopped = cli("setup")
+    assert stopped.exit_code == 5
+    assert "undoing what was made failed too: iam:DeleteRole: AccessDenied" in stopped.stderr
+    assert "hint: finish it with 'batchmap setup --update'" in stopped.stderr
+    refuse.clear()
+    rerun = _rows(cli("setup", "--dryRun", "-o", "json"))
+    assert rerun["Batch service role:batchmap-batch-service"]["action"] == "differs"
+    assert "missing policies" in rerun["Batch service role:batchmap-batch-service"]["detail"]
+    finished = cli("setup", "--update")
+    assert finished.exit_code == 0, finished.stderr
+    assert "8 created, 1 updated" in finished.stderr
 
 
 @pytest.mark.usefixtures("account")
