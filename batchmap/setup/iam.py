@@ -213,7 +213,7 @@ class PolicyDriver:
         method = getattr(self.iam, f"{verb}_{kind}_policy")
         key = "RoleName" if kind == "role" else "UserName"
         with aws_call(f"iam:{verb.title()}{kind.title()}Policy"):
-            return method(**{key: name}, PolicyName=params.pop("PolicyName"), **params)
+            return method(**{key: name}, **params)
 
     def read(self, props: Props) -> Observed | None:
         missing, differ = [], []
