@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import subprocess
 import urllib.request
 from collections.abc import Iterator
@@ -16,6 +15,8 @@ from pathlib import Path
 
 import boto3
 import pytest
+
+from tests.conftest import installed
 
 pytestmark = pytest.mark.server
 ROLE = "arn:aws:iam::123456789012:role/batchmap-task"
@@ -43,14 +44,6 @@ def server() -> Iterator[str]:
     srv.stop()
 
 
-def _batchmap() -> str:
-    """The installed console script (what a user runs), not ``python -m batchmap``."""
-    found = shutil.which("batchmap")
-    if found is None:
-        pytest.fail("batchmap is not on PATH: install the project (pip install -e .)")
-    return found
-
-
 def test_the_readme_first_aws_run_needs_nothing_hand_written(
     server: str, tmp_path: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -70,7 +63,7 @@ def test_the_readme_first_aws_run_needs_nothing_hand_written(
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [_batchmap(), *args],
+            [installed(), *args],
             cwd=tmp_path,
             env=env,
             capture_output=True,
