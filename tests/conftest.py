@@ -173,7 +173,10 @@ S3_ACTIONS = {
 _CALLS: set[str] = set()
 
 
-SETUP_MODULES = tuple(f"batchmap.setup.{m}" for m in ("apply", "storage", "spec", "cfn"))
+def _made_by_setup(module: str) -> bool:
+    """`batchmap setup` (batchmap.setup, doctor aside) needs an administrator's rights by
+    design; the policy covers what batchmap needs to run executions."""
+    return module.startswith("batchmap.setup.") and module != "batchmap.setup.doctor"
 
 
 def _record_calls() -> None:
@@ -191,9 +194,7 @@ def _record_calls() -> None:
             if module.startswith("batchmap.") or module.startswith("tests."):
                 break
             frame = frame.f_back
-        # `batchmap setup` (batchmap.setup, doctor aside) needs an administrator's rights by design;
-        # the policy covers what batchmap needs to run executions.
-        if module.startswith("batchmap.") and not module.startswith(SETUP_MODULES):
+        if module.startswith("batchmap.") and not _made_by_setup(module):
             prefix = self.meta.service_model.signing_name
             action = (
                 S3_ACTIONS.get(operation_name, operation_name)
