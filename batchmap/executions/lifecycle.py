@@ -409,8 +409,11 @@ class Executions:
         """A relaunch of ``indexes`` of ``manifest``: same launch plan, role, queue and
         child; each child keeps its original index, item and output."""
         relaunch = Relaunch(manifest.name, manifest.root, tuple(indexes))
+        name = check_name(name) if name else generate_name()
+        prefix = f"{manifest.project}/{manifest.domain}/{name}"
+        target = Target(name, manifest.project, manifest.domain, self.store.location(prefix))
         first = ExecutionPlan(
-            name=check_name(name) if name else generate_name(),
+            name=name,
             project=manifest.project,
             domain=manifest.domain,
             launch_plan=manifest.launch_plan,
@@ -422,7 +425,7 @@ class Executions:
             kube_service_account=manifest.kube_service_account,
             requested_queue=manifest.queue.name if manifest.queue else None,
             relaunch=relaunch,
-            child=manifest.child,
+            child=kind_of(manifest.launch_plan).relaunch_child(self.store, manifest, target),
         )
         return self._complete(first)
 

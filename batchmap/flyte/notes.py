@@ -3,16 +3,14 @@
 ``register files`` shows these notes for every launch plan it registers, and
 ``create execution`` (``--dryRun`` too) for the backend it runs on. They come
 from the facts kept in the launch plan (its ``flyte:`` block and task), so the
-two always agree. ``check_backend`` refuses, before any side effect, what a
-backend cannot run at all.
+two always agree.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from batchmap.errors import InvalidInputError
-from batchmap.flyte.package import ARRAYNODE, secret_env, secret_label
+from batchmap.flyte.package import secret_env, secret_label
 
 AWS, LOCAL = "aws", "local"
 
@@ -56,21 +54,4 @@ def launch_plan_notes(plan: Any, backend: str | None = None) -> list[str]:
             f"concurrency {concurrency}: {where}not applied on AWS Batch, where the queue's "
             "compute environments bound how many children run at once"
         )
-    if flyte.get("kind") == ARRAYNODE and backend != LOCAL:
-        notes.append(
-            "flytekit's map_task (an ArrayNode) runs on the local backend; on AWS Batch its "
-            "children need their own output prefixes, which batchmap does not give them yet"
-        )
     return notes
-
-
-def check_backend(plan: Any, backend: str) -> None:
-    """Refuse, before anything is staged, a launch plan this backend cannot run."""
-    flyte = plan.flyte or {}
-    if flyte.get("kind") == ARRAYNODE and backend == AWS:
-        raise InvalidInputError(
-            f"launch plan {plan.name} is a flytekit map_task (ArrayNode), which batchmap does "
-            "not run on AWS Batch yet: each child needs its own output prefix",
-            hint="run it with --backend local, or package it with flytekit's "
-            "legacy_map_task.map_task",
-        )

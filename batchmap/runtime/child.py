@@ -23,6 +23,11 @@ It therefore uses the standard library only, and Python 3.8 syntax.
   128+N when signal N ended it, 70 when the child itself failed (one line on stderr).
 - The first line printed, ``batchmap-task: index=… attempt=… size=… execution=…``, labels
   the log stream (``batchmap logs`` reads it).
+- A command run as it is (``BATCHMAP_AS_IS=1``: flytekit's ``pyflyte-map-execute``) gets no
+  template and no staged item, but the same label line, its original index (through a
+  relaunch's index map, given to it by flytekit's index rule), ``{{batchmap.index}}`` filled,
+  its 0-based attempt in ``BATCHMAP_ATTEMPT_VAR``'s variable and, once it exits 0,
+  Propeller's test of what it left (``flyte_outcome``): an ``error.pb`` fails the child.
 
 S3 is spoken directly (no botocore in the image): SigV4-signed GET with Range and PUT,
 credentials in the AWS SDKs' order (environment, web identity, ECS/EKS container
@@ -55,6 +60,14 @@ LABEL_LINE = re.compile(r"^batchmap-task: index=(\d+) attempt=(\d+)")
 EXIT_RUNTIME_ERROR = 70  # sysexits EX_SOFTWARE: the child itself failed
 EXIT_NOT_EXECUTABLE = 126  # as a shell says
 EXIT_NOT_FOUND = 127
+# The variables of a command run as it is (see the module docstring); batchmap sets them.
+AS_IS = "BATCHMAP_AS_IS"
+INDEX_MARK = "{{batchmap.index}}"  # filled with the child's original index
+INDEX_MAP = "BATCHMAP_INDEX_MAP"  # a relaunch: position -> original index, INDEX_ENTRY each
+INDEX_OWN_VAR = "BATCHMAP_INDEX_VAR"  # set to the original index, named by ..._INDEX_VAR_NAME
+ATTEMPT_VAR = "BATCHMAP_ATTEMPT_VAR"  # set to the 0-based attempt
+FLYTE_OUTCOME = "BATCHMAP_FLYTE_OUTCOME"  # Propeller's rule: array, task or task-outputs
+FLYTE_OUTPUTS = "BATCHMAP_FLYTE_OUTPUTS"  # the child's output prefix, with INDEX_MARK
 
 
 class RuntimeFailure(Exception):
@@ -104,6 +117,13 @@ def _file_path(uri: str) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
+def _local(uri: str) -> str | None:
+    """The path of a file:// URI or of a plain absolute path (the local store's locations)."""
+    if uri.startswith("file://"):
+        return _file_path(uri)
+    return uri if uri.startswith("/") else None
+
+
 def _s3_parts(uri: str) -> tuple[str, str]:
     """Bucket and key of ``s3://bucket/key``; the key is taken as written (not URL-decoded)."""
     bucket, _, key = uri[len("s3://") :].partition("/")
@@ -126,9 +146,10 @@ class Store:
 
     def read(self, uri: str, start: int | None = None, end: int | None = None) -> bytes:
         """Bytes ``[start, end)`` of an object (the whole object without a range)."""
-        if uri.startswith("file://"):
+        path = _local(uri)
+        if path is not None:
             try:
-                with open(_file_path(uri), "rb") as handle:
+                with open(path, "rb") as handle:
                     if start is None:
                         return handle.read()
                     handle.seek(start)
@@ -142,6 +163,21 @@ class Store:
             except RuntimeFailure as exc:
                 raise RuntimeFailure(f"cannot read {uri}: {exc}") from None
         raise RuntimeFailure(f"unsupported URI {uri!r}: expected file:// or s3://")
+
+    def stat(self, uri: str) -> str | None:
+        """A token that changes when the object is written again (its ETag on S3), or None
+        when there is no such object."""
+        path = _local(uri)
+        if path is not None:
+            try:
+                info = os.stat(path)
+            except FileNotFoundError:
+                return None
+            return f"{info.st_ino}:{info.st_size}:{info.st_mtime_ns}"
+        try:
+            return self.s3().head(*_s3_parts(uri))
+        except RuntimeFailure as exc:
+            raise RuntimeFailure(f"cannot read {uri}: {exc}") from None
 
     def write(self, uri: str, data: bytes) -> None:
         if uri.startswith("file://"):
@@ -279,6 +315,9 @@ class Prepared:
         self.workdir = workdir
         self.store = store
         self.start_error = ""
+        self.as_is = False
+        self.before: str | None = None  # a command run as is: its error.pb before it ran
+        self.message = ""  # a line to print once it ends (why it failed after all)
 
     @property
     def output(self) -> str:
@@ -297,6 +336,8 @@ def label_line(index: int, attempt: object, size: int, execution: str) -> str:
 
 def prepare(argv: Sequence[str], env: Mapping[str, str]) -> Prepared:
     """Everything before the command starts: index, item, argv, environment."""
+    if env.get(AS_IS) == "1":
+        return prepare_as_is(argv, env)
     position = child_index(env)
     inputs_uri = env.get("BATCHMAP_INPUTS")
     if not inputs_uri:
@@ -315,6 +356,77 @@ def prepare(argv: Sequence[str], env: Mapping[str, str]) -> Prepared:
     )
     attempt = env.get("AWS_BATCH_JOB_ATTEMPT", "1")
     return Prepared(index, attempt, size, command, child_env, workdir, store)
+
+
+def prepare_as_is(argv: Sequence[str], env: Mapping[str, str]) -> Prepared:
+    """A command run as it is. Its index is the original one — a relaunch's position goes
+    through the index map — and reaches it by flytekit's rule: in ``BATCHMAP_INDEX_VAR``'s
+    variable, named by BATCH_JOB_ARRAY_INDEX_VAR_NAME (Propeller's FLYTE_K8S_ARRAY_INDEX for
+    an ArrayNode's children), else through BATCH_JOB_ARRAY_INDEX_OFFSET."""
+    position = child_index(env)
+    store = Store(env)
+    index = position
+    index_map = env.get(INDEX_MAP)
+    if index_map:
+        size = INDEX_ENTRY.size
+        index = _entry(store.read(index_map, position * size, (position + 1) * size), 0, index_map)
+    attempt = env.get("AWS_BATCH_JOB_ATTEMPT") or "1"  # AWS's, 1-based
+    child_env = dict(env)
+    own = env.get(INDEX_OWN_VAR)
+    if own:
+        child_env.update({own: str(index), "BATCH_JOB_ARRAY_INDEX_VAR_NAME": own})
+        child_env.pop("BATCH_JOB_ARRAY_INDEX_OFFSET", None)
+    elif index != position:
+        offset = int(env.get("BATCH_JOB_ARRAY_INDEX_OFFSET") or 0)
+        child_env["BATCH_JOB_ARRAY_INDEX_OFFSET"] = str(offset + index - position)
+    if env.get(ATTEMPT_VAR):
+        child_env[env[ATTEMPT_VAR]] = str(int(attempt) - 1)
+    command = [arg.replace(INDEX_MARK, str(index)) for arg in argv]
+    size = int(env.get("BATCHMAP_ARRAY_SIZE") or 0)
+    prepared = Prepared(index, attempt, size, command, child_env, "", store)
+    prepared.as_is = True
+    if env.get(FLYTE_OUTCOME, "array") != "array" and attempt != "1" and env.get(FLYTE_OUTPUTS):
+        # The attempts share one prefix: an error.pb already there is an earlier attempt's.
+        prepared.before = store.stat(_outputs(prepared) + "/error.pb")
+    return prepared
+
+
+def _outputs(prepared: Prepared) -> str:
+    return prepared.env[FLYTE_OUTPUTS].replace(INDEX_MARK, str(prepared.index)).rstrip("/")
+
+
+def flyte_outcome(prepared: Prepared, code: int) -> int:
+    """The exit code of a command run as is, after Propeller's test of what flytekit left
+    (flytekit can write error.pb and exit 0, e.g. without FLYTE_FAIL_ON_ERROR):
+
+    - ``array`` (the aws_array plugin, array/subtask_phase.go): an error.pb without an
+      outputs.pb fails the child;
+    - ``task`` (an ArrayNode's task node, task/handler.go ValidateOutput): an error.pb this
+      attempt wrote fails it; ``task-outputs`` (a task that declares outputs): so does a
+      missing outputs.pb (OutputsNotFound).
+
+    1 when it fails (flytekit's own exit code then), with ``prepared.message`` saying why."""
+    rule = prepared.env.get(FLYTE_OUTCOME)
+    if code or not rule or not prepared.env.get(FLYTE_OUTPUTS):
+        return code
+    prefix, stat = _outputs(prepared), prepared.store.stat
+    why = ""
+    try:
+        error = stat(prefix + "/error.pb")
+        if rule == "array":
+            failed = error is not None and stat(prefix + "/outputs.pb") is None
+        else:
+            failed = error is not None and error != prepared.before
+        if failed:
+            why = f"flytekit left {prefix}/error.pb"
+        elif rule == "task-outputs" and stat(prefix + "/outputs.pb") is None:
+            why = f"flytekit wrote no {prefix}/outputs.pb"
+    except (RuntimeFailure, OSError) as exc:
+        prepared.message = f"warning: cannot tell whether flytekit left an error.pb: {exc}"
+    if why:
+        prepared.message = f"error: {why}: the child failed, as Propeller counts it"
+        return 1
+    return code
 
 
 def _workdir(env: Mapping[str, str]) -> str:
@@ -364,14 +476,19 @@ def store_output(prepared: Prepared, prefix: str) -> bool:
     return True
 
 
-def finish(prepared: Prepared, code: int) -> None:
-    """After the command: keep its output when it succeeded, and clean up."""
+def finish(prepared: Prepared, code: int) -> int:
+    """After the command: keep its output when it succeeded, and clean up. The child's exit
+    code: the command's, unless what a command run as is left says it failed."""
     try:
+        if prepared.as_is:
+            return flyte_outcome(prepared, code)
         prefix = prepared.env.get("BATCHMAP_OUTPUT_PREFIX")
         if code == 0 and prefix:
             store_output(prepared, prefix)
+        return code
     finally:
-        _remove(prepared.workdir)
+        if prepared.workdir:
+            _remove(prepared.workdir)
 
 
 def start(prepared: Prepared, **popen: Any) -> subprocess.Popen[bytes] | int:
@@ -416,7 +533,9 @@ def run(argv: Sequence[str], env: Mapping[str, str]) -> int:
                 process.append(started)
                 code = exit_status(started.wait())
         finally:
-            finish(prepared, code)
+            code = finish(prepared, code)
+        if prepared.message:
+            print(f"{LABEL}: {prepared.message}", file=sys.stderr, flush=True)
         return code
     finally:
         for sig, handler in previous.items():
@@ -682,14 +801,27 @@ class S3:
             if (end or start) <= start:
                 return b""
             headers["Range"] = f"bytes={start}-{(end or start) - 1}"
-        return self._send("GET", bucket, key, headers, b"")
+        return self._send("GET", bucket, key, headers, b"")[1]
 
     def put(self, bucket: str, key: str, data: bytes) -> None:
         self._send("PUT", bucket, key, {"Content-Type": "application/json"}, data)
 
+    def head(self, bucket: str, key: str) -> str | None:
+        """The object's ETag, or None when it does not exist (S3 says 403 instead of 404 to
+        a role without s3:ListBucket on the bucket)."""
+        found = self._send("HEAD", bucket, key, {}, b"", missing_ok=True)
+        return None if found is None else found[0].get("etag", "")
+
     def _send(
-        self, method: str, bucket: str, key: str, headers: Mapping[str, str], body: bytes
-    ) -> bytes:
+        self,
+        method: str,
+        bucket: str,
+        key: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        missing_ok: bool = False,
+    ) -> Any:
+        """(answer headers, body); None for a missing object when ``missing_ok``."""
         problem = ""
         for attempt in range(self.attempts):
             if attempt:
@@ -712,7 +844,9 @@ class S3:
                 problem = f"{type(exc).__name__}: {exc}"
                 continue
             if status < 300:
-                return data
+                return answer, data
+            if status == 404 and missing_ok:
+                return None
             code, message = _error_of(data)
             problem = f"{code or 'error'}: {message or 'no message'} (HTTP {status})"
             region = answer.get("x-amz-bucket-region")

@@ -9,10 +9,11 @@ has no index variable, so batchmap names its own, set to 0).
 
 from __future__ import annotations
 
+# A command run as it is (flytekit's pyflyte-map-execute; ChildSpec.templated False) runs in
+# batchmap's child too, which reads its own variables for it: AS_IS, INDEX_MARK, INDEX_MAP,
+# INDEX_OWN_VAR, ATTEMPT_VAR, FLYTE_OUTCOME and FLYTE_OUTPUTS are defined (and described)
+# in runtime/child.py, which must stand alone inside the container.
 INDEX_VAR = "AWS_BATCH_JOB_ARRAY_INDEX"
-# In a command run as is (not a template), replaced by each child's index by the backend
-# that starts it (e.g. the per-child output prefix of flytekit's ArrayNode map task).
-INDEX_MARK = "{{batchmap.index}}"
 SINGLE_INDEX_VAR = "BATCHMAP_JOB_INDEX"
 # Names a user may not set in envs or task.env: AWS Batch's own, and batchmap's contract.
 RESERVED_PREFIXES = ("AWS_BATCH", "BATCHMAP_")

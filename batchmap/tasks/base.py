@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from batchmap.runtime.env import INDEX_MARK
+from batchmap.runtime.child import AS_IS, ATTEMPT_VAR
 
 if TYPE_CHECKING:
     from batchmap.backends.base import Child
@@ -15,29 +15,25 @@ if TYPE_CHECKING:
     from batchmap.launchplans.model import LaunchPlan
 
 
-# In a command that is not templated, the one placeholder a backend fills per child: its
-# index (an ArrayNode child of flytekit writes to its own output prefix).
-
-
 @dataclass(frozen=True)
 class ChildSpec:
     """What every child of an execution runs: the contract between a task kind and a
     backend. ``templated`` commands hold placeholders that batchmap's child runtime
-    fills from the staged inputs (``{{ item }}``…); the others run as they are, but for
-    ``INDEX_MARK``, which the backend replaces by the child's index (``command_for``)."""
+    fills from the staged inputs (``{{ item }}``…); the others run as they are, in the
+    same child (``runtime_env``), which only fills ``INDEX_MARK`` with the child's index
+    (an ArrayNode child of flytekit writes to its own output prefix)."""
 
     command: tuple[str, ...]
     env: Mapping[str, str] = field(default_factory=dict)
     templated: bool = True
     attempt_var: str | None = None  # a variable the task reads its 0-based attempt from
 
-    @property
-    def per_child(self) -> bool:
-        """Whether the command differs by child (it holds ``INDEX_MARK``)."""
-        return any(INDEX_MARK in arg for arg in self.command)
-
-    def command_for(self, index: int) -> tuple[str, ...]:
-        return tuple(arg.replace(INDEX_MARK, str(index)) for arg in self.command)
+    def runtime_env(self) -> dict[str, str]:
+        """What the child needs to know about the command, beside ``env``: that it runs as
+        it is, and which variable takes its 0-based attempt (runtime/env.py)."""
+        if self.templated:
+            return {}
+        return {AS_IS: "1", **({ATTEMPT_VAR: self.attempt_var} if self.attempt_var else {})}
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -102,6 +98,11 @@ class TaskKind(Protocol):
 
     def relaunch_problem(self) -> str | None:
         """Why this kind cannot be relaunched with its original indexes (None: it can)."""
+        ...
+
+    def relaunch_child(self, store: BlobStore, manifest: Manifest, target: Target) -> ChildSpec:
+        """What the children of ``target``, a relaunch of ``manifest``, run: they read the
+        root's inputs and keep their original indexes; they write their own outputs."""
         ...
 
     def stage_relaunch(

@@ -40,6 +40,9 @@ class ContainerTask:
     def relaunch_problem(self) -> str | None:
         return None
 
+    def relaunch_child(self, store: BlobStore, manifest: Manifest, target: Target) -> ChildSpec:
+        return manifest.child  # the staged inputs.json carries the index map
+
     def stage_relaunch(
         self, store: BlobStore, prefix: str, root: Manifest, indexes: Sequence[int]
     ) -> Staged:

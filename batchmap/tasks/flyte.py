@@ -2,10 +2,13 @@
 
 Both of flytekit's kinds — the legacy map task (``container_array``) and the ArrayNode
 map task (``flytekit.map_task``; ``flyte.kind: arraynode``) — are this one task kind: they
-differ only in how a child's output prefix is given (``batchmap.flyte.command``). The
-command and environment are FlytePropeller's; the inputs are one ``inputs.pb`` for the
-whole map (flytekit takes element ``[index]`` of each mapped input itself); each child
-ends at ``<outputPrefix>/<index>/outputs.pb`` or ``error.pb``.
+differ in how a child's output prefix is given and in which of Propeller's rules says a
+child failed (``batchmap.flyte.command``). The command and environment are FlytePropeller's;
+it runs as it is in batchmap's child, which labels its log, gives it its original index and
+attempt, and fails a child that left an ``error.pb``. The inputs are one ``inputs.pb`` for
+the whole map (flytekit takes element ``[index]`` of each mapped input itself); each child
+ends at ``<outputPrefix>/<index>/outputs.pb`` or ``error.pb``. A relaunch reads its root's
+``inputs.pb`` and maps its positions to the original indexes (``flyte/indexmap.bin``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from batchmap.errors import InvalidInputError
 from batchmap.files.store import BlobStore
 from batchmap.launchplans.model import LaunchPlan
+from batchmap.runtime.child import INDEX_ENTRY
 from batchmap.tasks.base import ChildSpec, Staged, Target
 
 if TYPE_CHECKING:
@@ -52,9 +56,7 @@ class FlyteMapTask:
         return notes
 
     def check_backend(self, launch_plan: LaunchPlan, backend: str) -> None:
-        from batchmap.flyte.notes import check_backend
-
-        check_backend(launch_plan, backend)
+        return None  # both kinds run on both backends
 
     def stage(
         self, store: BlobStore, prefix: str, launch_plan: LaunchPlan, values: Mapping[str, Any]
@@ -67,15 +69,40 @@ class FlyteMapTask:
         return Staged(store.uri(f"{prefix}/{INPUTS}"), size, len(data))
 
     def relaunch_problem(self) -> str | None:
-        return (
-            "relaunch does not support flytekit map tasks yet: pyflyte-map-execute takes its "
-            "index from the array alone, so a child cannot keep its original index"
+        return None
+
+    def relaunch_child(self, store: BlobStore, manifest: Manifest, target: Target) -> ChildSpec:
+        """The map task rendered for the relaunch (its name, its outputs) over the root's
+        ``inputs.pb``, with the positions' original indexes in ``flyte/indexmap.bin``."""
+        from batchmap.flyte.command import INDEX_MAP_FILE, INPUTS, render
+        from batchmap.flyte.literals import read_literal_map
+
+        root = f"{manifest.project}/{manifest.domain}/{manifest.root}"
+        data = store.get(f"{root}/{INPUTS}")
+        if data is None:
+            raise InvalidInputError(f"the inputs of {root} are gone from the store")
+        rendered = render(
+            manifest.launch_plan,
+            {},
+            target,
+            inputs=store.location(f"{root}/{INPUTS}"),
+            broadcast=read_literal_map(data),
+            index_map=f"{target.base}/{INDEX_MAP_FILE}",
+        )
+        env = {**manifest.launch_plan.task.env, **rendered["env"]}
+        return ChildSpec(
+            tuple(rendered["command"]), env, templated=False, attempt_var="FLYTE_ATTEMPT_NUMBER"
         )
 
     def stage_relaunch(
         self, store: BlobStore, prefix: str, root: Manifest, indexes: Sequence[int]
     ) -> Staged:
-        raise InvalidInputError(self.relaunch_problem() or "")
+        """The index map the relaunch's child reads (its inputs are the root's)."""
+        from batchmap.flyte.command import INDEX_MAP_FILE, INPUTS
+
+        data = b"".join(INDEX_ENTRY.pack(i) for i in indexes)
+        store.put(f"{prefix}/{INDEX_MAP_FILE}", data)
+        return Staged(store.uri(f"{root.prefix}/{INPUTS}"), len(indexes), len(data))
 
     def output(self, store: BlobStore, manifest: Manifest, index: int) -> tuple[Any, bool]:
         from batchmap.flyte.command import OUTPUTS

@@ -141,9 +141,14 @@ def test_the_aws_plan_carries_propellers_command_and_environment(
         )
         assert result.exit_code == 0, result.stderr
         plan = json.loads(result.stdout)
-    props = plan["jobDefinition"]["containerProperties"]
+    definition = plan["jobDefinition"]
+    props = definition["containerProperties"]
     base = "s3://bm-bucket/store/flytesnacks/development/fkaws"
-    assert props["command"][:5] == [
+    # flytekit's command runs as it is, in batchmap's child (python3 is in every image
+    # pyflyte package builds): it labels the log and checks what flytekit left.
+    assert props["command"][:4] == ["python3", "-I", "-S", "-c"]
+    assert props["command"][5:11] == [
+        "--",
         "pyflyte-map-execute",
         "--inputs",
         f"{base}/flyte/inputs.pb",
@@ -154,6 +159,12 @@ def test_the_aws_plan_carries_propellers_command_and_environment(
     env = {e["name"]: e["value"] for e in props["environment"]}
     assert env["FLYTE_FAIL_ON_ERROR"] == "true"
     assert env["FLYTE_INTERNAL_EXECUTION_ID"] == "fkaws"
+    assert env["FLYTE_INTERNAL_EXECUTION_WORKFLOW"] == f"flytesnacks:development:{NAME}"
+    assert env["BATCHMAP_AS_IS"] == "1" and env["BATCHMAP_FLYTE_OUTCOME"] == "array"
+    assert env["BATCHMAP_ATTEMPT_VAR"] == "FLYTE_ATTEMPT_NUMBER"
+    # Propeller's defaults: retries clamped to minRetries 1, and a 72h timeout.
+    assert definition["retryStrategy"]["attempts"] == 2
+    assert definition["timeout"] == {"attemptDurationSeconds": 72 * 3600}
     offsets = [
         {e["name"]: e["value"] for e in r["containerOverrides"]["environment"]}[
             "BATCH_JOB_ARRAY_INDEX_OFFSET"

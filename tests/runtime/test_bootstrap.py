@@ -72,7 +72,7 @@ def test_the_command_is_small_and_safe_in_every_container_engine() -> None:
     assert command[:4] == ["python3", "-I", "-S", "-c"]
     assert command[5:] == ["--", "echo", "{{ item }}"]
     size = len(json.dumps(command).encode())
-    assert size < 12 * 1024, size
+    assert size < 13 * 1024, size  # about 13 KB of the 24 KiB (docs/aws.md)
     program = command[4]
     # Kubernetes expands $(VAR) and reduces $$ in EKS commands; AWS Batch fills Ref::name.
     assert "$" not in program and "Ref::" not in program

@@ -18,11 +18,16 @@ from batchmap.aws import limits
 from batchmap.aws.limits import MAX_ARRAY_SIZE, MAX_ATTEMPTS, MAX_NAME_LENGTH
 from batchmap.errors import InvalidInputError
 from batchmap.runtime import bootstrap_command
-from batchmap.runtime.env import child_environment
+from batchmap.runtime.env import child_environment, reserved
 from batchmap.tasks.base import ChildSpec
 from batchmap.times import parse_duration
 
 SPOT_RECLAIM = "Host EC2*"
+# The aws_array plugin's defaults (flyteplugins array/awsbatch/config/config.go), applied to
+# flytekit's map tasks: Propeller clamps their retries to 1..10 and gives a task without a
+# timeout 72h. batchmap's own launch plans keep what they say (no clamping, no timeout).
+PROPELLER_DEFAULTS = {"minRetries": 1, "maxRetries": 10, "defaultTimeout": "72h"}
+FAIL_ON_ERROR = "FLYTE_FAIL_ON_ERROR"
 # Kubernetes' names of the resources (API_EksContainerResourceRequirements).
 EKS_RESOURCE_NAMES = {"VCPU": "cpu", "MEMORY": "memory", "GPU": "nvidia.com/gpu"}
 
@@ -61,6 +66,28 @@ def chunks(size: int, limit: int = MAX_ARRAY_SIZE) -> list[tuple[int, int]]:
     return [(offset, min(limit, size - offset)) for offset in range(0, size, limit)]
 
 
+def plugin_settings(plan: Mapping[str, Any], plugin: Mapping[str, Any]) -> dict[str, Any]:
+    """``plugins.aws.batch`` as it applies to this launch plan: over Propeller's defaults
+    for a flytekit map task, as it is for batchmap's own."""
+    return {**PROPELLER_DEFAULTS, **plugin} if plan.get("flyte") else dict(plugin)
+
+
+def definition_environment(
+    child: ChildSpec, plugin: Mapping[str, Any], region: str | None
+) -> dict[str, str]:
+    """The job definition's variables. A command run as is gets Propeller's order: its
+    ``defaultEnvVars`` win over the task's and Propeller's own variables, but not over
+    FLYTE_FAIL_ON_ERROR (transformer.go getEnvVarsForTask) nor batchmap's contract."""
+    defaults = {str(k): str(v) for k, v in (plugin.get("defaultEnvVars") or {}).items()}
+    # The child reads from the execution's bucket in this region: saying so spares it a
+    # redirect where the container is not told its region.
+    env = {"AWS_DEFAULT_REGION": region} if region else {}
+    if child.templated:
+        return {**env, **defaults, **child.env}
+    pinned = {k: v for k, v in child.env.items() if k == FAIL_ON_ERROR or reserved(k)}
+    return {**env, **child.env, **defaults, **pinned, **child.runtime_env()}
+
+
 def retry_strategy(retries: int, plugin: Mapping[str, Any]) -> dict[str, Any]:
     """retries + 1 attempts clamped by propeller's minRetries/maxRetries and AWS's 1..10.
 
@@ -90,7 +117,8 @@ def resources(task: Mapping[str, Any]) -> list[dict[str, str]]:
 
 
 def child_command(task: Mapping[str, Any], template: Sequence[str]) -> list[str]:
-    """The container command that runs ``template`` in batchmap's child, by ``task.runtime``."""
+    """The container command that runs ``template`` (or a command run as is, such as
+    flytekit's) in batchmap's child, by ``task.runtime``."""
     if task.get("runtime", "python3") == "batchmap-task":
         return ["batchmap-task", "--", *template]
     return bootstrap_command(template)
@@ -111,19 +139,14 @@ def job_definition(
     """RegisterJobDefinition's input for one execution (``plan`` is the launch plan spec,
     ``child`` what each child runs: a template for batchmap's child, or a command as is).
 
-    A template runs in batchmap's child (docs/aws.md, the child contract): ``python3``
-    with the child inline, or the image's own ``batchmap-task`` with
-    ``task.runtime: batchmap-task``."""
+    Both run in batchmap's child (docs/aws.md, the child contract): ``python3`` with the
+    child inline, or the image's own ``batchmap-task`` with ``task.runtime: batchmap-task``.
+    An image from ``pyflyte package`` has python3 by definition."""
     task = plan["task"]
-    command = child_command(task, child.command) if child.templated else list(child.command)
-    env = {
-        # The child reads its inputs from the execution's bucket in this region: saying so
-        # spares it a redirect where the container is not told its region.
-        **({"AWS_DEFAULT_REGION": region} if region and child.templated else {}),
-        **{str(k): str(v) for k, v in (plugin.get("defaultEnvVars") or {}).items()},
-        **child.env,
-    }
-    environment = [{"name": k, "value": v} for k, v in sorted(env.items())]
+    plugin = plugin_settings(plan, plugin)
+    command = child_command(task, child.command)
+    env = definition_environment(child, plugin, region)
+    variables = [{"name": k, "value": v} for k, v in sorted(env.items())]
     secrets = [{"name": k, "valueFrom": v} for k, v in sorted(task.get("secrets", {}).items())]
     tags = definition_tags(execution, plan)
     request: dict[str, Any] = {
@@ -145,7 +168,7 @@ def job_definition(
             "name": "main",
             "image": task["image"],
             "command": command,
-            "env": environment,
+            "env": variables,
             "resources": {
                 "limits": {
                     EKS_RESOURCE_NAMES[r["type"]]: r["value"]
@@ -168,7 +191,7 @@ def job_definition(
         "image": task["image"],
         "command": command,
         "resourceRequirements": resources(task),
-        "environment": environment,
+        "environment": variables,
         "logConfiguration": {
             "logDriver": "awslogs",
             "options": {

@@ -59,11 +59,17 @@ class Running:
     handle: Any
     prepared: runtime.Prepared | None
 
-    def close(self, code: int) -> None:
-        self.handle.close()
-        if self.prepared is not None:
-            runtime.finish(self.prepared, code)
-            self.prepared = None
+    def close(self, code: int) -> int:
+        """The attempt's exit code once the child's own steps after the command ran."""
+        try:
+            if self.prepared is not None:
+                code = runtime.finish(self.prepared, code)
+                if self.prepared.message:
+                    self.handle.write(f"{runtime.LABEL}: {self.prepared.message}\n".encode())
+                self.prepared = None
+        finally:
+            self.handle.close()
+        return code
 
 
 def child_environment(
@@ -83,6 +89,7 @@ def child_environment(
         **contract.child_environment(
             execution=execution, inputs_uri=inputs_uri, output_prefix=output_prefix, size=size
         ),
+        **child.runtime_env(),
         "AWS_BATCH_JOB_ARRAY_SIZE": str(size),
         "PYTHONUNBUFFERED": "1",
     }
@@ -164,27 +171,7 @@ class Supervisor:
                 "log": str(log),
             }
         )
-        if self.child.attempt_var:  # the task's own 0-based attempt counter
-            env[self.child.attempt_var] = str(number - 1)
         deadline = time.monotonic() + float(self.timeout) if self.timeout else None
-        if not self.child.templated:  # e.g. flytekit's pyflyte-map-execute: run as it is
-            handle.write(
-                (runtime.label_line(index, number, self.size, self.manifest.name) + "\n").encode()
-            )
-            handle.flush()
-            try:
-                process: subprocess.Popen[bytes] | int = subprocess.Popen(
-                    self.child.command_for(index),
-                    stdout=handle,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    env=env,
-                    start_new_session=True,
-                )
-            except OSError:
-                handle.write(f"batchmap-task: cannot start {self.child.command[0]!r}\n".encode())
-                process = runtime.EXIT_NOT_FOUND
-            return Running(process, deadline, handle, None)
         try:
             prepared = runtime.prepare(list(self.child.command), env)
         except runtime.RuntimeFailure as exc:
@@ -259,8 +246,7 @@ class Supervisor:
                         reason = "Job attempt duration exceeded timeout"
                     if code is None:
                         continue
-                    code = runtime.exit_status(code)
-                    entry.close(code)
+                    code = entry.close(runtime.exit_status(code))
                     del running[index]
                     if code != 0 and reason is None:
                         reason = f"Essential container in task exited (exit code {code})"
