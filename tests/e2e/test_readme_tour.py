@@ -19,14 +19,13 @@ import os
 import re
 import shlex
 import subprocess
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import boto3
 import pytest
 
-from tests.conftest import installed
+from tests.conftest import installed, moto_api
 from tests.runtime.awsbatch import Container, image_with_python3, start_child
 from tests.runtime.conftest import StandIn, standin  # noqa: F401  (the stand-in fixture)
 
@@ -51,30 +50,6 @@ def tour() -> list[str]:
     return lines
 
 
-def _post(url: str, body: dict | None = None) -> None:
-    request = urllib.request.Request(
-        url,
-        data=json.dumps(body or {}).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    urllib.request.urlopen(request, timeout=10).read()
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    import logging
-
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    srv = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    srv.start()
-    host, port = srv.get_host_and_port()
-    yield f"http://{host}:{port}"
-    srv.stop()
-
-
 def test_the_tour_has_the_steps_this_test_follows() -> None:
     steps = tour()
     assert steps[0] == "batchmap register files examples/squares.yaml"
@@ -91,8 +66,8 @@ def test_the_readme_tour_runs_as_written(
     standin: Callable[..., StandIn],  # noqa: F811
 ) -> None:
     monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")  # as in every real account
-    _post(f"{server}/moto-api/reset")
-    _post(f"{server}/moto-api/config", {"batch": {"use_docker": False}})
+    moto_api(server, "/moto-api/reset")
+    moto_api(server, "/moto-api/config", {"batch": {"use_docker": False}})
     work = Path.cwd()  # the isolated fixture's empty working folder
     (work / "examples").symlink_to(README.parent / "examples")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BATCHMAP_", "AWS_"))}
