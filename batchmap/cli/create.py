@@ -89,6 +89,16 @@ def execution(
         str | None,
         typer.Option("--backend", help="local or aws (default: the config's).", show_default=False),
     ] = None,
+    items: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--items",
+            help="NAME=PATH: a list input's items from a .txt/.jsonl/.json/.csv file or an "
+            "s3:// object; NAME=s3://BUCKET/PREFIX/ (or .../*.jpg) for one item per object. "
+            "Repeatable; overrides the file.",
+            show_default=False,
+        ),
+    ] = None,
     dry_run: DryRunOpt = False,
     wait: Annotated[
         bool,
@@ -111,6 +121,8 @@ def execution(
       batchmap create execution -p flytesnacks -d development --execFile exec.yaml
       batchmap create execution -p flytesnacks -d development --execFile exec.yaml --wait
       batchmap create execution -p flytesnacks -d development --execFile exec.yaml --dryRun -o json
+      batchmap create execution -p flytesnacks -d development --execFile exec.yaml \\
+          --items numbers=s3://my-bucket/numbers.jsonl
     """
     from batchmap.cli import views as progress
     from batchmap.errors import InvalidInputError
@@ -137,8 +149,10 @@ def execution(
         queue=queue,
         backend=chosen,
         default_iam_role=state.settings.get("flyteadmin.assumableIamRole"),
+        items=tuple(items or ()),
+        cwd=state.env.cwd,
     )
-    plan = executions.prepare(request, state.registry())
+    plan = executions.prepare(request, state.registry(), s3=lambda: state.clients.client("s3"))
     runner = state.backend(chosen)
     plan.details.update(runner.finalize(plan))
     for note in plan.details.pop("notes", []):

@@ -24,6 +24,7 @@ from typing import Any
 from batchmap.aws.iam import role_arn_problem, service_account_problem
 from batchmap.errors import InvalidInputError, NotFoundError
 from batchmap.executions import execfile
+from batchmap.executions.items import S3Getter, describe_sources, parse_overrides
 from batchmap.executions.staging import stage, stage_relaunch
 from batchmap.files.store import AlreadyExists, BlobStore
 from batchmap.launchplans.model import LaunchPlan
@@ -78,6 +79,8 @@ class ExecutionRequest:
     queue: str | None = None
     backend: str = "local"
     default_iam_role: str | None = None  # the config's flyteadmin.assumableIamRole
+    items: tuple[str, ...] = ()  # --items NAME=PATH: a list input's items from a file or S3
+    cwd: Path | None = None  # where relative --items paths start (default: the process's)
 
 
 @dataclass
@@ -127,6 +130,7 @@ class ExecutionPlan:
             "kubeServiceAcct": self.kube_service_account,
             "envs": self.envs,
             "command": list(self.plan.task.command),
+            **({"itemSources": sources} if (sources := describe_sources(self.values)) else {}),
             **(
                 {
                     "relaunchOf": self.relaunch["of"],
@@ -140,12 +144,16 @@ class ExecutionPlan:
         }
 
 
-def prepare(request: ExecutionRequest, registry: Registry) -> ExecutionPlan:
-    """Load and check the exec file against its launch plan. No side effects."""
+def prepare(
+    request: ExecutionRequest, registry: Registry, *, s3: S3Getter | None = None
+) -> ExecutionPlan:
+    """Load and check the exec file against its launch plan, reading items from files or
+    S3 (``s3`` gives the S3 client, only when one is needed). No side effects."""
+    overrides = parse_overrides(request.items, request.cwd or Path.cwd())
     ef = execfile.load(request.exec_file)
     version = request.version or ef.version
     plan = registry.get(request.project, request.domain, ef.workflow or "", version)
-    values = execfile.resolve_inputs(ef, plan)
+    values = execfile.resolve_inputs(ef, plan, overrides=overrides, s3=s3)
     role = request.iam_role_arn or ef.iam_role_arn or plan.iam_role_arn or request.default_iam_role
     account = request.kube_service_account or ef.kube_service_account
     for flag, value, check in (
