@@ -119,6 +119,8 @@ def _mark_problem(exc: Exception, source: str, text: str = "") -> Problem:
         hint = "indent with spaces, not tabs"
     elif line is not None and "[" in str(what) and re.search(r"\{[^}]*\w\[", source_line):
         hint = 'inside { } quote values with brackets: type: "list[int]"'
+    elif line is not None and "':'" in str(what) and re.search(r"\{[^}]*\w:/", source_line):
+        hint = 'inside { } quote values with "://": {fromFile: "s3://bucket/items.jsonl"}'
     return Problem(message, file=source, line=line, hint=hint)
 
 
