@@ -156,6 +156,37 @@ def location_spec(where: str, cwd: Path, fmt: str | None = None) -> ItemsSpec:
     return file_spec(where, cwd, fmt)
 
 
+def run_spec(
+    items: str | None,
+    prefix: str | None,
+    suffix: str | None,
+    fmt: str | None,
+    cwd: Path,
+    stdin: IO[bytes] | None,
+) -> ItemsSpec:
+    """``batchmap run``'s source: --items, --items-prefix, or stdin when it is not a terminal
+    (as xargs and GNU parallel read theirs)."""
+    if items and prefix:
+        raise InvalidInputError("give --items or --items-prefix, not both")
+    try:
+        if prefix:
+            return prefix_spec(prefix, suffix)
+        if suffix and not (items and items.startswith("s3://") and items.endswith("/")):
+            raise InvalidInputError("--suffix goes with --items-prefix")
+        if items:
+            return location_spec(items, cwd, fmt)
+    except SpecError as exc:
+        raise InvalidInputError(
+            f"{'--items-prefix' if prefix else '--items'}: {exc.message}", hint=exc.hint
+        ) from None
+    if stdin is None or stdin.isatty():
+        raise InvalidInputError(
+            "no items: give --items FILE, --items-prefix s3://BUCKET/PREFIX/, or pipe them in",
+            hint="seq 1 10 | batchmap run --image busybox -- echo {{ item }}",
+        )
+    return stdin_spec(fmt)
+
+
 def stdin_spec(fmt: str | None = None) -> ItemsSpec:
     found = itemfiles.format_of("-", fmt or "txt")
     if found is None:
