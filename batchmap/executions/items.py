@@ -171,8 +171,10 @@ def run_spec(
     try:
         if prefix:
             return prefix_spec(prefix, suffix)
-        if suffix and not (items and items.startswith("s3://") and items.endswith("/")):
-            raise InvalidInputError("--suffix goes with --items-prefix")
+        if suffix:
+            if not (items and items.startswith("s3://") and items.endswith("/")):
+                raise InvalidInputError("--suffix goes with --items-prefix")
+            return prefix_spec(items, suffix)
         if items:
             return location_spec(items, cwd, fmt)
     except SpecError as exc:

@@ -329,3 +329,29 @@ def test_a_source_for_a_dict_input_is_a_dict(tmp_path: Path) -> None:
         )
     )
     assert execfile.resolve_inputs(ef, plan)["conf"] == {"fromFile": "x.txt"}
+
+
+def test_where_batchmap_run_reads_its_items(tmp_path: Path) -> None:
+    import io
+
+    class Terminal(io.BytesIO):
+        def isatty(self) -> bool:
+            return True
+
+    piped = io.BytesIO(b"1\n")
+    assert items.run_spec(None, None, None, None, tmp_path, piped) == items.ItemsSpec(
+        "stdin", "-", "txt", label="<stdin>"
+    )
+    assert items.run_spec(None, None, None, "jsonl", tmp_path, piped).format == "jsonl"
+    for given in (("s3://b/p/", None), (None, "s3://b/p/")):
+        spec = items.run_spec(*given, ".jpg", None, tmp_path, None)
+        assert (spec.kind, spec.location, spec.suffix) == ("prefix", "s3://b/p/", ".jpg")
+    assert items.run_spec("a.csv", None, None, None, tmp_path, None).location == str(
+        tmp_path / "a.csv"
+    )
+    with pytest.raises(InvalidInputError, match="--suffix goes with --items-prefix"):
+        items.run_spec("a.txt", None, ".jpg", None, tmp_path, piped)
+    with pytest.raises(InvalidInputError, match="no items: give --items FILE"):
+        items.run_spec(None, None, None, None, tmp_path, Terminal())
+    with pytest.raises(InvalidInputError, match="--items-prefix: fromPrefix takes"):
+        items.run_spec(None, "photos/", None, None, tmp_path, None)
