@@ -120,7 +120,7 @@ def _setup_account() -> None:
 
 
 def _settings(work: Path) -> Any:
-    from batchmap.config.settings import Overrides, resolve
+    from batchmap.config.loader import Overrides, resolve
 
     (work / "batchmap.yaml").write_text(
         "backend: aws\nstorage: s3://bench-bucket/store\nregistry: ./registry\n"
@@ -156,11 +156,12 @@ def _plan(work: Path, n: int, name: str) -> Any:
 
 def bench_create(work: Path, n: int) -> dict[str, Any]:
     from batchmap.backends.aws.backend import AwsBatchBackend
-    from batchmap.executions import model as executions
+    from batchmap.executions.lifecycle import Executions
+    from batchmap.executions.plan import ExecutionRequest
     from batchmap.files.store import LocalStore, open_store
     from batchmap.launchplans.registry import Registry
 
-    settings = _settings(work)
+    config = _settings(work)
     calls: Counter[str] = Counter()
     clients = _counting_factory(calls)
     name = f"c{n}"
@@ -169,12 +170,10 @@ def bench_create(work: Path, n: int) -> dict[str, Any]:
     registry.register([plan])
     tracemalloc.start()
     started = time.perf_counter()
-    request = executions.ExecutionRequest("p", "d", exec_file, name=name, backend="aws")
-    execution = executions.prepare(request, registry)
-    backend = AwsBatchBackend(clients, settings)
-    execution.details.update(backend.finalize(execution))
-    store = open_store(settings.storage, clients.client("s3"))
-    executions.create(execution, store, backend)
+    store = open_store(config.storage, clients.client("s3"))
+    executions = Executions(store, registry, lambda _: AwsBatchBackend(clients, config))
+    request = ExecutionRequest("p", "d", exec_file, name=name, backend="aws")
+    executions.submit(executions.plan(request))
     seconds = time.perf_counter() - started
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -185,15 +184,15 @@ def bench_status(work: Path, n: int) -> dict[str, Any]:
     from batchmap.backends.aws.backend import AwsBatchBackend
     from batchmap.backends.aws.jobs import describe
     from batchmap.backends.base import ChildQuery, LogCursor
-    from batchmap.executions import model as executions
+    from batchmap.executions.manifest import load
     from batchmap.files.store import open_store
 
-    settings = _settings(work)
+    config = _settings(work)
     calls: Counter[str] = Counter()
     clients = _counting_factory(calls)
-    store = open_store(settings.storage, clients.client("s3"))
-    manifest = executions.load(store, "p", "d", f"c{n}")
-    backend = AwsBatchBackend(clients, settings)
+    store = open_store(config.storage, clients.client("s3"))
+    manifest = load(store, "p", "d", f"c{n}")
+    backend = AwsBatchBackend(clients, config)
     calls.clear()
     backend.counts(manifest)
     backend.children(manifest, ChildQuery(limit=50))
@@ -207,7 +206,7 @@ def bench_status(work: Path, n: int) -> dict[str, Any]:
     # The naive refresh describes every child, 100 at a time (awsbstat -e): ceil(n / 100)
     # DescribeJobs calls, measured on the first 1,000 children and scaled.
     calls.clear()
-    ids = [f"{job['jobId']}:{i}" for job in manifest.data["jobs"] for i in range(job["size"])]
+    ids = [f"{job['jobId']}:{i}" for job in manifest.run["jobs"] for i in range(job["size"])]
     describe(clients.client("batch"), ids[:1000])
     naive = (
         sum(calls.values()) * max(1, len(ids) // 1000) if len(ids) > 1000 else sum(calls.values())
@@ -267,14 +266,15 @@ ITEMS_LAUNCH_PLAN = (
 STAGE_SCRIPT = """
 import sys
 from pathlib import Path
-from batchmap.executions import model
-from batchmap.executions.staging import stage
+from batchmap.executions.plan import ExecutionRequest, draft
 from batchmap.files.store import LocalStore
 from batchmap.launchplans.registry import Registry
+from batchmap.tasks.staging import stage
 work = Path(sys.argv[1])
-request = model.ExecutionRequest("p", "d", work / sys.argv[2], name=sys.argv[3])
-plan = model.prepare(request, Registry(LocalStore(work / "registry")))
-stage(LocalStore(work / "store"), plan.prefix, plan.plan, plan.values)
+request = ExecutionRequest("p", "d", work / sys.argv[2], name=sys.argv[3])
+registry = Registry(LocalStore(work / "registry"))
+plan = draft(request, registry, backend="local", default_role=None)
+stage(LocalStore(work / "store"), plan.prefix, plan.launch_plan, plan.values)
 """
 
 
@@ -412,7 +412,8 @@ def bench_items_aws(work: Path, quick: bool) -> dict[str, Any]:
     import boto3
 
     from batchmap.backends.aws.backend import AwsBatchBackend
-    from batchmap.executions import model as executions
+    from batchmap.executions.lifecycle import Executions
+    from batchmap.executions.plan import ExecutionRequest
     from batchmap.files.store import LocalStore, open_store
     from batchmap.launchplans.model import parse_files
     from batchmap.launchplans.registry import Registry
@@ -420,7 +421,7 @@ def bench_items_aws(work: Path, quick: bool) -> dict[str, Any]:
     n = 100_000 if quick else 1_000_000
     work = work / "items-aws"
     work.mkdir()
-    settings = _settings(work)
+    config = _settings(work)
     (work / "lp.yaml").write_text(ITEMS_LAUNCH_PLAN)
     registry = Registry(LocalStore(work / "registry"))
     registry.register(parse_files([work / "lp.yaml"]))
@@ -429,20 +430,22 @@ def bench_items_aws(work: Path, quick: bool) -> dict[str, Any]:
         Bucket="bench-bucket", Key="in/items.jsonl", Body=body
     )
     exec_file = _exec_file(work / "e.yaml", ' {fromFile: "s3://bench-bucket/in/items.jsonl"}\n')
-    exec_file.write_text(
-        "iamRoleARN: arn:aws:iam::123456789012:role/task\n" + exec_file.read_text()
-    )
+    role = "arn:aws:iam::123456789012:role/task"
+    exec_file.write_text(f"iamRoleARN: {role}\n" + exec_file.read_text())
     calls: Counter[str] = Counter()
     clients = _counting_factory(calls)
     started = time.perf_counter()
-    request = executions.ExecutionRequest("p", "d", exec_file, name="items1m", backend="aws")
-    execution = executions.prepare(request, registry, s3=lambda: clients.client("s3"))
-    backend = AwsBatchBackend(clients, settings)
-    execution.details.update(backend.finalize(execution))
-    store = open_store(settings.storage, clients.client("s3"))
-    manifest = executions.create(execution, store, backend)
+    store = open_store(config.storage, clients.client("s3"))
+    executions = Executions(
+        store,
+        registry,
+        lambda _: AwsBatchBackend(clients, config),
+        s3=lambda: clients.client("s3"),
+    )
+    request = ExecutionRequest("p", "d", exec_file, name="items1m", backend="aws")
+    manifest = executions.submit(executions.plan(request))
     seconds = time.perf_counter() - started
-    return {"n": n, "arrays": len(manifest.data["jobs"]), "seconds": seconds, "calls": dict(calls)}
+    return {"n": n, "arrays": len(manifest.run["jobs"]), "seconds": seconds, "calls": dict(calls)}
 
 
 def print_items(work: Path, quick: bool) -> None:

@@ -3,7 +3,7 @@
 One ``boto3.Session`` per run; every client shares botocore's ``adaptive``
 retry mode (standard retries plus a client-side rate limiter) and the user
 agent ``batchmap/<version>``. Region, profile and endpoint come from the
-settings; when they are unset boto3's own ``AWS_*`` variables and profiles
+config; when they are unset boto3's own ``AWS_*`` variables and profiles
 apply as everywhere. boto3 is imported only when a client is first needed.
 """
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-if TYPE_CHECKING:
-    from batchmap.executions.model import ExecutionPlan, Manifest
+from batchmap.executions.manifest import QueueChoice
+from batchmap.executions.phase import RANK, TERMINAL
 
-# AWS Batch job statuses, in lifecycle order; the local backend uses the same words.
-STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
-TERMINAL = ("SUCCEEDED", "FAILED")
+if TYPE_CHECKING:
+    from batchmap.executions.manifest import Manifest
+    from batchmap.executions.plan import ExecutionPlan
 
 
 @dataclass(frozen=True)
@@ -110,22 +110,64 @@ class LogCursor:
     state: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class BackendPlan:
+    """A backend's part of an execution plan, decided with read-only calls only."""
+
+    queue: QueueChoice | None = None
+    notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    details: Mapping[str, Any] = field(default_factory=dict)  # what --dryRun shows
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """What a termination stopped (or would stop)."""
+
+    what: str  # e.g. "2 array jobs" or "the local supervisor (pid 123)"
+    ids: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"what": self.what, "ids": list(self.ids)}
+
+
 class Backend(Protocol):
     name: str
+
+    def plan(self, plan: ExecutionPlan) -> BackendPlan:
+        """Checks and requests of a submission (read-only calls; no side effect)."""
+        ...
 
     def submit(
         self, plan: ExecutionPlan, manifest: Manifest, *, foreground: bool
     ) -> dict[str, Any]:
-        """Start the execution; return what the manifest must record about it."""
+        """Start the execution; return the backend's record for the manifest."""
+        ...
+
+    def recover(self, plan: ExecutionPlan, manifest: Manifest) -> dict[str, Any] | None:
+        """A SUBMITTING manifest (a crash between steps): the record of what already
+        started, never started twice; None when nothing did."""
+        ...
 
     def counts(self, manifest: Manifest) -> Mapping[str, int]:
         """Children per status (every status of STATUSES present)."""
-
-    def children(self, manifest: Manifest, query: ChildQuery) -> list[Child]:
-        """The children a view asked for, non-succeeded first, then by index."""
+        ...
 
     def counts_many(self, manifests: list[Manifest]) -> list[Mapping[str, int]]:
         """Counts of several executions at once (``get execution`` without a name)."""
+        ...
+
+    def children(self, manifest: Manifest, query: ChildQuery) -> list[Child]:
+        """The children a view asked for, non-succeeded first, then by index."""
+        ...
+
+    def links(self, manifest: Manifest) -> list[str]:
+        """Where to see the whole execution (console links, a folder)."""
+        ...
+
+    def child_links(self, manifest: Manifest, child: Child) -> list[str]:
+        """Where to see one child's logs."""
+        ...
 
     def logs(
         self,
@@ -138,53 +180,40 @@ class Backend(Protocol):
     ) -> list[LogEvent]:
         """Log events after ``cursor`` (which it advances), in order, without duplicates;
         with ``since``, none older than that."""
+        ...
 
-    def terminate(
-        self, manifest: Manifest, reason: str, *, dry_run: bool = False
-    ) -> dict[str, Any]:
-        """Stop every child of the execution; return what was (or would be) stopped."""
+    def terminate(self, manifest: Manifest, reason: str, *, dry_run: bool = False) -> Stopped:
+        """Stop every child of the execution; say what was (or would be) stopped."""
+        ...
 
-    def cleanup(self, manifest: Manifest, counts: Mapping[str, int]) -> dict[str, Any] | None:
-        """Best-effort clean-up once finished; what the manifest should record, if anything."""
+    def cleanup(self, manifest: Manifest) -> dict[str, Any] | None:
+        """Best-effort clean-up of a finished execution; what its record gains, if anything."""
+        ...
 
-    def on_interrupt(self, manifest: Manifest) -> str:
+    def join(self, manifest: Manifest) -> None:
+        """Wait for what this process runs of the execution (the local --wait thread)."""
+        ...
+
+    def interrupt(self, manifest: Manifest) -> str:
         """Ctrl-C during --wait: stop what this process owns; say what happens to the rest."""
-
-
-def empty_counts() -> dict[str, int]:
-    return dict.fromkeys(STATUSES, 0)
+        ...
 
 
 def order_children(children: Iterable[Child], query: ChildQuery) -> list[Child]:
     """Filter by query, non-succeeded first (failed, then running/queued), then by index."""
-    rank = {
-        "FAILED": 0,
-        "RUNNING": 1,
-        "STARTING": 2,
-        "RUNNABLE": 3,
-        "PENDING": 4,
-        "SUBMITTED": 5,
-        "SUCCEEDED": 6,
-    }
     chosen = [
         c
         for c in children
         if (not query.statuses or c.status in query.statuses)
         and (not query.indexes or c.index in query.indexes)
     ]
-    chosen.sort(key=lambda c: (rank.get(c.status, 9), c.index))
+    chosen.sort(key=lambda c: (RANK.get(c.status, 9), c.index))
     return chosen[: query.limit] if query.limit is not None else chosen
 
 
-def index_map(manifest: Any) -> list[int] | None:
-    """A relaunch's positions → original indexes (None for a first run)."""
-    mapping = manifest.data.get("indexMap")
-    return list(mapping) if mapping else None
-
-
-def to_positions(manifest: Any, query: ChildQuery) -> ChildQuery:
+def to_positions(manifest: Manifest, query: ChildQuery) -> ChildQuery:
     """A query by original indexes, as positions of this execution's arrays."""
-    mapping = index_map(manifest)
+    mapping = manifest.index_map
     if not mapping or not query.indexes:
         return query
     where = {index: position for position, index in enumerate(mapping)}
@@ -193,11 +222,9 @@ def to_positions(manifest: Any, query: ChildQuery) -> ChildQuery:
     )
 
 
-def to_original(manifest: Any, children: list[Child]) -> list[Child]:
+def to_original(manifest: Manifest, children: list[Child]) -> list[Child]:
     """Children labelled with their original indexes (a relaunch keeps them)."""
-    mapping = index_map(manifest)
+    mapping = manifest.index_map
     if not mapping:
         return children
-    from dataclasses import replace
-
     return [replace(c, index=mapping[c.index]) if c.index < len(mapping) else c for c in children]

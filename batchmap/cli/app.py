@@ -101,7 +101,7 @@ def root(
     if not isinstance(ctx.obj, AppState):
         ctx.obj = AppState(Environment.from_os())
     ctx.obj.options = GlobalOptions(
-        config=config,
+        config_path=config,
         output=output,
         region=region,
         profile=profile,

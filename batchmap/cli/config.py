@@ -60,7 +60,7 @@ def init(
       batchmap config init
       batchmap config init --backend aws --storage s3://my-bucket/batchmap --queue tutorial
     """
-    from batchmap.config.settings import default_config_path
+    from batchmap.config.loader import default_config_path
     from batchmap.config.template import render_starter_config, write_starter_config
 
     state = app_state(ctx)
@@ -101,7 +101,7 @@ def validate(
       batchmap config validate flyte-values.yaml --strict -o json
     """
     from batchmap.config.checks import check_config
-    from batchmap.config.settings import find_config_file
+    from batchmap.config.loader import find_config_file
     from batchmap.errors import InvalidInputError
     from batchmap.files.yamldoc import load_file
 
@@ -109,7 +109,7 @@ def validate(
     out = state.output(output)
     env = state.env
     if file is None:
-        found, _ = find_config_file(state.options.config, env.environ, env.cwd, env.home)
+        found, _ = find_config_file(state.options.config_path, env.environ, env.cwd, env.home)
         if found is None:
             out.info(
                 "no config file found: batchmap uses its built-in defaults "
@@ -151,7 +151,7 @@ def _as_error(problem):  # type: ignore[no-untyped-def]
 
 @app.command("show")
 def show(ctx: typer.Context, output: OutputOpt = None) -> None:
-    """Show the resolved settings and where each value came from.
+    """Show the resolved config and where each value came from.
 
     Sources: flag, env (BATCHMAP_* or boto3's AWS_* variables), file (with
     path:line), default, unset.
@@ -164,27 +164,27 @@ def show(ctx: typer.Context, output: OutputOpt = None) -> None:
     """
     state = app_state(ctx)
     out = state.output(output)
-    settings = state.settings
+    config = state.config
     state.show_warnings(out)
     if out.format is not OutputFormat.table:
-        out.data(settings.to_dict())
+        out.data(config.to_dict())
         return
     rows = [
         {"key": key, "value": value.value, "source": value.source, "detail": value.detail}
-        for key, value in settings.values.items()
+        for key, value in config.values.items()
     ]
-    queues = settings.queues.get("executionQueues") or []
+    queues = config.queues.get("executionQueues") or []
     rows.append(
         {
             "key": "queues.executionQueues",
             "value": ", ".join(q["dynamic"] for q in queues) or None,
             "source": "file" if queues else "unset",
-            "detail": str(settings.config_file) if queues else None,
+            "detail": str(config.config_file) if queues else None,
         }
     )
-    title = f"config file: {settings.config_file or 'none (built-in defaults)'}"
+    title = f"config file: {config.config_file or 'none (built-in defaults)'}"
     out.data(
-        settings.to_dict(),
+        config.to_dict(),
         columns=[
             Column("KEY", "key", no_wrap=True),
             Column("VALUE", "value"),

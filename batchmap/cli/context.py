@@ -2,7 +2,7 @@
 
 Following httpie, the process environment (streams, variables, cwd, home) is
 one injectable object, so tests run commands in-process with their own HOME,
-variables and captured streams. Settings, output and AWS clients are built
+variables and captured streams. Config, output and AWS clients are built
 lazily on first use: ``--help`` never loads a config or imports boto3.
 """
 
@@ -19,11 +19,9 @@ from typing import IO, TYPE_CHECKING, Any, TextIO
 from batchmap.cli.output import Output, OutputFormat
 
 if TYPE_CHECKING:
-    from batchmap.aws.clients import ClientFactory
-    from batchmap.backends.base import Backend
-    from batchmap.config.settings import Settings
-    from batchmap.files.store import BlobStore
-    from batchmap.launchplans.registry import Registry
+    from batchmap.api import Batchmap
+    from batchmap.config.loader import Config
+    from batchmap.executions.lifecycle import Executions
 
 
 @dataclass
@@ -45,7 +43,7 @@ class Environment:
 
 @dataclass(frozen=True)
 class GlobalOptions:
-    config: str | None = None
+    config_path: str | None = None
     output: OutputFormat = OutputFormat.table
     region: str | None = None
     profile: str | None = None
@@ -55,36 +53,15 @@ class GlobalOptions:
 
 @dataclass
 class AppState:
+    """The run's environment and global options, and the library built from them."""
+
     env: Environment
     options: GlobalOptions = field(default_factory=GlobalOptions)
 
     @cached_property
-    def settings(self) -> Settings:
-        from batchmap.config.settings import Overrides, resolve
+    def app(self) -> Batchmap:
+        from batchmap.api import Batchmap
 
-        return resolve(
-            Overrides(
-                config=self.options.config,
-                region=self.options.region,
-                profile=self.options.profile,
-                endpoint_url=self.options.endpoint_url,
-            ),
-            self.env.environ,
-            self.env.cwd,
-            self.env.home,
-        )
-
-    def output(self, fmt: OutputFormat | None = None) -> Output:
-        """The renderer; a command's own ``-o`` wins over the global one."""
-        return Output(
-            fmt or self.options.output, self.env.stdout, self.env.stderr, self.env.environ
-        )
-
-    @cached_property
-    def clients(self) -> ClientFactory:
-        from batchmap.aws.clients import ClientFactory
-
-        s = self.settings
         out = self.output()
         last = [0.0]
 
@@ -95,38 +72,37 @@ class AppState:
                 last[0] = time.monotonic()
                 out.warn(f"throttled by AWS on {operation}, retrying")
 
-        return ClientFactory(
-            region=s.region, profile=s.profile, endpoint_url=s.endpoint_url, on_throttle=throttled
+        return Batchmap.open(
+            self.options.config_path,
+            environ=self.env.environ,
+            cwd=self.env.cwd,
+            home=self.env.home,
+            region=self.options.region,
+            profile=self.options.profile,
+            endpoint_url=self.options.endpoint_url,
+            on_throttle=throttled,
         )
 
-    def store(self, location: str) -> BlobStore:
-        """The blob store at a resolved location (S3 client only for s3:// locations)."""
-        from batchmap.files.store import open_store
+    @property
+    def config(self) -> Config:
+        return self.app.config
 
-        client = self.clients.client("s3") if location.startswith("s3://") else None
-        return open_store(location, client)
+    @property
+    def executions(self) -> Executions:
+        return self.app.executions
 
-    def registry(self) -> Registry:
-        from batchmap.launchplans.registry import Registry
+    def output(self, fmt: OutputFormat | None = None) -> Output:
+        """The renderer; a command's own ``-o`` wins over the global one."""
+        return Output(
+            fmt or self.options.output, self.env.stdout, self.env.stderr, self.env.environ
+        )
 
-        return Registry(self.store(self.settings.registry))
-
-    def execution_store(self) -> BlobStore:
-        return self.store(self.settings.storage)
-
-    def backend(self, name: str | None = None) -> Backend:
-        """The backend for ``name`` (default: the configured one)."""
-        name = name or self.settings.backend
-        if name == "local":
-            from batchmap.backends.local.backend import LocalBackend
-
-            return LocalBackend(self.execution_store())
-        from batchmap.backends.aws.backend import AwsBatchBackend
-
-        return AwsBatchBackend(self.clients, self.settings)
+    def path(self, path: Path) -> Path:
+        """A path given on the command line, relative to the run's working directory."""
+        return path if path.is_absolute() else self.env.cwd / path
 
     def show_warnings(self, out: Output) -> None:
-        out.problems(self.settings.warnings)
+        out.problems(self.config.warnings)
 
 
 def app_state(ctx: Any) -> AppState:

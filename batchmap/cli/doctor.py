@@ -59,18 +59,18 @@ def doctor(
 
     state = app_state(ctx)
     out = state.output(output)
-    settings = state.settings
+    config = state.config
     if print_policy:
-        out.text(to_json(policy(settings)))
+        out.text(to_json(policy(config)))
         return
     uses_aws = (
         aws
-        or settings.backend == "aws"
-        or any(loc.startswith("s3://") for loc in (settings.storage, settings.registry))
+        or config.backend == "aws"
+        or any(loc.startswith("s3://") for loc in (config.storage, config.registry))
     )
-    clients = state.clients if uses_aws else None
-    role = role or settings.get("flyteadmin.assumableIamRole")
-    checks = run_checks(settings, clients, role if clients else None)
+    clients = state.app.clients if uses_aws else None
+    role = role or config.get("flyteadmin.assumableIamRole")
+    checks = run_checks(config, clients, role if clients else None)
     rows = [c.to_dict() for c in checks]
     if out.format is OutputFormat.table:
         out.table(COLUMNS, rows)

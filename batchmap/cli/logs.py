@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict, deque
 from typing import Annotated, Any
 
 import typer
 
 from batchmap.cli.context import app_state
-from batchmap.cli.options import DomainOpt, OutputOpt, ProjectOpt
+from batchmap.cli.options import DomainOpt, IndexOpt, NameArg, OutputOpt, ProjectOpt, StatusOpt
 from batchmap.cli.output import OutputFormat, to_json
 
 FAILED_TAIL_LINES = 20
@@ -35,15 +34,9 @@ def logs(
     ctx: typer.Context,
     project: ProjectOpt,
     domain: DomainOpt,
-    name: Annotated[str, typer.Argument(help="Execution name.", show_default=False)],
-    index: Annotated[
-        str | None,
-        typer.Option("--index", help="Only these children: 3,17-20.", show_default=False),
-    ] = None,
-    status: Annotated[
-        list[str] | None,
-        typer.Option("--status", help="Only children in this status.", show_default=False),
-    ] = None,
+    name: NameArg,
+    index: IndexOpt = None,
+    status: StatusOpt = None,
     attempt: Annotated[
         int | None,
         typer.Option(
@@ -97,59 +90,58 @@ def logs(
       batchmap logs -p flytesnacks -d development f3kq0l2m9x8c7v6b5n4a --since 10m -o json
     """
     from batchmap.backends.base import ChildQuery, LogCursor
-    from batchmap.cli import views as progress
     from batchmap.cli.selection import parse_indexes, parse_since, parse_statuses
-    from batchmap.executions import model as executions
+    from batchmap.executions.lifecycle import require_success
 
     state = app_state(ctx)
     out = state.output(output)
-    manifest = executions.load(state.execution_store(), project, domain, name)
-    backend = state.backend(manifest.backend)
+    executions = state.executions
+    manifest = executions.get(project, domain, name)
     query = ChildQuery(
-        statuses=parse_statuses(status), indexes=parse_indexes(index, manifest.size), limit=None
+        statuses=parse_statuses(status),
+        indexes=parse_indexes(index, manifest.size if not manifest.relaunch else None),
+        limit=None,
     )
-    cursor = LogCursor()
     start = parse_since(since)
-
-    def fetch() -> list[Any]:
-        return backend.logs(manifest, query, cursor, attempt=attempt, since=start)
-
-    def emit(events: list[Any]) -> None:
-        if tail is not None:
-            kept: dict[int, deque[Any]] = defaultdict(lambda: deque(maxlen=tail))
-            for event in events:
-                kept[event.index].append(event)
-            events = [e for i in sorted(kept) for e in kept[i]]
-        out.lines(_format(e, out, timestamps) for e in events)
-
     if not follow:
-        emit(fetch())
+        events = executions.logs(manifest, query, LogCursor(), attempt=attempt, since=start)
+        out.lines(_format(e, out, timestamps) for e in _tail(events, tail))
         return
     seen: dict[int, deque[str]] = defaultdict(lambda: deque(maxlen=FAILED_TAIL_LINES))
     # A status line on stderr when a person watches; plain lines only when piped.
     watched = out.interactive and bool(getattr(out.stdout, "isatty", lambda: False)())
     last = ""
-    while True:
-        phase = progress.phase_for(backend, manifest)
-        events = fetch()  # after reading the phase, so nothing written before the end is missed
+    for phase, events in executions.follow(manifest, query, attempt=attempt, since=start):
         for event in events:
             seen[event.index].append(_label(event) + " " + event.message)
         out.lines(_format(e, out, timestamps) for e in events)
         if watched and phase.describe() != last:
             out.info(f"── {phase.describe()}")
             last = phase.describe()
-        if phase.done:
-            break
-        time.sleep(progress.POLL_SECONDS)
-    if phase.phase == "FAILED":
-        failed = backend.children(manifest, ChildQuery(statuses=frozenset({"FAILED"}), limit=None))
-        for child in failed[:FAILED_TAIL_CHILDREN]:
-            out.info(f"--- child {child.index} failed: {child.reason or 'no reason given'}")
-            for line in seen.get(child.index, []):
-                out.info(line)
-        if len(failed) > FAILED_TAIL_CHILDREN:
-            out.info(
-                f"--- and {len(failed) - FAILED_TAIL_CHILDREN} more failed children "
-                f"(batchmap logs ... --status FAILED)"
-            )
-    progress.check(phase)
+    if not phase.ok:
+        every_failed = ChildQuery(statuses=frozenset({"FAILED"}), limit=None)
+        _failed_tails(out, executions.children(manifest, every_failed), seen)
+    require_success(phase)
+
+
+def _tail(events: list[Any], tail: int | None) -> list[Any]:
+    """At most the last ``tail`` lines of each child, children in index order."""
+    if tail is None:
+        return events
+    kept: dict[int, deque[Any]] = defaultdict(lambda: deque(maxlen=tail))
+    for event in events:
+        kept[event.index].append(event)
+    return [e for i in sorted(kept) for e in kept[i]]
+
+
+def _failed_tails(out: Any, failed: list[Any], seen: dict[int, deque[str]]) -> None:
+    """The last lines of failed children, repeated at the end of a follow."""
+    for child in failed[:FAILED_TAIL_CHILDREN]:
+        out.info(f"--- child {child.index} failed: {child.reason or 'no reason given'}")
+        for line in seen.get(child.index, []):
+            out.info(line)
+    if len(failed) > FAILED_TAIL_CHILDREN:
+        out.info(
+            f"--- and {len(failed) - FAILED_TAIL_CHILDREN} more failed children "
+            f"(batchmap logs ... --status FAILED)"
+        )

@@ -62,3 +62,26 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing f
 DryRunOpt = Annotated[
     bool, typer.Option("--dryRun", "--dry-run", help="Print the plan; change nothing.")
 ]
+NameArg = Annotated[str, typer.Argument(help="Execution name.", show_default=False)]
+IndexOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--index",
+        help="Only these children, by their (original) index: 3,17-20.",
+        show_default=False,
+    ),
+]
+StatusOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--status",
+        help="Only children in this status (repeat or comma-separate).",
+        show_default=False,
+    ),
+]
+WaitOpt = Annotated[
+    bool,
+    typer.Option(
+        "--wait", help="Show progress until the end; exit 0, or 7 below the success ratio."
+    ),
+]

@@ -48,22 +48,19 @@ def files(
       batchmap register files examples/squares.yaml
       batchmap register files lp/*.yaml -p flytesnacks -d development --version v2
     """
-    from batchmap.errors import InvalidInputError
-    from batchmap.launchplans.model import Overrides, parse_all
     from batchmap.launchplans.registry import plan_summary
 
     state = app_state(ctx)
     out = state.output(output)
-    absolute = [p if p.is_absolute() else state.env.cwd / p for p in paths]
-    plans, skipped = parse_all(absolute, Overrides(project, domain, version))
-    for name, why in skipped:
+    done = state.app.register(
+        [state.path(p) for p in paths], project=project, domain=domain, version=version
+    )
+    for name, why in done.skipped:
         out.warn(f"Flyte launch plan {name} not registered: {why}")
-    if not plans:
-        raise InvalidInputError(
-            "no launch plan batchmap can run in these files",
-            hint="batchmap runs workflows of one legacy map task",
-        )
-    results = state.registry().register(plans)
+    results = done.registrations
+    for r in results:
+        for note in (r.plan.flyte or {}).get("notes", []):
+            out.info(f"{r.plan.name}: {note}")
     rows = [
         {
             **plan_summary(r.plan),
@@ -85,4 +82,4 @@ def files(
         rows=rows,
     )
     new = sum(r.status == "registered" for r in results)
-    out.success(f"{new} registered, {len(results) - new} unchanged in {state.settings.registry}")
+    out.success(f"{new} registered, {len(results) - new} unchanged in {state.config.registry}")

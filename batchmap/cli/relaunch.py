@@ -7,7 +7,15 @@ from typing import Annotated
 import typer
 
 from batchmap.cli.context import app_state
-from batchmap.cli.options import DomainOpt, DryRunOpt, OutputOpt, ProjectOpt
+from batchmap.cli.options import (
+    DomainOpt,
+    DryRunOpt,
+    IndexOpt,
+    NameArg,
+    OutputOpt,
+    ProjectOpt,
+    WaitOpt,
+)
 from batchmap.cli.output import OutputFormat
 
 
@@ -15,14 +23,9 @@ def relaunch(
     ctx: typer.Context,
     project: ProjectOpt,
     domain: DomainOpt,
-    name: Annotated[str, typer.Argument(help="The execution to relaunch.", show_default=False)],
+    name: NameArg,
     failed: Annotated[bool, typer.Option("--failed", help="Re-run its failed children.")] = False,
-    index: Annotated[
-        str | None,
-        typer.Option(
-            "--index", help="Re-run these (original) indexes: 3,17-20.", show_default=False
-        ),
-    ] = None,
+    index: IndexOpt = None,
     new_name: Annotated[
         str | None,
         typer.Option(
@@ -30,9 +33,7 @@ def relaunch(
         ),
     ] = None,
     dry_run: DryRunOpt = False,
-    wait: Annotated[
-        bool, typer.Option("--wait", help="Show progress until the end; exit 0 or 7.")
-    ] = False,
+    wait: WaitOpt = False,
     output: OutputOpt = None,
 ) -> None:
     """Re-run only some children of an execution, keeping their original indexes.
@@ -47,64 +48,31 @@ def relaunch(
       batchmap relaunch -p flytesnacks -d development f3kq0l2m9x8c7v6b5n4a --failed
       batchmap relaunch -p flytesnacks -d development f3kq0l2m9x8c7v6b5n4a --index 3,17-20 --wait
     """
-    from batchmap.cli import views as progress
-    from batchmap.cli.selection import parse_indexes
+    from batchmap.cli import views
+    from batchmap.cli.selection import format_indexes, parse_indexes
     from batchmap.errors import InvalidInputError
-    from batchmap.executions import model as executions
-    from batchmap.executions import relaunch as relaunching
 
     state = app_state(ctx)
     out = state.output(output)
     if not failed and not index:
         raise InvalidInputError("say what to re-run: --failed and/or --index 3,17-20")
-    store = state.execution_store()
-    manifest = executions.load(store, project, domain, name)
-    backend = state.backend(manifest.backend)
-    indexes = relaunching.choose_indexes(
-        manifest, backend, failed=failed, indexes=parse_indexes(index)
+    manifest = state.executions.get(project, domain, name)
+    indexes = state.executions.relaunch_indexes(
+        manifest, failed=failed, indexes=parse_indexes(index)
     )
     if not indexes:
         out.info(f"nothing to relaunch: execution {name!r} has no failed children")
         if out.format is not OutputFormat.table:
             out.data({"relaunched": None, "indexes": []})
         return
-    plan = relaunching.plan(manifest, indexes, new_name)
-    plan.details.update(backend.finalize(plan))
-    plan.details.pop("notes", None)
-    for warning in plan.details.pop("warnings", []):
-        out.warn(warning)
+    plan = state.executions.plan_relaunch(manifest, indexes, new_name)
+    views.notes(out, plan)
+    what = f"{len(indexes)} children of {name} as {plan.name}: {format_indexes(indexes)}"
     if dry_run:
-        out.data(plan.to_dict()) if out.format is not OutputFormat.table else out.text(
-            f"would relaunch {len(indexes)} children of {name} as {plan.name}: {_ranges(indexes)}"
-        )
-        out.info("dry run: nothing was staged, registered or submitted")
-        return
-    created = executions.create(plan, store, backend, foreground=wait)
+        return views.dry_run(out, plan, f"would relaunch {what}")
+    created = state.executions.submit(plan, foreground=wait)
     if out.format is not OutputFormat.table:
-        out.data(created.to_dict())
-    out.info(f"relaunched {len(indexes)} children of {name} as {created.name}: {_ranges(indexes)}")
+        out.data(created.view())
+    out.info(f"relaunched {what}")
     if wait:
-        try:
-            phase = progress.wait(backend, created, out, store=store)
-        except KeyboardInterrupt:
-            out.info(f"interrupted: {backend.on_interrupt(created)}")
-            raise
-        out.success(phase.describe())
-
-
-def _ranges(indexes: list[int]) -> str:
-    """[3, 17, 18, 19, 20] -> "3,17-20" (the --index syntax)."""
-    parts: list[str] = []
-    start = prev = None
-    for i in indexes:
-        if start is None:
-            start = prev = i
-        elif i == prev + 1:  # type: ignore[operator]
-            prev = i
-        else:
-            parts.append(f"{start}" if start == prev else f"{start}-{prev}")
-            start = prev = i
-    if start is not None:
-        parts.append(f"{start}" if start == prev else f"{start}-{prev}")
-    text = ",".join(parts)
-    return text if len(text) <= 200 else text[:197] + "..."
+        views.wait(out, state.executions, created)

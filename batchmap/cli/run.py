@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from batchmap.cli.context import app_state
-from batchmap.cli.options import DryRunOpt, OutputOpt
+from batchmap.cli.options import DryRunOpt, OutputOpt, WaitOpt
 from batchmap.cli.output import OutputFormat
 
 
@@ -118,12 +118,7 @@ def run(
         ),
     ] = "development",
     dry_run: DryRunOpt = False,
-    wait: Annotated[
-        bool,
-        typer.Option(
-            "--wait", help="Show progress until the end; exit 0, or 7 below the success ratio."
-        ),
-    ] = False,
+    wait: WaitOpt = False,
     output: OutputOpt = None,
 ) -> None:
     """Run a command over every item, with no launch plan or exec file.
@@ -144,16 +139,13 @@ def run(
       batchmap run --image my/resizer:1 --items-prefix s3://photos/in/ --suffix .jpg \\
           --backend aws --vcpu 2 --memory 4Gi --retries 2 -- resize '{{ item }}'
     """
-    from batchmap.cli import views as progress
-    from batchmap.errors import InvalidInputError
+    from batchmap.cli import views
+    from batchmap.cli.output import to_yaml
     from batchmap.executions import adhoc
     from batchmap.executions import items as sources
 
     state = app_state(ctx)
     out = state.output(output)
-    chosen = backend or state.settings.backend
-    if chosen not in ("local", "aws"):
-        raise InvalidInputError(f"--backend must be local or aws; got {chosen!r}")
     spec = sources.run_spec(items, items_prefix, suffix, fmt, state.env.cwd, state.env.stdin)
     state.show_warnings(out)
     request = adhoc.RunRequest(
@@ -170,27 +162,14 @@ def run(
         timeout=timeout,
         concurrency=concurrency,
         queue=queue,
-        backend=chosen,
+        backend=backend,
         name=name,
-        iam_role_arn=iam_role or state.settings.get("flyteadmin.assumableIamRole"),
+        iam_role_arn=iam_role,
     )
-    run_plan = adhoc.prepare(
-        request,
-        state.registry(),
-        s3=lambda: state.clients.client("s3"),
-        stdin=state.env.stdin,
-    )
-    plan = run_plan.execution
-    runner = state.backend(chosen)
-    plan.details.update(runner.finalize(plan))
-    for note in plan.details.pop("notes", []):
-        out.info(note)
-    for warning in plan.details.pop("warnings", []):
-        out.warn(warning)
+    run_plan = adhoc.prepare(request, state.executions, stdin=state.env.stdin)
+    views.notes(out, run_plan.execution)
     if dry_run:
         if out.format is OutputFormat.table:
-            from batchmap.cli.output import to_yaml
-
             out.text(
                 "# dry run: the plan of this run (nothing is changed)\n"
                 + to_yaml(run_plan.to_dict())
@@ -199,25 +178,16 @@ def run(
             out.data(run_plan.to_dict())
         out.info("dry run: nothing was registered, staged or submitted")
         return
-    lp = run_plan.launch_plan
-    manifest = adhoc.submit(
-        run_plan, state.registry(), state.execution_store(), runner, foreground=wait
-    )
+    manifest = adhoc.submit(run_plan, state.executions, foreground=wait)
     if out.format is OutputFormat.table:
         out.text(manifest.name)
-    else:
-        out.data(manifest.to_dict())
+    lp = run_plan.launch_plan
     reused = "reused" if run_plan.reused else "registered"
     out.info(f"launch plan {lp.name} {lp.version} ({reused}); {manifest.size:,} children")
+    views.submitted(out, state.executions, manifest, waiting=wait)
     where = f"-p {manifest.project} -d {manifest.domain} {manifest.name}"
     if not wait:
         out.hint(f"status: batchmap get execution {where}")
-        out.hint(f"logs:   batchmap logs {where} --follow")
         return
-    try:
-        phase = progress.wait(runner, manifest, out, store=state.execution_store())
-    except KeyboardInterrupt:
-        out.info(f"interrupted: {runner.on_interrupt(manifest)}")
-        raise
-    out.success(phase.describe())
+    views.wait(out, state.executions, manifest)
     out.hint(f"logs: batchmap logs {where}")

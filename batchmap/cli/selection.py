@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 
-from batchmap.backends.base import STATUSES
+from batchmap import times
 from batchmap.errors import InvalidInputError
+from batchmap.executions.phase import STATUSES
 from batchmap.files.schemas import did_you_mean
+
+MAX_INDEXES = 100_000_000
 
 
 def parse_indexes(text: str | None, size: int | None = None) -> frozenset[int]:
@@ -17,21 +19,23 @@ def parse_indexes(text: str | None, size: int | None = None) -> frozenset[int]:
     for part in text.split(","):
         part = part.strip()
         try:
-            if "-" in part:
-                low, high = (int(x) for x in part.split("-", 1))
-                if low > high:
-                    raise ValueError
-                out.update(range(low, high + 1))
-            else:
-                out.add(int(part))
+            low, _, high = part.partition("-")
+            first, last = int(low), int(high or low)
+            if first < 0 or first > last:
+                raise ValueError
         except ValueError:
             raise InvalidInputError(
                 f"--index: {part!r} is not an index or a range such as 17-20"
             ) from None
-    if size is not None and out and max(out) >= size:
-        raise InvalidInputError(
-            f"--index: {max(out)} is out of range: the map has {size} children (0-{size - 1})"
-        )
+        bound = size if size is not None else MAX_INDEXES
+        if last >= bound:  # checked before the range is built: 0-999999999999 costs nothing
+            raise InvalidInputError(
+                f"--index: {last} is out of range: the map has {size} children (0-{size - 1})"
+                if size is not None
+                else f"--index: {last} is out of range (batchmap maps hold at most "
+                f"{MAX_INDEXES:,} children)"
+            )
+        out.update(range(first, last + 1))
     return frozenset(out)
 
 
@@ -53,15 +57,33 @@ def parse_since(text: str | None, now: dt.datetime | None = None) -> dt.datetime
     """``10m``, ``2h``, ``1d``, ``90s`` ago, or an ISO-8601 time (UTC when no zone is given)."""
     if not text:
         return None
-    now = now or dt.datetime.now(dt.timezone.utc)
-    match = re.fullmatch(r"(\d+)([smhd])", text.strip())
-    if match:
-        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
-        return now - dt.timedelta(**{unit: int(match.group(1))})
+    now = now or times.now()
     try:
-        value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        return now - dt.timedelta(seconds=times.parse_duration(text.strip()))
+    except ValueError:
+        pass
+    try:
+        return times.parse_iso(text)
     except ValueError:
         raise InvalidInputError(
-            f"--since: {text!r} is neither a duration such as 10m or 2h nor an ISO-8601 time"
+            f"--since: {text!r} is neither a duration such as 10m or 2h (at most 100 years) "
+            "nor an ISO-8601 time"
         ) from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def format_indexes(indexes: list[int], limit: int = 200) -> str:
+    """[3, 17, 18, 19, 20] -> "3,17-20" (the --index syntax), elided past ``limit``."""
+    parts: list[str] = []
+    start = prev = None
+    for i in indexes:
+        if start is None or prev is None:
+            start = prev = i
+        elif i == prev + 1:
+            prev = i
+        else:
+            parts.append(f"{start}" if start == prev else f"{start}-{prev}")
+            start = prev = i
+    if start is not None:
+        parts.append(f"{start}" if start == prev else f"{start}-{prev}")
+    text = ",".join(parts)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -60,23 +60,19 @@ def setup(
       batchmap setup
       batchmap setup -o cloudformation > batchmap-stack.yaml
     """
-    from batchmap.aws.clients import aws_call
     from batchmap.cli.output import to_yaml
     from batchmap.setup.apply import Provisioner
     from batchmap.setup.cfn import template
     from batchmap.setup.spec import desired
 
     state = app_state(ctx)
-    settings = state.settings
+    config = state.config
     if output is SetupOutput.cloudformation:
-        want = desired(settings, "${AWS::AccountId}", settings.region or "us-east-1")
+        want = desired(config, "${AWS::AccountId}", config.region or "us-east-1")
         state.output(OutputFormat.yaml).text(to_yaml(template(want)))
         return
     out = state.output(OutputFormat(output.value) if output else None)
-    clients = state.clients
-    with aws_call("sts:GetCallerIdentity"):
-        account = clients.client("sts").get_caller_identity()["Account"]
-    provisioner = Provisioner(clients, desired(settings, account, clients.region or "us-east-1"))
+    provisioner = Provisioner.for_account(state.app.clients, config)
     changes = provisioner.plan()
     if not dry_run:
         provisioner.apply(changes, update=update)

@@ -1,43 +1,22 @@
-"""Execution views shared by `create execution --wait`, `get execution` and `logs`:
-the children table's columns, the header, and the loop that waits for the end."""
+"""How executions look: plans, the header, the children table, the listing, the live
+view of a wait. Shared by `create execution`, `relaunch`, `get execution`, `delete`
+and `logs`; every function renders what the library returned (it never decides)."""
 
 from __future__ import annotations
 
-import datetime as dt
-import time
+import json
 from collections.abc import Callable
 from typing import Any
 
+from batchmap import times
 from batchmap.backends.base import Child, ChildQuery
-from batchmap.cli.output import Column, Output
-from batchmap.errors import BelowSuccessRatioError
-from batchmap.executions.model import Manifest, Phase, parse_time, phase_of
+from batchmap.cli.output import Column, Output, OutputFormat, to_yaml
+from batchmap.executions.lifecycle import Executions, Listing, Terminated, require_success
+from batchmap.executions.manifest import Manifest
+from batchmap.executions.phase import Phase
+from batchmap.executions.plan import ExecutionPlan
 
-POLL_SECONDS = 1.0
-
-
-def duration(start: dt.datetime | None, stop: dt.datetime | None) -> str:
-    if start is None:
-        return ""
-    end = stop or dt.datetime.now(dt.timezone.utc)
-    seconds = max(0, int((end - start).total_seconds()))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s" if m else f"{s}s"
-
-
-def child_row(child: Child, links: Callable[[Child], list[str]] | None = None) -> dict[str, Any]:
-    return {
-        "index": child.index,
-        "status": child.status,
-        "attempts": len(child.attempts),
-        "exitCode": child.exit_code,
-        "reason": child.reason,
-        "started": child.started_at,
-        "duration": duration(child.started_at, child.stopped_at),
-        "logs": "\n".join(links(child)) if links else "",
-    }
-
+LIVE_ROWS = 15
 
 CHILD_COLUMNS = [
     Column("INDEX", "index", justify="right", no_wrap=True),
@@ -49,36 +28,178 @@ CHILD_COLUMNS = [
     Column("DURATION", "duration", justify="right"),
     Column("LOGS", "logs"),
 ]
+LIST_COLUMNS = [
+    Column("NAME", "name", no_wrap=True),
+    Column("LAUNCH PLAN", "launchPlan"),
+    Column("VERSION", "version"),
+    Column("BACKEND", "backend"),
+    Column("QUEUE", "queue"),
+    Column("PHASE", "phase", no_wrap=True),
+    Column("SUCCEEDED", "succeeded", justify="right"),
+    Column("FAILED", "failed", justify="right"),
+    Column("RUNNING", "running", justify="right"),
+    Column("TOTAL", "total", justify="right"),
+    Column("STARTED", "started", no_wrap=True),
+    Column("DURATION", "duration", justify="right"),
+]
+OUTPUT_COLUMNS = [
+    Column("INDEX", "index", justify="right"),
+    Column("OUTPUT", "output"),
+    Column("FROM", "execution"),
+]
 
 
-def phase_for(backend: Any, manifest: Manifest) -> Phase:
-    return phase_of(backend.counts(manifest), manifest.size, manifest.min_successes)
+# -- plans --------------------------------------------------------------------------------
+def notes(out: Output, plan: ExecutionPlan) -> None:
+    for note in plan.notes:
+        out.info(note)
+    for warning in plan.warnings:
+        out.warn(warning)
 
 
+def dry_run(out: Output, plan: ExecutionPlan, summary: str | None = None) -> None:
+    if out.format is not OutputFormat.table:
+        out.data(plan.to_dict())
+    else:
+        out.text(
+            summary
+            or "# dry run: the plan of this execution (nothing is changed)\n"
+            + to_yaml(plan.to_dict())
+        )
+    out.info("dry run: nothing was staged, registered or submitted")
+
+
+# -- one execution ------------------------------------------------------------------------
 def header_lines(manifest: Manifest, phase: Phase, links: list[str]) -> list[str]:
-    data = manifest.data
-    lp = data["launchPlan"]
+    lp = manifest.launch_plan
     lines = [
         f"execution   {manifest.project}/{manifest.domain}/{manifest.name}",
         f"phase       {phase.describe()}",
-        f"launch plan {lp['name']} {lp['version']}",
+        f"launch plan {lp.name} {lp.version}",
         f"backend     {manifest.backend}",
     ]
-    if data.get("queue"):
-        lines.append(f"queue       {data['queue']['name']} ({data['queue']['reason']})")
-    if data.get("iamRoleARN"):
-        lines.append(f"IAM role    {data['iamRoleARN']}")
-    for job in data.get("jobs") or []:
+    if manifest.queue:
+        lines.append(f"queue       {manifest.queue.name} ({manifest.queue.reason})")
+    if manifest.iam_role_arn:
+        lines.append(f"IAM role    {manifest.iam_role_arn}")
+    for job in manifest.run.get("jobs") or []:
         lines.append(f"job         {job['jobId']} ({job['size']} children from {job['offset']})")
-    if (data.get("local") or {}).get("directory"):
-        lines.append(f"directory   {data['local']['directory']}")
-    created = parse_time(data.get("createdAt"))
-    if created:
-        lines.append(f"created     {created:%Y-%m-%dT%H:%M:%SZ}")
+    directory = (manifest.run.get("local") or {}).get("directory")
+    if directory:
+        lines.append(f"directory   {directory}")
+    lines.append(f"created     {times.shown(manifest.created_at)}")
+    if manifest.terminated:
+        lines.append(
+            f"terminated  {times.shown(manifest.terminated.at)} ({manifest.terminated.reason})"
+        )
     lines += [f"console     {link}" for link in links]
     return lines
 
 
+def child_row(child: Child, links: Callable[[Child], list[str]] | None = None) -> dict[str, Any]:
+    return {
+        "index": child.index,
+        "status": child.status,
+        "attempts": len(child.attempts),
+        "exitCode": child.exit_code,
+        "reason": child.reason,
+        "started": child.started_at,
+        "duration": times.elapsed(child.started_at, child.stopped_at),
+        "logs": "\n".join(links(child)) if links else "",
+    }
+
+
+def submitted(out: Output, executions: Executions, manifest: Manifest, *, waiting: bool) -> None:
+    if out.format is not OutputFormat.table:
+        out.data(manifest.view())
+    phase = executions.status(manifest)
+    for line in header_lines(manifest, phase, executions.links(manifest)):
+        out.info(line)
+    if not waiting:
+        out.hint(
+            f"follow it: batchmap logs -p {manifest.project} -d {manifest.domain} "
+            f"{manifest.name} --follow"
+        )
+
+
+def execution(
+    out: Output, executions: Executions, manifest: Manifest, phase: Phase, query: ChildQuery
+) -> None:
+    """One execution with the children ``query`` asks for."""
+    children = executions.children(manifest, query)
+    if out.format is not OutputFormat.table:
+        out.data(
+            {
+                **manifest.view(),
+                "status": phase.to_dict(),
+                "children": [c.to_dict() for c in children],
+            }
+        )
+        return
+    for line in header_lines(manifest, phase, executions.links(manifest)):
+        out.text(line)
+    out.text("")
+    out.table(
+        CHILD_COLUMNS,
+        [child_row(c, lambda ch: executions.child_links(manifest, ch)) for c in children],
+    )
+    shown = len(children)
+    if query.limit is not None and shown == query.limit and manifest.size > shown:
+        out.hint(f"showing {shown} children; --all or --limit N for more")
+
+
+def listing(out: Output, found: Listing, project: str, domain: str) -> None:
+    for problem in found.broken:
+        out.warn(f"skipped: {problem.message}")
+    rows, objects = [], []
+    for item in found.executions:
+        manifest, phase = item.manifest, item.phase
+        rows.append(
+            {
+                "name": manifest.name,
+                "launchPlan": manifest.launch_plan.name,
+                "version": manifest.launch_plan.version,
+                "backend": manifest.backend,
+                "queue": manifest.queue.name if manifest.queue else None,
+                "phase": phase.phase,
+                "succeeded": phase.succeeded,
+                "failed": phase.failed,
+                "running": phase.running,
+                "total": phase.size,
+                "started": manifest.created_at,
+                "duration": times.elapsed(manifest.created_at, None) if not phase.done else "",
+            }
+        )
+        objects.append({**manifest.view(), "status": phase.to_dict()})
+    if not rows:
+        out.info(f"no executions in {project}/{domain}")
+    out.data(objects, columns=LIST_COLUMNS, rows=rows)
+
+
+def outputs(out: Output, values: list[Any], producers: list[str | None]) -> None:
+    rows = [
+        {"index": i, "output": json.dumps(v), "execution": p}
+        for i, (v, p) in enumerate(zip(values, producers, strict=True))
+    ]
+    out.data(values, columns=OUTPUT_COLUMNS, rows=rows)
+
+
+def terminated(out: Output, result: Terminated) -> None:
+    name = result.manifest.name
+    what = result.stopped.what if result.stopped else "nothing"
+    if result.already_finished:
+        out.info(f"execution {name!r} already finished: nothing to terminate")
+    elif result.dry_run:
+        out.info(f"dry run: would terminate {what}")
+    else:
+        out.info(f"asked to terminate {name}: {what}")
+    if out.format is not OutputFormat.table:
+        out.data(result.to_dict())
+    else:
+        out.success(result.phase.describe())
+
+
+# -- waiting ------------------------------------------------------------------------------
 def progress_table(manifest: Manifest, phase: Phase, children: list[Child]) -> Any:
     from rich.console import Group
     from rich.text import Text
@@ -88,76 +209,26 @@ def progress_table(manifest: Manifest, phase: Phase, children: list[Child]) -> A
     return Group(title, Output.make_table(CHILD_COLUMNS[:7], rows))
 
 
-def wait(
-    backend: Any,
-    manifest: Manifest,
-    out: Output,
-    *,
-    store: Any = None,
-    sleep: Callable[[float], None] = time.sleep,
-    poll: float = POLL_SECONDS,
-    limit: int = 15,
-) -> Phase:
-    """Show progress until the execution ends; raise BelowSuccessRatioError (exit 7) on failure."""
-    last = None
+def wait(out: Output, executions: Executions, manifest: Manifest, *, judge: bool = True) -> Phase:
+    """Show progress until the execution ends; with ``judge``, exit 7 below its success
+    ratio. Ctrl-C stops what this process runs and says what goes on."""
+    last: list[str] = []
     with out.live() as update:
-        while True:
-            phase = phase_for(backend, manifest)
+
+        def show(phase: Phase) -> None:
             if out.interactive:
-                children = backend.children(manifest, ChildQuery(limit=limit))
+                children = executions.children(manifest, ChildQuery(limit=LIVE_ROWS))
                 update(progress_table(manifest, phase, children))
-            elif phase.describe() != last:
+            elif [phase.describe()] != last:
                 out.info(phase.describe())
-            last = phase.describe()
-            if phase.done:
-                break
-            sleep(poll)
-    finish = getattr(backend, "wait_foreground", None)
-    if finish is not None:
-        finish(manifest)
-    if store is not None:
-        settle(store, backend, manifest, backend.counts(manifest))
-    return check(phase)
+            last[:] = [phase.describe()]
 
-
-def check(phase: Phase) -> Phase:
-    if phase.phase == "FAILED":
-        raise BelowSuccessRatioError(
-            f"execution failed: {phase.succeeded} of {phase.size} children succeeded, "
-            f"{phase.min_successes} needed ({phase.failed} failed)"
-        )
+        try:
+            phase = executions.wait(manifest, on_progress=show)
+        except KeyboardInterrupt:
+            out.info(f"interrupted: {executions.interrupt(manifest)}")
+            raise
+    if judge:
+        require_success(phase)
+        out.success(phase.describe())
     return phase
-
-
-def settle(store: Any, backend: Any, manifest: Manifest, counts: Any) -> None:
-    """Let the backend clean up a finished execution and record it (best effort)."""
-    from batchmap.errors import BatchmapError
-    from batchmap.executions.model import save
-
-    try:
-        done = backend.cleanup(manifest, counts)
-        if done:
-            manifest.data.update(done)
-            save(store, manifest)
-    except BatchmapError:
-        pass
-
-
-def wait_terminal(
-    backend: Any,
-    manifest: Manifest,
-    *,
-    timeout: float = 600,
-    sleep: Callable[[float], None] = time.sleep,
-    poll: float = 2.0,
-) -> dict:
-    """Poll until every child is terminal (after a termination); the last counts."""
-    waited = 0.0
-    while True:
-        counts = backend.counts(manifest)
-        if counts.get("SUCCEEDED", 0) + counts.get("FAILED", 0) >= manifest.size or (
-            waited >= timeout
-        ):
-            return dict(counts)
-        sleep(poll)
-        waited += poll

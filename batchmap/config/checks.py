@@ -19,7 +19,17 @@ AWS_ARRAY_PLUGIN = "aws_array"
 MAX_BATCH_RETRIES = 9  # retryStrategy.attempts is 1..10
 
 
-def _dig(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+STORAGE_HINT = "children in AWS Batch cannot read a local folder: use s3://BUCKET/PREFIX"
+
+
+def backend_storage_problem(backend: object, storage: str) -> str | None:
+    """The aws backend's one rule about storage (config file, config, flags, init)."""
+    if backend == "aws" and not storage.startswith("s3://"):
+        return f"with backend 'aws', storage must be an s3:// location; got {storage!r}"
+    return None
+
+
+def dig(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     node: Any = data
     for part in path:
         if not isinstance(node, Mapping) or part not in node:
@@ -41,8 +51,8 @@ def check_config(doc: YamlDocument, backend: str | None = None) -> list[Problem]
 def _cross_checks(doc: YamlDocument, backend: str) -> list[Problem]:
     data: dict[str, Any] = doc.data
     problems: list[Problem] = []
-    role_name_key = _dig(data, ("flyteadmin", "roleNameKey"))
-    annotation_key = _dig(data, ("plugins", "aws", "batch", "roleAnnotationKey"))
+    role_name_key = dig(data, ("flyteadmin", "roleNameKey"))
+    annotation_key = dig(data, ("plugins", "aws", "batch", "roleAnnotationKey"))
     if role_name_key and annotation_key and role_name_key != annotation_key:
         line = doc.line_of(["flyteadmin", "roleNameKey"])
         problems.append(
@@ -55,14 +65,9 @@ def _cross_checks(doc: YamlDocument, backend: str) -> list[Problem]:
             )
         )
     storage = data.get("storage")
-    if backend == "aws" and isinstance(storage, str) and not storage.startswith("s3://"):
-        problems.append(
-            doc.problem(
-                ["storage"],
-                f"with backend 'aws', storage must be an s3:// location; got {storage!r}",
-                hint="children in AWS Batch cannot read a local folder: use s3://BUCKET/PREFIX",
-            )
-        )
+    problem = backend_storage_problem(backend, storage) if isinstance(storage, str) else None
+    if problem:
+        problems.append(doc.problem(["storage"], problem, hint=STORAGE_HINT))
     problems += _task_plugin_checks(doc, backend)
     problems += _queue_checks(doc)
     plugins = data.get("plugins") or {}
@@ -76,7 +81,7 @@ def _cross_checks(doc: YamlDocument, backend: str) -> list[Problem]:
                     warning=True,
                 )
             )
-    batch = _dig(data, ("plugins", "aws", "batch")) or {}
+    batch = dig(data, ("plugins", "aws", "batch")) or {}
     low, high = batch.get("minRetries"), batch.get("maxRetries")
     for key in ("minRetries", "maxRetries"):
         if (batch.get(key) or 0) > MAX_BATCH_RETRIES:
@@ -99,7 +104,7 @@ def _cross_checks(doc: YamlDocument, backend: str) -> list[Problem]:
 
 
 def _task_plugin_checks(doc: YamlDocument, backend: str) -> list[Problem]:
-    task_plugins = _dig(doc.data, ("tasks", "task-plugins"))
+    task_plugins = dig(doc.data, ("tasks", "task-plugins"))
     if task_plugins is None:
         return []
     warning = backend != "aws"

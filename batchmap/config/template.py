@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from batchmap.config.checks import check_config
+from batchmap.config.checks import backend_storage_problem, check_config
 from batchmap.errors import InvalidInputError
 from batchmap.files.atomic import atomic_write_text
 from batchmap.files.yamldoc import load_document
@@ -95,7 +95,7 @@ def render_starter_config(
     queue: str | None = None,
 ) -> str:
     """The starter file's text, checked against the config schema before it is returned."""
-    if backend == "aws" and not (storage or "").startswith("s3://"):
+    if backend_storage_problem(backend, storage or ""):
         raise InvalidInputError(
             "with --backend aws, --storage must be an s3:// location",
             hint="batchmap config init --backend aws --storage s3://BUCKET/batchmap",

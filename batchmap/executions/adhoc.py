@@ -20,12 +20,12 @@ from typing import IO, Any
 from batchmap.aws.iam import role_arn_problem
 from batchmap.errors import InvalidInputError
 from batchmap.executions import items as item_sources
-from batchmap.executions.model import ExecutionPlan, Manifest, check_name, create, generate_name
-from batchmap.files.store import BlobStore
+from batchmap.executions.lifecycle import Executions
+from batchmap.executions.manifest import Manifest
+from batchmap.executions.plan import ExecutionPlan, check_name, generate_name
 from batchmap.files.yamldoc import YamlDocument
 from batchmap.launchplans.inputs import InputType, TypeSyntaxError, parse_type
 from batchmap.launchplans.model import PLACEHOLDER, LaunchPlan, Overrides, canonical_json
-from batchmap.launchplans.registry import Registry
 
 INPUT = "items"
 ITEM = "{{ item }}"
@@ -49,9 +49,9 @@ class RunRequest:
     timeout: str | None = None
     concurrency: int | None = None
     queue: str | None = None
-    backend: str = "local"
+    backend: str | None = None  # default: the config's
     name: str | None = None
-    iam_role_arn: str | None = None
+    iam_role_arn: str | None = None  # default: the config's flyteadmin.assumableIamRole
 
 
 @dataclass
@@ -128,13 +128,10 @@ def launch_plan(request: RunRequest, item_type: InputType) -> LaunchPlan:
 
 
 def prepare(
-    request: RunRequest,
-    registry: Registry,
-    *,
-    s3: item_sources.S3Getter | None = None,
-    stdin: IO[bytes] | None = None,
+    request: RunRequest, executions: Executions, *, stdin: IO[bytes] | None = None
 ) -> RunPlan:
-    """Read and check the items, build the launch plan and the execution. No side effects."""
+    """Read and check the items, build the launch plan and the execution's plan (the
+    backend's part included: read-only AWS calls only). No side effects."""
     declared = None
     if request.item_type:
         try:
@@ -145,7 +142,7 @@ def prepare(
     if request.iam_role_arn and role_arn_problem(request.iam_role_arn):
         raise InvalidInputError(f"--iamRoleARN: {role_arn_problem(request.iam_role_arn)}")
     name = check_name(request.name) if request.name else generate_name()
-    read = item_sources.read(request.items, declared, s3=s3, stdin=stdin)
+    read = item_sources.read(request.items, declared, s3=executions.s3, stdin=stdin)
     if len(read) == 0:
         raise InvalidInputError(
             f"{request.items.label}: no items: nothing to run",
@@ -156,20 +153,19 @@ def prepare(
         name=name,
         project=request.project,
         domain=request.domain,
-        plan=plan,
+        launch_plan=plan,
         values={INPUT: read},
         size=len(read),
         envs={},
-        backend=request.backend,
-        iam_role_arn=request.iam_role_arn,
-        queue=request.queue,
+        backend=request.backend or executions.default_backend,
+        iam_role_arn=request.iam_role_arn or executions.default_role,
+        requested_queue=request.queue,
     )
-    return RunPlan(plan, execution, registry.find(*plan.key) is not None)
+    reused = executions.registry.find(*plan.key) is not None
+    return RunPlan(plan, executions.complete(execution), reused)
 
 
-def submit(
-    run: RunPlan, registry: Registry, store: BlobStore, backend: Any, *, foreground: bool
-) -> Manifest:
-    """Register the launch plan (a no-op when it exists), then create the execution."""
-    registry.register([run.launch_plan])
-    return create(run.execution, store, backend, foreground=foreground)
+def submit(run: RunPlan, executions: Executions, *, foreground: bool) -> Manifest:
+    """Register the launch plan (a no-op when it exists), then submit the execution."""
+    executions.registry.register([run.launch_plan])
+    return executions.submit(run.execution, foreground=foreground)

@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from batchmap.aws.iam import role_arn_problem, service_account_problem
+from batchmap.aws.limits import env_name_violations
 from batchmap.errors import InvalidInputError, Problem
 from batchmap.executions import items
 from batchmap.files.atomic import atomic_write_text
 from batchmap.files.schemas import did_you_mean, schema_problems
 from batchmap.files.yamldoc import YamlDocument, load_file
 from batchmap.launchplans.inputs import check_value, coerce, zero_value
-from batchmap.launchplans.model import ENV_NAME, RESERVED_ENV_PREFIXES, LaunchPlan
+from batchmap.launchplans.model import LaunchPlan
 
 KEY_ORDER = (
     "iamRoleARN",
@@ -195,17 +196,8 @@ def load(path: Path) -> ExecFile:
     envs = data.get("envs") or {}
     if isinstance(envs, dict):
         for name in envs:
-            if not ENV_NAME.match(name):
-                problems.append(
-                    doc.problem(["envs", name], "not a valid environment variable name")
-                )
-            elif name.startswith(RESERVED_ENV_PREFIXES):
-                problems.append(
-                    doc.problem(
-                        ["envs", name],
-                        f"names starting with {' or '.join(RESERVED_ENV_PREFIXES)} are reserved",
-                    )
-                )
+            for v in env_name_violations(str(name), ("envs", name)):
+                problems.append(doc.problem(list(v.path), v.message, hint=v.fix))
     if any(not p.warning for p in problems):
         raise InvalidInputError.from_problems(problems, f"{path}: invalid exec file")
     return ExecFile(

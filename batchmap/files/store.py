@@ -30,10 +30,10 @@ def check_key(key: str) -> str:
 
 class BlobStore(Protocol):
     def uri(self, key: str) -> str: ...
+    def location(self, key: str) -> str: ...
     def get(self, key: str) -> bytes | None: ...
     def put(self, key: str, data: bytes, *, exclusive: bool = False) -> None: ...
     def put_stream(self, key: str, stream: BinaryIO) -> None: ...
-    def exists(self, key: str) -> bool: ...
     def list(self, prefix: str) -> Iterator[str]: ...
 
 
@@ -48,6 +48,10 @@ class LocalStore:
 
     def uri(self, key: str) -> str:
         return self.path(key).as_uri()
+
+    def location(self, key: str) -> str:
+        """Where a program finds ``key``: a plain path here."""
+        return str(self.path(key))
 
     def get(self, key: str) -> bytes | None:
         try:
@@ -77,9 +81,6 @@ class LocalStore:
             shutil.copyfileobj(stream, tmp, length=1 << 20)
         Path(tmp.name).replace(path)
 
-    def exists(self, key: str) -> bool:
-        return self.path(key).exists()
-
     def list(self, prefix: str) -> Iterator[str]:
         base = self.root / check_key(prefix.rstrip("/")) if prefix.strip("/") else self.root
         if not base.is_dir():
@@ -103,6 +104,10 @@ class S3Store:
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{self._key(key)}"
+
+    def location(self, key: str) -> str:
+        """Where a program finds ``key``: its s3:// URI."""
+        return self.uri(key)
 
     def get(self, key: str) -> bytes | None:
         from botocore.exceptions import ClientError
@@ -133,18 +138,6 @@ class S3Store:
     def put_stream(self, key: str, stream: BinaryIO) -> None:
         with aws_call("s3:PutObject"):
             self.client.upload_fileobj(stream, self.bucket, self._key(key))
-
-    def exists(self, key: str) -> bool:
-        from botocore.exceptions import ClientError
-
-        with aws_call("s3:HeadObject"):
-            try:
-                self.client.head_object(Bucket=self.bucket, Key=self._key(key))
-                return True
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                    return False
-                raise
 
     def list(self, prefix: str) -> Iterator[str]:
         full = (

@@ -30,10 +30,12 @@ def template(flyte: dict[str, Any]) -> Any:
     return task
 
 
-def render(plan: Any, base: str) -> dict[str, Any]:
-    """Command and environment of every child; ``base`` is the execution's folder or URI."""
-    flyte = plan.plan.flyte
+def render(launch_plan: Any, values: Any, target: Any) -> dict[str, Any]:
+    """Command and environment of every child of ``target`` (its name, project, domain and
+    ``base``: the execution's folder or URI)."""
+    flyte = launch_plan.flyte
     task = template(flyte)
+    base = target.base
     paths = {
         "input": f"{base}/{INPUTS}",
         "inputprefix": f"{base}/flyte",
@@ -41,12 +43,12 @@ def render(plan: Any, base: str) -> dict[str, Any]:
         "rawoutputdataprefix": f"{base}/flyte/raw",
         "checkpointoutputprefix": f"{base}/flyte/checkpoints",
         "prevcheckpointprefix": '""',
-        "perretryuniquekey": plan.name,
+        "perretryuniquekey": target.name,
         "tasktemplatepath": "",
-        "namespace": f"{plan.project}-{plan.domain}",
+        "namespace": f"{target.project}-{target.domain}",
     }
     broadcast = {
-        task_input: plan.values.get(wf_input) for task_input, wf_input in flyte["bindings"].items()
+        task_input: values.get(wf_input) for task_input, wf_input in flyte["bindings"].items()
     }
 
     def fill(match: re.Match[str]) -> str:
@@ -61,14 +63,14 @@ def render(plan: Any, base: str) -> dict[str, Any]:
     env = {e.key: e.value for e in task.container.env}
     env.update(
         {
-            "FLYTE_INTERNAL_EXECUTION_ID": plan.name,
-            "FLYTE_INTERNAL_EXECUTION_PROJECT": plan.project,
-            "FLYTE_INTERNAL_EXECUTION_DOMAIN": plan.domain,
+            "FLYTE_INTERNAL_EXECUTION_ID": target.name,
+            "FLYTE_INTERNAL_EXECUTION_PROJECT": target.project,
+            "FLYTE_INTERNAL_EXECUTION_DOMAIN": target.domain,
             "FLYTE_ATTEMPT_NUMBER": "0",
-            "FLYTE_INTERNAL_TASK_PROJECT": plan.plan.project,
-            "FLYTE_INTERNAL_TASK_DOMAIN": plan.plan.domain,
+            "FLYTE_INTERNAL_TASK_PROJECT": launch_plan.project,
+            "FLYTE_INTERNAL_TASK_DOMAIN": launch_plan.domain,
             "FLYTE_INTERNAL_TASK_NAME": flyte["taskName"],
-            "FLYTE_INTERNAL_TASK_VERSION": plan.plan.version,
+            "FLYTE_INTERNAL_TASK_VERSION": launch_plan.version,
             "FLYTE_FAIL_ON_ERROR": "true",
         }
     )
@@ -80,27 +82,11 @@ def render(plan: Any, base: str) -> dict[str, Any]:
     }
 
 
-def inputs_pb(plan: Any) -> bytes:
+def inputs_pb(launch_plan: Any, values: Any) -> bytes:
     """The map task's ``inputs.pb``: its own input names, from the workflow's bindings."""
     return literal_map(
         {
-            task_input: (plan.values[wf_input], str(plan.plan.inputs[wf_input].type))
-            for task_input, wf_input in plan.plan.flyte["bindings"].items()
+            task_input: (values[wf_input], str(launch_plan.inputs[wf_input].type))
+            for task_input, wf_input in launch_plan.flyte["bindings"].items()
         }
     )
-
-
-def with_error_reasons(store: Any, manifest: Any, children: list[Any]) -> list[Any]:
-    """Failed children of a flytekit map task, with their ``error.pb`` message as reason."""
-    from dataclasses import replace
-
-    from batchmap.flyte.literals import read_error
-
-    out = []
-    for child in children:
-        if child.status == "FAILED":
-            data = store.get(f"{manifest.prefix}/{OUTPUTS}/{child.index}/error.pb")
-            if data is not None:
-                child = replace(child, reason=read_error(data) or child.reason)
-        out.append(child)
-    return out

@@ -6,12 +6,16 @@ launch plan batchmap can run is one whose workflow is a single legacy map task
 (``container_array``, task type version 1): its inputs and defaults come from
 ``spec.defaultInputs``, which workflow inputs feed the map node from the
 node's bindings, ``minSuccessRatio`` from the task's ``custom``, and image,
-resources, retries, timeout and environment from the task template.
+resources, retries, timeout and environment from the task template. Values AWS Batch
+would refuse are changed as FlytePropeller changes them (a fractional CPU rounded up to a
+whole vCPU), each with a note kept in the launch plan's ``flyte.notes``, which
+``register files`` and ``create execution`` show.
 """
 
 from __future__ import annotations
 
 import base64
+import math
 import re
 import tarfile
 from collections.abc import Iterable
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from batchmap.aws import limits
 from batchmap.errors import InvalidInputError
 from batchmap.flyte import require
 from batchmap.flyte.literals import Unsupported, to_value, type_name
@@ -83,14 +88,23 @@ def read(paths: Iterable[Path]) -> Entities:
     return entities
 
 
-def _resources(container: Any) -> dict[str, Any]:
-    """vcpu and memory (MiB) from the container's limits, else requests (as Propeller)."""
+def _resources(container: Any) -> tuple[dict[str, Any], list[str]]:
+    """vcpu and memory (MiB) from the container's limits, else requests (as Propeller), and
+    a note for each value changed to one AWS Batch takes.
+
+    Propeller sends ``vcpus`` = the CPU limit's ``Quantity.Value()``, which rounds up to a
+    whole CPU (flyteplugins/go/tasks/plugins/array/awsbatch/transformer.go,
+    ``toContainerOverrides``: "Batch expects a rounded number of whole CPUs"); AWS Batch
+    takes whole vCPUs on EC2 (batchmap/aws/limits.py), so batchmap rounds up the same way.
+    """
     out: dict[str, Any] = {}
+    cpu = None
     for group in (container.resources.requests, container.resources.limits):
         for entry in group:
             name = {1: "vcpu", 2: "gpu", 3: "memory"}.get(entry.name)
             value = entry.value
             if name == "vcpu":
+                cpu = value
                 out["vcpu"] = float(value[:-1]) / 1000 if value.endswith("m") else float(value)
             elif name == "gpu":
                 out["gpu"] = int(value)
@@ -101,7 +115,16 @@ def _resources(container: Any) -> dict[str, Any]:
                         match.group(2), 1 / 2**20
                     )  # no unit: bytes
                     out["memory"] = max(4, int(float(match.group(1)) * scale))
-    return out
+    notes = []
+    vcpu = out.get("vcpu")
+    if vcpu is not None and (vcpu < 1 or not vcpu.is_integer()):
+        whole = max(1, math.ceil(vcpu))
+        notes.append(
+            f"task.vcpu: the task asks for {cpu} CPU; AWS Batch on EC2 takes whole vCPUs, so "
+            f"{whole} vCPU is requested (FlytePropeller rounds up the same way)"
+        )
+        out["vcpu"] = whole
+    return out, notes
 
 
 def convert(
@@ -150,16 +173,22 @@ def convert(
 
     custom = MessageToDict(task.custom) if task.HasField("custom") else {}
     container = task.container
+    resources, notes = _resources(container)
     spec_task: dict[str, Any] = {
         "image": container.image,
         "command": list(container.command) + list(container.args),
         "retries": min(9, task.metadata.retries.retries),
         "env": {e.key: e.value for e in container.env},
-        **_resources(container),
+        **resources,
     }
     timeout = task.metadata.timeout.seconds
     if timeout:
-        spec_task["timeout"] = max(60, timeout)
+        spec_task["timeout"] = max(limits.MIN_TIMEOUT_SECONDS, timeout)
+        if timeout < limits.MIN_TIMEOUT_SECONDS:
+            notes.append(
+                f"task.timeout: the task's {timeout}s is below AWS Batch's minimum, so "
+                f"{limits.MIN_TIMEOUT_SECONDS}s is used"
+            )
     return {
         "project": project,
         "domain": domain,
@@ -174,6 +203,7 @@ def convert(
             "taskTemplate": base64.b64encode(task.SerializeToString()).decode(),
             "taskName": task.id.name,
             "bindings": bindings,
+            **({"notes": notes} if notes else {}),
         },
     }
 

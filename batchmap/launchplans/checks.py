@@ -2,30 +2,32 @@
 
 Input types parse and defaults fit them; ``map.over`` names distinct list
 inputs; every ``{{ placeholder }}`` of the command resolves; timeouts, memory,
-environment names, secrets, Fargate and role ARNs are what AWS Batch accepts.
+environment names, secrets, vCPU/memory/GPU per platform and role ARNs are what AWS
+Batch accepts (its rules live in ``batchmap/aws/limits.py``).
 Each problem names its line.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
+from batchmap.aws import limits
 from batchmap.aws.iam import role_arn_problem
 from batchmap.errors import Problem
 from batchmap.files.schemas import did_you_mean
 from batchmap.files.yamldoc import YamlDocument
 from batchmap.launchplans.inputs import TypeSyntaxError, check_value, parse_type
 from batchmap.launchplans.model import (
-    ENV_NAME,
-    MIN_TIMEOUT_SECONDS,
+    DEFAULT_MEMORY_MIB,
+    DEFAULT_VCPU,
     PLACEHOLDER,
-    RESERVED_ENV_PREFIXES,
     InputSpec,
     item_type,
-    parse_duration,
     parse_memory,
 )
+from batchmap.times import parse_duration
 
 
 def semantic_problems(doc: YamlDocument, data: dict[str, Any]) -> list[Problem]:
@@ -134,45 +136,26 @@ def _command_problems(
 
 
 def _task_problems(doc: YamlDocument, task: dict[str, Any]) -> list[Problem]:
-    problems = []
+    """AWS Batch's request rules (batchmap/aws/limits.py) on the task, each at its line."""
+    found: list[limits.Violation] = []
     if "timeout" in task:
-        try:
-            seconds = parse_duration(task["timeout"])
-            if seconds < MIN_TIMEOUT_SECONDS:
-                problems.append(
-                    doc.problem(
-                        ["task", "timeout"],
-                        f"AWS Batch needs a timeout of at least {MIN_TIMEOUT_SECONDS}s; "
-                        f"got {seconds}s",
-                    )
-                )
-        except ValueError:
-            pass  # the schema already said so
-    if isinstance(task.get("memory"), str):
-        try:
-            if parse_memory(task["memory"]) < 4:
-                problems.append(doc.problem(["task", "memory"], "must be at least 4 MiB"))
-        except ValueError:
-            pass
+        with contextlib.suppress(ValueError):  # a malformed duration: the schema said so
+            found += limits.timeout_violations(parse_duration(task["timeout"]), ("task", "timeout"))
+    platform = task.get("platform", "EC2")
+    try:
+        memory = parse_memory(task.get("memory", DEFAULT_MEMORY_MIB))
+    except ValueError:
+        memory = None  # the schema already said so
+    vcpu = float(task.get("vcpu", DEFAULT_VCPU))
+    found += limits.vcpu_violations(vcpu, platform)
+    if memory is not None:
+        found += limits.memory_violations(memory, vcpu, platform)
+    found += limits.gpu_violations(int(task.get("gpu", 0)), platform)
     for name in task.get("env") or {}:
-        if not ENV_NAME.match(name):
-            problems.append(
-                doc.problem(["task", "env", name], "not a valid environment variable name")
-            )
-        elif name.startswith(RESERVED_ENV_PREFIXES):
-            problems.append(
-                doc.problem(
-                    ["task", "env", name],
-                    f"names starting with {' or '.join(RESERVED_ENV_PREFIXES)} are reserved",
-                )
-            )
+        found += limits.env_name_violations(name, ("task", "env", name))
     for name in task.get("secrets") or {}:
-        if not ENV_NAME.match(name) or name.startswith(RESERVED_ENV_PREFIXES):
-            problems.append(
-                doc.problem(["task", "secrets", name], "not a usable environment variable name")
-            )
-    if task.get("platform") == "FARGATE" and task.get("gpu"):
-        problems.append(doc.problem(["task", "gpu"], "Fargate has no GPUs; use platform EC2"))
+        found += limits.env_name_violations(name, ("task", "secrets", name))
+    problems = [doc.problem(list(v.path), v.message, hint=v.fix) for v in found]
     role = task.get("executionRoleArn")
     if role:
         problem = role_arn_problem(role)

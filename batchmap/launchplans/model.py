@@ -20,16 +20,11 @@ from batchmap.errors import InvalidInputError, Problem
 from batchmap.files.schemas import schema_problems
 from batchmap.files.yamldoc import YamlDocument, load_documents, read_text
 from batchmap.launchplans.inputs import InputType, coerce, parse_type
+from batchmap.times import parse_duration
 
 DEFAULT_VCPU = 1.0
 DEFAULT_MEMORY_MIB = 2048
-MIN_TIMEOUT_SECONDS = 60
-PLATFORMS = ("EC2", "FARGATE", "EKS")
 PLACEHOLDER = re.compile(r"\{\{\s*(?P<expr>[^{}]*?)\s*\}\}")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-RESERVED_ENV_PREFIXES = ("AWS_BATCH", "BATCHMAP_")
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhd])")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 @dataclass(frozen=True)
@@ -156,16 +151,6 @@ def parse_memory(value: int | str) -> int:
         raise ValueError(f"not a memory size: {value!r}")
     number, unit = float(match.group(1)), (match.group(2) or "Mi")
     return int(number * 1024) if unit.startswith("G") else int(number)
-
-
-def parse_duration(value: int | str) -> int:
-    """Seconds from ``3600``, ``"90s"``, ``"1h30m"``, ``"2d"``."""
-    if isinstance(value, int):
-        return value
-    parts = _DURATION_PART.findall(value)
-    if not parts or "".join(n + u for n, u in parts) != value:
-        raise ValueError(f"not a duration: {value!r}")
-    return int(sum(float(n) * _UNITS[u] for n, u in parts))
 
 
 def item_type(lp_inputs: Mapping[str, InputSpec], over: Sequence[str]) -> InputType | None:

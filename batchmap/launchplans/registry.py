@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from batchmap import times
 from batchmap.errors import InvalidInputError, NotFoundError
 from batchmap.files.store import AlreadyExists, BlobStore
 from batchmap.launchplans.model import LaunchPlan, canonical_json, spec_differences
@@ -26,10 +27,6 @@ class Registration:
     status: str  # registered | unchanged
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
 class Registry:
     def __init__(self, store: BlobStore) -> None:
         self.store = store
@@ -41,7 +38,7 @@ class Registry:
     def _load(self, data: bytes, where: str) -> LaunchPlan:
         try:
             record = json.loads(data)
-            created = dt.datetime.fromisoformat(record["createdAt"].replace("Z", "+00:00"))
+            created = times.parse_iso(record["createdAt"])
             return LaunchPlan.from_spec(record["spec"], created)
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidInputError(f"{where}: corrupt registry entry ({exc})") from None
@@ -50,7 +47,7 @@ class Registry:
         record = {
             "apiVersion": API_VERSION,
             "kind": "LaunchPlan",
-            "createdAt": created.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "createdAt": times.iso(created),
             "spec": plan.spec_dict(),
         }
         return (json.dumps(record, indent=2) + "\n").encode()
@@ -87,7 +84,7 @@ class Registry:
                 else f"{len(conflicts)} versions conflict: " + " | ".join(conflicts),
                 hint="versions are immutable: register the change under a new --version",
             )
-        created = now or _now()
+        created = now or times.now()
         results = []
         for plan in plans:
             key = self.key(*plan.key)

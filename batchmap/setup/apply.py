@@ -14,6 +14,7 @@ import json
 
 from batchmap.aws.clients import ClientFactory, aws_call
 from batchmap.aws.iam import ECS_TASKS, pass_role_policy, trust_problem
+from batchmap.config.loader import Config
 from batchmap.errors import BatchmapError
 from batchmap.setup.spec import (
     INSTANCE_ROLE,
@@ -22,6 +23,7 @@ from batchmap.setup.spec import (
     Change,
     Desired,
     code_of,
+    desired,
     trust,
 )
 from batchmap.setup.storage import StorageResources
@@ -33,6 +35,13 @@ class Provisioner(StorageResources):
         self.want = want
         self.iam = clients.client("iam")
         self.batch = clients.client("batch")
+
+    @classmethod
+    def for_account(cls, clients: ClientFactory, config: Config) -> Provisioner:
+        """The provisioner of ``config``'s resources in the caller's account and region."""
+        with aws_call("sts:GetCallerIdentity"):
+            account = clients.client("sts").get_caller_identity()["Account"]
+        return cls(clients, desired(config, account, clients.region or "us-east-1"))
 
     # -- IAM ------------------------------------------------------------------------------
     def _role(self, name: str, service: str, policies: list[str], label: str) -> Change:
@@ -52,7 +61,10 @@ class Provisioner(StorageResources):
                     with aws_call("iam:AttachRolePolicy"):
                         self.iam.attach_role_policy(RoleName=name, PolicyArn=arn)
 
-            return Change(label, name, "create", f"trusts {service}", create)
+            detail = f"trusts {service}"
+            if policies:  # managed-policy ARNs carry the region's partition
+                detail += f"; attaches {', '.join(policies)}"
+            return Change(label, name, "create", detail, create)
         problems = []
         document = role.get("AssumeRolePolicyDocument")
         if service == ECS_TASKS and trust_problem(document):

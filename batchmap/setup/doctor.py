@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from batchmap.aws.clients import ClientFactory, aws_call
+from batchmap.aws.clients import ClientFactory, aws_call, partition_for
 from batchmap.aws.iam import Check, check_role
-from batchmap.config.settings import Settings
+from batchmap.config.loader import Config
 from batchmap.errors import BatchmapError
 from batchmap.files.store import parse_s3_uri
 
@@ -132,20 +132,20 @@ def _queues(clients: ClientFactory, names: list[str]) -> list[Check]:
 
 
 def run_checks(
-    settings: Settings, clients: ClientFactory | None, role: str | None = None
+    config: Config, clients: ClientFactory | None, role: str | None = None
 ) -> list[Check]:
     """Every check, in the order doctor shows them."""
     checks = [
         Check(
             "config",
-            "ok" if not settings.warnings else "warn",
-            str(settings.config_file or "built-in defaults")
-            + (f" ({len(settings.warnings)} warnings)" if settings.warnings else ""),
+            "ok" if not config.warnings else "warn",
+            str(config.config_file or "built-in defaults")
+            + (f" ({len(config.warnings)} warnings)" if config.warnings else ""),
         )
     ]
-    checks.append(Check("backend", "ok", settings.backend))
-    checks.append(_location(clients, "storage", settings.storage))
-    checks.append(_location(clients, "registry", settings.registry))
+    checks.append(Check("backend", "ok", config.backend))
+    checks.append(_location(clients, "storage", config.storage))
+    checks.append(_location(clients, "registry", config.registry))
     if clients is None:
         return checks
     try:
@@ -161,7 +161,7 @@ def run_checks(
     except BatchmapError as exc:
         checks.append(Check("credentials", "fail", exc.message, exc.hint))
         return checks
-    names = sorted({q["dynamic"] for q in settings.queues.get("executionQueues") or []})
+    names = sorted({q["dynamic"] for q in config.queues.get("executionQueues") or []})
     if names:
         checks += _queues(clients, names)
     else:
@@ -180,14 +180,14 @@ def run_checks(
     try:
         with aws_call("logs:DescribeLogGroups"):
             groups = clients.client("logs").describe_log_groups(
-                logGroupNamePrefix=settings.log_group
+                logGroupNamePrefix=config.log_group
             )["logGroups"]
-        exists = any(g["logGroupName"] == settings.log_group for g in groups)
+        exists = any(g["logGroupName"] == config.log_group for g in groups)
         checks.append(
             Check(
                 "log group",
                 "ok" if exists else "warn",
-                settings.log_group
+                config.log_group
                 + (
                     ""
                     if exists
@@ -223,12 +223,13 @@ ACTIONS = {
 }
 
 
-def policy(settings: Settings) -> dict[str, Any]:
-    """The IAM policy batchmap needs (``doctor --print-policy``)."""
+def policy(config: Config) -> dict[str, Any]:
+    """The IAM policy batchmap needs (``doctor --print-policy``), in the region's partition."""
+    partition = partition_for(config.region)
     buckets = sorted(
         {
             parse_s3_uri(loc)[0]
-            for loc in (settings.storage, settings.registry)
+            for loc in (config.storage, config.registry)
             if loc.startswith("s3://")
         }
     )
@@ -255,7 +256,7 @@ def policy(settings: Settings) -> dict[str, Any]:
                 "Sid": "BatchmapStoreObjects",
                 "Effect": "Allow",
                 "Action": ["s3:GetObject", "s3:PutObject"],
-                "Resource": [f"arn:aws:s3:::{b}/*" for b in buckets],
+                "Resource": [f"arn:{partition}:s3:::{b}/*" for b in buckets],
             }
         )
         statements.append(
@@ -263,7 +264,7 @@ def policy(settings: Settings) -> dict[str, Any]:
                 "Sid": "BatchmapStoreList",
                 "Effect": "Allow",
                 "Action": ["s3:ListBucket"],
-                "Resource": [f"arn:aws:s3:::{b}" for b in buckets],
+                "Resource": [f"arn:{partition}:s3:::{b}" for b in buckets],
             }
         )
     return {"Version": "2012-10-17", "Statement": statements}

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from batchmap.aws.clients import partition_for
-from batchmap.config.settings import Settings
+from batchmap.config.loader import Config
 from batchmap.errors import BatchmapError, InvalidInputError
 from batchmap.files.store import parse_s3_uri
 
@@ -71,8 +71,8 @@ class Desired:
         return resources
 
 
-def desired(settings: Settings, account: str, region: str) -> Desired:
-    setup = settings.setup
+def desired(config: Config, account: str, region: str) -> Desired:
+    setup = config.setup
     if not setup:
         raise InvalidInputError(
             "the config has no setup: section",
@@ -98,7 +98,7 @@ def desired(settings: Settings, account: str, region: str) -> Desired:
         ),
     )
     bucket = setup.get("bucket") or (
-        parse_s3_uri(settings.storage)[0] if settings.storage.startswith("s3://") else None
+        parse_s3_uri(config.storage)[0] if config.storage.startswith("s3://") else None
     )
     user = setup.get("userRole") or {}
     return Desired(
@@ -106,12 +106,12 @@ def desired(settings: Settings, account: str, region: str) -> Desired:
         account=account,
         region=region,
         compute=compute,
-        queues=sorted({q["dynamic"] for q in settings.queues.get("executionQueues") or []}),
+        queues=sorted({q["dynamic"] for q in config.queues.get("executionQueues") or []}),
         user_role=user.get("name", "batchmap-task"),
         managed_policies=list(user.get("managedPolicies") or []),
         pass_principal=setup.get("passRolePrincipal"),
         bucket=bucket,
-        log_group=settings.log_group,
+        log_group=config.log_group,
         service_role=compute.get("serviceRole"),
         instance_role=compute.get("instanceRole"),
     )

@@ -7,7 +7,8 @@ import boto3
 import pytest
 
 from batchmap.backends.aws import backend as aws_batch
-from batchmap.executions import model as executions
+from batchmap.executions import manifest as executions
+from batchmap.tasks import container
 from tests.aws.conftest import register_with_items
 from tests.conftest import Invoke
 
@@ -39,7 +40,7 @@ def _crash_after(monkeypatch, owner, name: str, when=lambda *a, **k: True):  # t
 
 
 STEPS = {
-    "staging": (executions, "stage", None),
+    "staging": (container.ContainerTask, "stage", None),
     "registration": (aws_batch.AwsBatchBackend, "_register", None),
     "manifest": (executions.Manifest, "__init__", None),
     "submit": (aws_batch.AwsBatchBackend, "_submit_once", None),

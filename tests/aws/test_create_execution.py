@@ -266,7 +266,7 @@ def test_no_matching_queue_exits_4(cli: Invoke) -> None:
 
 @pytest.mark.usefixtures("aws")
 def test_never_two_submissions_for_one_execution(cli: Invoke, monkeypatch) -> None:
-    from batchmap.executions import model as executions
+    from batchmap.executions import manifest as executions
 
     exec_file = register_with_items(cli, 5)
     assert cli("create", "execution", *P, "--execFile", str(exec_file), "once").exit_code == 0
@@ -297,6 +297,38 @@ def test_reserved_and_oversized_requests_are_refused_before_aws(cli: Invoke) -> 
     result = cli("create", "execution", *P, "--execFile", str(exec_file), "huge")
     assert result.exit_code == 3 and "AWS Batch accepts 30,720" in result.stderr
     assert _state()["jobs"] == []
+
+
+@pytest.mark.usefixtures("aws")
+def test_a_dry_run_fails_on_oversized_envs_as_a_real_run_does_before_any_write(
+    cli: Invoke,
+) -> None:
+    exec_file = register_with_items(cli, 3)
+    exec_file.write_text(exec_file.read_text().replace("TEAM: vision", "BIG: " + "x" * 40_000))
+    s3 = boto3.client("s3", region_name="us-east-1")
+    before = [o["Key"] for o in s3.list_objects_v2(Bucket="bm-bucket")["Contents"]]
+    assert all(key.startswith("registry/") for key in before)  # only the launch plan
+    for extra in (("--dryRun",), ()):
+        result = cli(
+            "create",
+            "execution",
+            *P,
+            "--execFile",
+            str(exec_file),
+            "big",
+            "--backend",
+            "aws",
+            *extra,
+        )
+        assert result.exit_code == 3, result.stderr
+        (line,) = result.stderr.splitlines()
+        assert line.startswith("error: SubmitJob big: the SubmitJob request is 41,")
+        assert "AWS Batch accepts 30,720 bytes (30 KiB) at most" in line
+        assert "its largest part is environment BIG (40,002 bytes)" in line
+        assert "exec file's envs" in line
+        after = [o["Key"] for o in s3.list_objects_v2(Bucket="bm-bucket")["Contents"]]
+        assert after == before  # nothing staged, no manifest
+        assert _state()["definitions"] == [] and _state()["jobs"] == []
 
 
 @pytest.mark.usefixtures("aws")

@@ -6,10 +6,10 @@ from pathlib import Path
 import boto3
 import pytest
 
-from batchmap.executions.staging import stage, stage_relaunch
 from batchmap.files.store import LocalStore
 from batchmap.launchplans.model import parse_files
 from batchmap.runtime import task as runtime
+from batchmap.tasks.staging import stage, stage_relaunch
 from tests.aws.conftest import register_with_items, set_job
 from tests.conftest import Invoke, write
 
@@ -95,7 +95,7 @@ def test_terminate_a_running_array_and_a_finished_one(cli: Invoke) -> None:
         "terminate", "execution", *P, "t1", "--no-wait", "--reason", "stop it", "-o", "json"
     )
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout)["stopped"] == {"jobs": [parent]}
+    assert json.loads(result.stdout)["stopped"] == {"what": "1 array job", "ids": [parent]}
     batch = boto3.client("batch", region_name="us-east-1")
     assert batch.describe_jobs(jobs=[parent])["jobs"][0]["statusReason"] == "stop it"
     data = json.loads(cli("get", "execution", *P, "t1", "-o", "json").stdout)
@@ -105,12 +105,23 @@ def test_terminate_a_running_array_and_a_finished_one(cli: Invoke) -> None:
 @pytest.mark.usefixtures("aws")
 def test_the_job_definition_is_deregistered_once_finished(cli: Invoke) -> None:
     exec_file = register_with_items(cli, 3)
+    batch = boto3.client("batch", region_name="us-east-1")
+    detached = json.loads(
+        cli("create", "execution", *P, "--execFile", str(exec_file), "bg", "-o", "json").stdout
+    )
+    before = cli("get", "execution", *P, "bg", "-o", "json").stdout
+    # Reading never writes: the finished execution's revision stays until a writer settles it.
+    assert cli("get", "execution", *P, "bg", "-o", "json").stdout == before
+    (definition,) = batch.describe_job_definitions(jobDefinitions=[detached["jobDefinitionArn"]])[
+        "jobDefinitions"
+    ]
+    assert definition["status"] == "ACTIVE"
     created = json.loads(
-        cli("create", "execution", *P, "--execFile", str(exec_file), "done", "-o", "json").stdout
+        cli(
+            "create", "execution", *P, "--execFile", str(exec_file), "done", "--wait", "-o", "json"
+        ).stdout
     )
     arn = created["jobDefinitionArn"]
-    batch = boto3.client("batch", region_name="us-east-1")
-    assert cli("get", "execution", *P, "done").exit_code == 0
     (definition,) = batch.describe_job_definitions(jobDefinitions=[arn])["jobDefinitions"]
     assert definition["status"] == "INACTIVE"
     assert (

@@ -8,30 +8,27 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from batchmap.aws.clients import partition_for
 from tests.conftest import Invoke, write
 
 REGION = "us-east-1"
 
 
-@pytest.fixture
-def empty_account(isolated: Path):
-    # AWS-managed policies exist on AWS; moto loads them only when asked.
-    config = {"batch": {"use_docker": False}, "iam": {"load_aws_managed_policies": True}}
-    with mock_aws(config=config):
-        ec2 = boto3.client("ec2", region_name=REGION)
-        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24")["Subnet"]["SubnetId"]
-        group = ec2.create_security_group(GroupName="batch", Description="batch", VpcId=vpc)[
-            "GroupId"
-        ]
-        write(
-            Path("batchmap.yaml"),
-            f"""\
+def _empty_account(region: str) -> None:
+    """A VPC with a subnet and a security group, and the config that sets up the guide."""
+    ec2 = boto3.client("ec2", region_name=region)
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="batch", Description="batch", VpcId=vpc)["GroupId"]
+    partition = partition_for(region)
+    write(
+        Path("batchmap.yaml"),
+        f"""\
 backend: aws
 storage: s3://team-batchmap/store
 registry: s3://team-batchmap/registry
 aws:
-  region: {REGION}
+  region: {region}
 queues:
   executionQueues:
     - dynamic: default
@@ -49,25 +46,35 @@ setup:
     maxvCpus: 64
   userRole:
     name: batchmap-task
-    managedPolicies: ["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"]
-  passRolePrincipal: arn:aws:iam::123456789012:role/ci-runner
+    managedPolicies: ["arn:{partition}:iam::aws:policy/AmazonS3ReadOnlyAccess"]
+  passRolePrincipal: arn:{partition}:iam::123456789012:role/ci-runner
 """,
-        )
-        boto3.client("iam", region_name=REGION).create_role(
-            RoleName="ci-runner",
-            AssumeRolePolicyDocument=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Action": "sts:AssumeRole",
-                            "Principal": {"Service": "ec2.amazonaws.com"},
-                        }
-                    ],
-                }
-            ),
-        )
+    )
+    boto3.client("iam", region_name=region).create_role(
+        RoleName="ci-runner",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "sts:AssumeRole",
+                        "Principal": {"Service": "ec2.amazonaws.com"},
+                    }
+                ],
+            }
+        ),
+    )
+
+
+# AWS-managed policies exist on AWS; moto loads them only when asked.
+MOTO = {"batch": {"use_docker": False}, "iam": {"load_aws_managed_policies": True}}
+
+
+@pytest.fixture
+def empty_account(isolated: Path):
+    with mock_aws(config=MOTO):
+        _empty_account(REGION)
         yield
 
 
@@ -196,3 +203,55 @@ def test_setup_section_is_validated(cli: Invoke) -> None:
     assert result.exit_code == 3
     assert "setup.computeEnvironment.subnets[0]: must be a subnet id" in result.stderr
     assert "setup.computeEnvironment.type: must be one of" in result.stderr
+
+
+def test_managed_policies_use_the_regions_partition_in_china(cli: Invoke) -> None:
+    """moto keeps AWS's managed policies of the aws-cn partition under arn:aws-cn:, and
+    refuses arn:aws: ones there, as AWS does."""
+    region = "cn-north-1"
+    with mock_aws(config=MOTO):
+        _empty_account(region)
+        dry = cli("setup", "--dryRun", "-o", "json")
+        assert dry.exit_code == 0, dry.stderr
+        details = {r["resource"]: r["detail"] for r in json.loads(dry.stdout)}
+        assert details["Batch service role"] == (
+            "trusts batch.amazonaws.com; attaches "
+            "arn:aws-cn:iam::aws:policy/service-role/AWSBatchServiceRole"
+        )
+        result = cli("setup", "-o", "json")
+        assert result.exit_code == 0, result.stderr
+        iam = boto3.client("iam", region_name=region)
+        attached = {
+            role: [
+                p["PolicyArn"]
+                for p in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+            ]
+            for role in ("batchmap-batch-service", "batchmap-ecs-instance", "batchmap-task")
+        }
+    assert attached == {
+        "batchmap-batch-service": ["arn:aws-cn:iam::aws:policy/service-role/AWSBatchServiceRole"],
+        "batchmap-ecs-instance": [
+            "arn:aws-cn:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
+        ],
+        "batchmap-task": ["arn:aws-cn:iam::aws:policy/AmazonS3ReadOnlyAccess"],
+    }
+
+
+def test_managed_policies_use_the_regions_partition_in_govcloud(cli: Invoke) -> None:
+    """moto puts GovCloud in the aws partition, so only the plan is checked there."""
+    with mock_aws(config=MOTO):
+        _empty_account("us-gov-west-1")
+        dry = cli("setup", "--dryRun", "-o", "json")
+        assert dry.exit_code == 0, dry.stderr
+        details = {r["resource"]: r["detail"] for r in json.loads(dry.stdout)}
+        policy = cli("doctor", "--print-policy")
+    assert details["instance role"].endswith(
+        "attaches arn:aws-us-gov:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
+    )
+    assert details["Batch service role"].endswith(
+        "arn:aws-us-gov:iam::aws:policy/service-role/AWSBatchServiceRole"
+    )
+    resources = [
+        r for s in json.loads(policy.stdout)["Statement"] for r in s["Resource"] if "s3" in r
+    ]
+    assert resources == ["arn:aws-us-gov:s3:::team-batchmap/*", "arn:aws-us-gov:s3:::team-batchmap"]

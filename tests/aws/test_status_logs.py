@@ -221,21 +221,21 @@ def test_a_follow_tick_costs_the_same_for_10_and_10000_children(cli: Invoke) -> 
 
     from batchmap.aws.clients import ClientFactory
     from batchmap.backends.aws.backend import AwsBatchBackend
-    from batchmap.config.settings import Overrides, resolve
-    from batchmap.executions.model import load
+    from batchmap.config.loader import Overrides, resolve
+    from batchmap.executions.manifest import load
     from batchmap.files.store import open_store
 
     costs = []
     for n, name in ((10, "small"), (10_000, "large")):
         submit(cli, n, name, plan=name)
-        settings = resolve(Overrides(), {}, Path.cwd(), Path.home())
+        config = resolve(Overrides(), {}, Path.cwd(), Path.home())
         clients = ClientFactory(region="us-east-1")
         calls = _count_calls(clients.client("batch"))
         calls.update()
         log_calls = _count_calls(clients.client("logs"))
-        backend = AwsBatchBackend(clients, settings)
+        backend = AwsBatchBackend(clients, config)
         manifest = load(
-            open_store(settings.storage, clients.client("s3")), "flytesnacks", "development", name
+            open_store(config.storage, clients.client("s3")), "flytesnacks", "development", name
         )
         from batchmap.backends.base import ChildQuery
 

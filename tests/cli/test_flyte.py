@@ -197,3 +197,78 @@ def test_loose_pb_files_and_launch_plans_batchmap_cannot_run(cli: Invoke, tmp_pa
     assert result.exit_code == 3
     assert f"Flyte launch plan {NAME} not registered: its node is a missing task" in result.stderr
     assert "no launch plan batchmap can run" in result.stderr
+
+
+def _with_cpu(tmp_path: Path, cpu: str, timeout: int = 0) -> list[Path]:
+    """The package's .pb files with the map task asking for ``cpu`` (as
+    ``@task(requests=Resources(cpu=...))`` does) and, optionally, a timeout."""
+    import tarfile
+
+    from flyteidl.admin import task_pb2
+    from flyteidl.core import tasks_pb2
+
+    with tarfile.open(PACKAGE) as archive:
+        archive.extractall(tmp_path / "pb", filter="data")
+    files = sorted((tmp_path / "pb").glob("*.pb"))
+    (mapped,) = [f for f in files if "map_square" in f.name]
+    spec = task_pb2.TaskSpec()
+    spec.ParseFromString(mapped.read_bytes())
+    del spec.template.container.resources.requests[:]
+    spec.template.container.resources.requests.append(
+        tasks_pb2.Resources.ResourceEntry(name=tasks_pb2.Resources.CPU, value=cpu)
+    )
+    if timeout:
+        spec.template.metadata.timeout.seconds = timeout
+    mapped.write_bytes(spec.SerializeToString())
+    return files
+
+
+def test_a_fractional_cpu_is_rounded_up_as_propeller_does_with_a_note(
+    cli: Invoke, tmp_path: Path
+) -> None:
+    from moto import mock_aws
+
+    from tests.aws.conftest import CONFIG, ROLE_ARN, make_account
+
+    files = _with_cpu(tmp_path, "500m", timeout=30)
+    result = cli("register", "files", *map(str, files), *P, "--version", "v1", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    note = (
+        f"{NAME}: task.vcpu: the task asks for 500m CPU; AWS Batch on EC2 takes whole vCPUs, "
+        "so 1 vCPU is requested (FlytePropeller rounds up the same way)"
+    )
+    assert note in result.stderr
+    assert "task.timeout: the task's 30s is below AWS Batch's minimum, so 60s is used" in (
+        result.stderr
+    )
+    (registered,) = json.loads(result.stdout)
+    assert registered["launchPlan"]["task"]["vcpu"] == 1
+    assert registered["launchPlan"]["task"]["timeout"] == 60
+    with mock_aws(config={"batch": {"use_docker": False}}):
+        make_account()
+        Path("batchmap.yaml").write_text(CONFIG.replace("registry: s3://bm-bucket/registry\n", ""))
+        made = cli("get", "launchplan", *P, NAME, "--execFile", "exec.yaml", "--force")
+        assert made.exit_code == 0, made.stderr
+        dry = cli(
+            "create", "execution", *P, "--execFile", "exec.yaml", "--iamRoleARN", ROLE_ARN,
+            "--dryRun", "-o", "json", "fkcpu",
+        )  # fmt: skip
+        assert dry.exit_code == 0, dry.stderr
+        assert note.split(": ", 1)[1] in dry.stderr
+    requirements = json.loads(dry.stdout)["jobDefinition"]["containerProperties"][
+        "resourceRequirements"
+    ]
+    assert {"type": "VCPU", "value": "1"} in requirements
+
+
+@pytest.mark.parametrize(("cpu", "vcpu"), [("1500m", 2), ("0.1", 1), ("2", 2)])
+def test_cpu_quantities_round_up_to_whole_vcpus(
+    cli: Invoke, tmp_path: Path, cpu: str, vcpu: int
+) -> None:
+    result = cli(
+        "register", "files", *map(str, _with_cpu(tmp_path, cpu)), *P, "--version", "v1", "-o",
+        "json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)[0]["launchPlan"]["task"]["vcpu"] == vcpu
+    assert ("rounds up" in result.stderr) == (cpu != "2")

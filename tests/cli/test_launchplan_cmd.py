@@ -76,6 +76,26 @@ def test_bad_launch_plans_exit_3_with_path_and_line(cli: Invoke, path: Path) -> 
     assert "Traceback" not in result.output
 
 
+def test_a_fractional_vcpu_on_ec2_is_one_line_at_register_and_nothing_is_registered(
+    cli: Invoke,
+) -> None:
+    """moto would take vcpu 0.25 on EC2; AWS Batch refuses it, so register does first."""
+    text = SQUARES.read_text().replace("  vcpu: 1\n", "  vcpu: 0.25\n")
+    assert "vcpu: 0.25" in text
+    path = write(Path("fractional.yaml"), text)
+    result = cli("register", "files", str(path))
+    assert result.exit_code == 3
+    (line,) = result.stderr.splitlines()
+    assert line == (
+        f"error: {path.resolve()}:28: task.vcpu: 0.25 vCPU is not allowed on EC2: AWS Batch "
+        "takes whole vCPUs (at least 1) on EC2 and SPOT (use a whole number ≥ 1, or platform: "
+        "FARGATE, which takes 0.25, 0.5, 1, 2, 4, 8, 16 or 32 vCPU)"
+    )
+    assert cli("get", "launchplan", *P, "-o", "json").stdout.strip() == "[]"
+    fargate = text.replace("  vcpu: 0.25\n", "  vcpu: 0.25\n  platform: FARGATE\n")
+    assert cli("register", "files", str(write(Path("f.yaml"), fargate))).exit_code == 0
+
+
 def test_missing_launch_plan_exits_4_and_lists_what_exists(cli: Invoke) -> None:
     cli("register", "files", str(SQUARES))
     result = cli("get", "launchplan", *P, "sqares")

@@ -147,25 +147,36 @@ def test_a_map_of_one_item_and_hostile_strings(cli: Invoke, tmp_path: Path) -> N
 
 
 def test_attempt_timeouts_kill_the_child_and_are_not_retried(tmp_path: Path) -> None:
-    from batchmap.executions.staging import stage
+    from batchmap import times
+    from batchmap.executions.manifest import Manifest
     from batchmap.files.store import LocalStore
-    from batchmap.launchplans.model import parse_files
+    from batchmap.launchplans.model import LaunchPlan, parse_files
+    from batchmap.tasks.base import ChildSpec
+    from batchmap.tasks.staging import stage
 
     sleeper = [PY, "-c", "import time; time.sleep(30)"]
     plan = parse_files([launch_plan(tmp_path, sleeper, default=[1])])[0]
     store = LocalStore(tmp_path / "store")
     staged = stage(store, "proj/dev/t", plan, {"xs": [1]})
-    manifest = {
-        "name": "t",
-        "size": 1,
-        "envs": {},
-        "inputsUri": staged.inputs_uri,
-        "outputPrefix": store.uri("proj/dev/t/outputs"),
-        "launchPlanSpec": {
-            "map": {"concurrency": 1},
-            "task": {"retries": 3, "timeout": 1, "command": sleeper},
-        },
-    }
+    plan = LaunchPlan.from_spec(
+        {
+            **plan.spec_dict(),
+            "map": {"over": ["xs"], "concurrency": 1},
+            "task": {**plan.spec_dict()["task"], "retries": 3, "timeout": 1},
+        }
+    )
+    manifest = Manifest(
+        name="t",
+        project="proj",
+        domain="dev",
+        launch_plan=plan,
+        backend="local",
+        size=1,
+        child=ChildSpec(tuple(sleeper)),
+        inputs_uri=staged.inputs_uri,
+        output_prefix=store.uri("proj/dev/t/outputs"),
+        created_at=times.now(),
+    )
     supervisor = Supervisor(store.path("proj/dev/t"), manifest)
     started = time.monotonic()
     supervisor.run()

@@ -5,12 +5,13 @@ import pytest
 from batchmap.backends.aws.requests import (
     batch_name,
     chunks,
-    go_duration_seconds,
     job_definition,
     retry_strategy,
     submit_requests,
 )
 from batchmap.errors import InvalidInputError
+from batchmap.tasks.base import ChildSpec
+from batchmap.times import parse_duration
 
 SPEC = {
     "project": "p",
@@ -64,14 +65,15 @@ def test_names_are_valid_for_aws_batch() -> None:
 
 
 def test_go_durations() -> None:
-    assert go_duration_seconds("72h") == 259_200
-    assert go_duration_seconds("1h30m") == 5400
+    assert parse_duration("72h", go=True) == 259_200
+    assert parse_duration("1h30m", go=True) == 5400
 
 
 def test_eks_queues_get_pod_properties_with_the_service_account() -> None:
     definition = job_definition(
         execution="e",
         plan=SPEC,
+        child=ChildSpec(tuple(SPEC["task"]["command"])),
         role=None,
         service_account="runner",
         log_group="/aws/batch/job",
@@ -92,6 +94,7 @@ def test_fargate_needs_an_execution_role() -> None:
         job_definition(
             execution="e",
             plan=spec,
+            child=ChildSpec(tuple(spec["task"]["command"])),
             role="arn:aws:iam::1:role/r",
             service_account=None,
             log_group="g",
@@ -102,6 +105,7 @@ def test_fargate_needs_an_execution_role() -> None:
     definition = job_definition(
         execution="e",
         plan=spec,
+        child=ChildSpec(tuple(spec["task"]["command"])),
         role=None,
         service_account=None,
         log_group="g",

@@ -1,7 +1,8 @@
 import pytest
 
 from batchmap.errors import InvalidInputError
-from batchmap.executions.model import NAME_PATTERN, check_name, generate_name, phase_of
+from batchmap.executions.phase import phase_of
+from batchmap.executions.plan import NAME_PATTERN, check_name, generate_name
 
 
 def test_generated_names_look_like_flytes() -> None:

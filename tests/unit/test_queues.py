@@ -2,7 +2,7 @@
 
 import pytest
 
-from batchmap.config.settings import Overrides, resolve
+from batchmap.config.loader import Overrides, resolve
 from batchmap.executions.queues import NoQueueError, choose_queue, pick
 from tests.conftest import TESTDATA
 

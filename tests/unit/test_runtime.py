@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from batchmap.executions.staging import stage
 from batchmap.files.store import LocalStore
 from batchmap.launchplans.model import parse_files
 from batchmap.runtime import task as runtime
+from batchmap.tasks.staging import stage
 from tests.conftest import write
 
 HOSTILE = [

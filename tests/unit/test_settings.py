@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from batchmap.config.settings import Overrides, check_config, find_config_file, resolve
+from batchmap.config.loader import Overrides, check_config, find_config_file, resolve
 from batchmap.errors import InvalidInputError
 from batchmap.files.yamldoc import load_document
 from tests.conftest import TESTDATA, write

@@ -1,15 +1,16 @@
 """The AWS Batch backend: one execution is one array job (or several past 10,000).
 
-``finalize`` decides everything before a side effect — the queue and why, the
+``plan`` decides everything before a side effect — the queue and why, the
 queue's state, the role checks, the job definition and every SubmitJob
-request — so ``--dryRun`` shows exactly what ``submit`` will send.
+request — so ``--dryRun`` shows exactly what ``submit`` will send. The
+manifest's ``run`` record (``AwsRun``) is this backend's own.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from batchmap.aws.clients import ClientFactory, aws_call
@@ -24,14 +25,20 @@ from batchmap.backends.aws.requests import (
     submit_requests,
 )
 from batchmap.backends.base import (
+    BackendPlan,
+    Child,
     ChildQuery,
     LogCursor,
     LogEvent,
+    Stopped,
     to_original,
     to_positions,
 )
-from batchmap.config.settings import Settings
+from batchmap.config.checks import STORAGE_HINT, backend_storage_problem
+from batchmap.config.loader import Config
 from batchmap.errors import AwsRefusedError, AwsServiceError, BatchmapError, InvalidInputError
+from batchmap.executions.manifest import Manifest, QueueChoice
+from batchmap.executions.plan import ExecutionPlan
 from batchmap.executions.queues import choose_queue
 
 SUBMIT_ATTEMPTS = 6
@@ -55,12 +62,39 @@ def _normal(definition: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class AwsRun:
+    """The manifest's ``run`` record on AWS Batch."""
+
+    region: str
+    job_definition_arn: str
+    jobs: tuple[dict[str, Any], ...]  # {jobId, jobName, offset, size} per array job
+    log_group: str
+    log_stream_prefix: str
+    deregistered: bool = False
+
+    @classmethod
+    def of(cls, manifest: Manifest, default_group: str) -> AwsRun:
+        run = manifest.run
+        return cls(
+            region=str(run.get("region") or ""),
+            job_definition_arn=str(run.get("jobDefinitionArn") or ""),
+            jobs=tuple(run.get("jobs") or ()),
+            log_group=str(run.get("logGroup") or default_group),
+            log_stream_prefix=str(run.get("logStreamPrefix") or stream_prefix(manifest.name)),
+            deregistered=bool(run.get("jobDefinitionDeregistered")),
+        )
+
+
 class AwsBatchBackend:
     name = "aws"
 
-    def __init__(self, clients: ClientFactory, settings: Settings, sleep: Any = time.sleep) -> None:
+    def __init__(self, clients: ClientFactory, config: Config, sleep: Any = time.sleep) -> None:
+        problem = backend_storage_problem("aws", config.storage)
+        if problem:
+            raise InvalidInputError(problem, hint=STORAGE_HINT)
         self.clients = clients
-        self.settings = settings
+        self.config = config
         self.sleep = sleep or (lambda seconds: time.sleep(seconds))
 
     @property
@@ -98,11 +132,10 @@ class AwsBatchBackend:
             for e in envs.get("computeEnvironments", [])
         )
 
-    def finalize(self, plan: Any) -> dict[str, Any]:
+    def plan(self, plan: ExecutionPlan) -> BackendPlan:
         """Queue, checks and requests of a submission (read-only AWS calls only)."""
-        if not self.settings.storage.startswith("s3://"):
-            raise InvalidInputError("the aws backend needs storage: s3://BUCKET/PREFIX")
-        spec = plan.plan.spec_dict()
+        assert plan.child is not None, "the task kind's part comes first"
+        spec = plan.launch_plan.spec_dict()
         eks_task = spec["task"].get("platform") == "EKS"
         if not plan.iam_role_arn and not eks_task:
             raise InvalidInputError(
@@ -112,16 +145,16 @@ class AwsBatchBackend:
         choice = choose_queue(
             project=plan.project,
             domain=plan.domain,
-            workflow=plan.plan.workflow,
+            workflow=plan.launch_plan.workflow,
             execution=plan.name,
-            queues=self.settings.queues,
-            attributes=self.settings.queue_attributes,
-            explicit=plan.queue,
+            queues=self.config.queues,
+            attributes=self.config.queue_attributes,
+            explicit=plan.requested_queue,
         )
-        plan.queue, plan.queue_reason = choice.queue, choice.reason
         eks = self._queue_platform(choice.queue) or eks_task
+        warnings = []
         if plan.kube_service_account and not eks:
-            plan.details.setdefault("warnings", []).append(
+            warnings.append(
                 "kubeServiceAcct is ignored: the queue's compute environments are not EKS"
             )
         checks = []
@@ -132,27 +165,20 @@ class AwsBatchBackend:
             failed = [c for c in checks if c.status == "fail"]
             if failed:
                 raise AwsRefusedError(f"{failed[0].name}: {failed[0].message}", hint=failed[0].fix)
-        plugin = self.settings.batch_plugin
-        store = f"{self.settings.storage}/{plan.prefix}"
-        max_array = int(plugin.get("maxArrayJobSize") or MAX_ARRAY_SIZE)
-        flyte_run = None
-        if plan.plan.flyte:
-            from batchmap.flyte.command import render
-
-            flyte_run = render(plan, store)
-        return {
+        plugin = self.config.batch_plugin
+        store = f"{self.config.storage}/{plan.prefix}"
+        details = {
             "region": self.region,
             "identityChecks": [c.to_dict() for c in checks],
-            **({"flyteRun": flyte_run} if flyte_run else {}),
             "jobDefinition": job_definition(
                 execution=plan.name,
                 plan=spec,
+                child=plan.child,
                 role=plan.iam_role_arn,
                 service_account=plan.kube_service_account,
-                log_group=self.settings.log_group,
+                log_group=self.config.log_group,
                 plugin=plugin,
                 eks=eks,
-                flyte_run=flyte_run,
             ),
             "submitJobs": submit_requests(
                 execution=plan.name,
@@ -164,9 +190,18 @@ class AwsBatchBackend:
                 inputs_uri=f"{store}/inputs.json",
                 output_prefix=f"{store}/outputs",
                 envs=plan.envs,
-                max_array=max_array,
+                max_array=self._max_array,
             ),
         }
+        return BackendPlan(
+            queue=QueueChoice(choice.queue, choice.reason),
+            warnings=tuple(warnings),
+            details=details,
+        )
+
+    @property
+    def _max_array(self) -> int:
+        return int(self.config.batch_plugin.get("maxArrayJobSize") or MAX_ARRAY_SIZE)
 
     # -- submission ---------------------------------------------------------------------
     def _register(self, definition: dict[str, Any]) -> str:
@@ -182,30 +217,41 @@ class AwsBatchBackend:
         with aws_call("batch:RegisterJobDefinition"):
             return str(self.batch.register_job_definition(**definition)["jobDefinitionArn"])
 
-    def _jobs(self, plan: Any, requests: list[dict[str, Any]], ids: list[str]) -> list[dict]:
-        pieces = chunks(
-            plan.size, int(self.settings.batch_plugin.get("maxArrayJobSize") or MAX_ARRAY_SIZE)
-        )
+    def _jobs(
+        self, plan: ExecutionPlan, requests: list[dict[str, Any]], ids: list[str]
+    ) -> list[dict[str, Any]]:
+        pieces = chunks(plan.size, self._max_array)
         return [
             {"jobId": job_id, "jobName": request["jobName"], "offset": offset, "size": size}
             for job_id, request, (offset, size) in zip(ids, requests, pieces, strict=True)
         ]
 
-    def submit(self, plan: Any, manifest: Any, *, foreground: bool) -> dict[str, Any]:
-        details = plan.details
+    @staticmethod
+    def _details(plan: ExecutionPlan) -> Any:
+        assert plan.backend_plan is not None, "plan() comes before submit()"
+        return plan.backend_plan.details
+
+    def submit(
+        self, plan: ExecutionPlan, manifest: Manifest, *, foreground: bool
+    ) -> dict[str, Any]:
+        details = self._details(plan)
         arn = self._register(details["jobDefinition"])
         requests = [dict(r, jobDefinition=arn) for r in details["submitJobs"]]
         ids = [self._submit_once(request) for request in requests]
         return self._submitted(plan, arn, requests, ids)
 
     def _submitted(
-        self, plan: Any, arn: str, requests: list[dict[str, Any]], ids: list[str]
+        self, plan: ExecutionPlan, arn: str, requests: list[dict[str, Any]], ids: list[str]
     ) -> dict[str, Any]:
+        details = self._details(plan)
         return {
+            "region": details["region"],
+            "identityChecks": details["identityChecks"],
+            "jobDefinition": details["jobDefinition"],
             "jobDefinitionArn": arn,
             "jobs": self._jobs(plan, requests, ids),
             "logStreamPrefix": stream_prefix(plan.name),
-            "logGroup": self.settings.log_group,
+            "logGroup": self.config.log_group,
         }
 
     def _submit_once(self, request: dict[str, Any]) -> str:
@@ -252,70 +298,69 @@ class AwsBatchBackend:
                 return str(job["jobId"])
         return None
 
-    def recover(self, plan: Any, manifest: Any) -> dict[str, Any] | None:
+    def recover(self, plan: ExecutionPlan, manifest: Manifest) -> dict[str, Any] | None:
         """After a crash between SubmitJob and the manifest: find the jobs by name and tags,
         submit only the missing ones, and never a second array job for one chunk."""
-        requests = plan.details["submitJobs"]
+        details = self._details(plan)
+        requests = details["submitJobs"]
         found = {r["jobName"]: self._find(r) for r in requests}
         if not any(found.values()):
             return None
-        arn = self._register(plan.details["jobDefinition"])
+        arn = self._register(details["jobDefinition"])
         requests = [dict(r, jobDefinition=arn) for r in requests]
         ids = [found[r["jobName"]] or self._submit_once(r) for r in requests]
         return self._submitted(plan, arn, requests, ids)
 
-    def terminate(self, manifest: Any, reason: str, *, dry_run: bool = False) -> dict[str, Any]:
+    def _run(self, manifest: Manifest) -> AwsRun:
+        return AwsRun.of(manifest, self.config.log_group)
+
+    def terminate(self, manifest: Manifest, reason: str, *, dry_run: bool = False) -> Stopped:
         """TerminateJob on every array job: AWS cancels children not yet started and stops
         running ones."""
-        ids = [job["jobId"] for job in manifest.data.get("jobs") or []]
+        ids = tuple(job["jobId"] for job in self._run(manifest).jobs)
         if not dry_run:
             for job_id in ids:
                 with aws_call("batch:TerminateJob"):
                     self.batch.terminate_job(jobId=job_id, reason=reason[:200])
-        return {"jobs": ids}
+        what = f"{len(ids)} array job{'s' if len(ids) != 1 else ''}" if ids else "nothing"
+        return Stopped(what, ids)
 
-    def cleanup(self, manifest: Any, counts: dict[str, int]) -> dict[str, Any] | None:
-        """Deregister the execution's job definition revision once every child is terminal
-        (best effort: never fails a command)."""
-        arn = manifest.data.get("jobDefinitionArn")
-        terminal = counts.get("SUCCEEDED", 0) + counts.get("FAILED", 0)
-        if not arn or manifest.data.get("jobDefinitionDeregistered") or terminal < manifest.size:
+    def cleanup(self, manifest: Manifest) -> dict[str, Any] | None:
+        """Deregister the execution's job definition revision (best effort: never fails a
+        command). Called once every child is terminal."""
+        run = self._run(manifest)
+        if not run.job_definition_arn or run.deregistered:
             return None
         try:
             with aws_call("batch:DeregisterJobDefinition"):
-                self.batch.deregister_job_definition(jobDefinition=arn)
+                self.batch.deregister_job_definition(jobDefinition=run.job_definition_arn)
         except BatchmapError:
             return None
         return {"jobDefinitionDeregistered": True}
 
-    def on_interrupt(self, manifest: Any) -> str:
+    def join(self, manifest: Manifest) -> None:
+        return None
+
+    def interrupt(self, manifest: Manifest) -> str:
         return (
             f"the execution keeps running on AWS Batch; see it with 'batchmap get execution "
             f"-p {manifest.project} -d {manifest.domain} {manifest.name}'"
         )
 
     # -- status and logs ----------------------------------------------------------------
-    def counts(self, manifest: Any) -> dict[str, int]:
-        return aws_jobs.counts(self.batch, manifest.data.get("jobs") or [])
+    def counts(self, manifest: Manifest) -> dict[str, int]:
+        return aws_jobs.counts(self.batch, self._run(manifest).jobs)
 
-    def counts_many(self, manifests: list[Any]) -> list[dict[str, int]]:
-        return aws_jobs.counts_many(self.batch, [m.data.get("jobs") or [] for m in manifests])
+    def counts_many(self, manifests: list[Manifest]) -> list[dict[str, int]]:
+        return aws_jobs.counts_many(self.batch, [self._run(m).jobs for m in manifests])
 
-    def children(self, manifest: Any, query: ChildQuery) -> list[Any]:
+    def children(self, manifest: Manifest, query: ChildQuery) -> list[Child]:
         children = to_original(
             manifest,
-            aws_jobs.children(
-                self.batch, manifest.data.get("jobs") or [], to_positions(manifest, query)
-            ),
+            aws_jobs.children(self.batch, self._run(manifest).jobs, to_positions(manifest, query)),
         )
-        if manifest.data.get("flyteRun") and any(c.status == "FAILED" for c in children):
-            from batchmap.files.store import open_store
-            from batchmap.flyte.command import with_error_reasons
-
-            store = open_store(self.settings.storage, self.clients.client("s3"))
-            children = with_error_reasons(store, manifest, children)
         if any((c.reason or "").startswith("stuck in RUNNABLE") for c in children):
-            queue = (manifest.data.get("queue") or {}).get("name")
+            queue = manifest.queue.name if manifest.queue else None
             envs = self._compute_environments(queue) if queue else []
             where = f" (queue {queue}; compute environments {', '.join(envs) or 'none'})"
             children = [
@@ -335,19 +380,18 @@ class AwsBatchBackend:
             for o in q.get("computeEnvironmentOrder") or []
         ]
 
-    def links(self, manifest: Any) -> list[str]:
+    def links(self, manifest: Manifest) -> list[str]:
         return [
             aws_jobs.job_link(self.region, job["jobId"], job["size"] > 1)
-            for job in manifest.data.get("jobs") or []
+            for job in self._run(manifest).jobs
         ]
 
-    def child_links(self, manifest: Any, child: Any) -> list[str]:
-        group = manifest.data.get("logGroup") or self.settings.log_group
-        return aws_jobs.child_links(self.region, group, child)
+    def child_links(self, manifest: Manifest, child: Child) -> list[str]:
+        return aws_jobs.child_links(self.region, self._run(manifest).log_group, child)
 
     def logs(
         self,
-        manifest: Any,
+        manifest: Manifest,
         query: ChildQuery,
         cursor: LogCursor,
         *,
@@ -356,10 +400,11 @@ class AwsBatchBackend:
     ) -> list[LogEvent]:
         filtered = bool(query.statuses or query.indexes)
         known = aws_jobs.streams_of(self.children(manifest, query)) if filtered else {}
+        run = self._run(manifest)
         return aws_logs.read(
             self.clients.client("logs"),
-            group=manifest.data.get("logGroup") or self.settings.log_group,
-            prefix=(manifest.data.get("logStreamPrefix") or stream_prefix(manifest.name)) + "/",
+            group=run.log_group,
+            prefix=run.log_stream_prefix + "/",
             cursor=cursor,
             known=known,
             only_streams=filtered,

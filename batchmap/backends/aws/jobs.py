@@ -15,21 +15,19 @@ from typing import Any
 from urllib.parse import quote
 
 from batchmap.aws.clients import aws_call, partition_for
-from batchmap.backends.base import STATUSES, TERMINAL, Attempt, Child, ChildQuery, empty_counts
+from batchmap.backends.base import Attempt, Child, ChildQuery
+from batchmap.executions.phase import RANK, STATUSES, empty_counts
+from batchmap.times import from_ms as _ms
 
 DESCRIBE_BATCH = 100
 LIST_PAGE = 1000
 # Which statuses a "non-succeeded first" view lists, in order.
-VIEW_ORDER = ("FAILED", "RUNNING", "STARTING", "RUNNABLE", "PENDING", "SUBMITTED", "SUCCEEDED")
+VIEW_ORDER = tuple(sorted(RANK, key=RANK.__getitem__))
 
 
 def batches(items: Sequence[Any], size: int = DESCRIBE_BATCH) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _ms(value: int | None) -> dt.datetime | None:
-    return dt.datetime.fromtimestamp(value / 1000, dt.timezone.utc) if value else None
 
 
 def describe(batch: Any, job_ids: Sequence[str]) -> list[dict[str, Any]]:
@@ -228,8 +226,7 @@ def children(batch: Any, jobs: Sequence[Mapping[str, Any]], query: ChildQuery) -
             not query.indexes or child.index in query.indexes
         ):
             result.append(child)
-    rank = {s: i for i, s in enumerate(VIEW_ORDER)}
-    result.sort(key=lambda c: (rank.get(c.status, 9), c.index))
+    result.sort(key=lambda c: (RANK.get(c.status, 9), c.index))
     return result[: query.limit] if query.limit is not None else result
 
 
@@ -273,10 +270,6 @@ def child_links(region: str, group: str, child: Child) -> list[str]:
                 f"{stream_link(region, group, attempt.log)}"
             )
     return links
-
-
-def terminal(child: Child) -> bool:
-    return child.status in TERMINAL
 
 
 def streams_of(children_: Iterable[Child]) -> dict[str, tuple[int, int]]:

@@ -2,36 +2,28 @@
 
 ``job_definition`` is what RegisterJobDefinition receives; ``submit_requests``
 what each SubmitJob receives. Both are printed by ``--dryRun`` and pinned by
-tests. The job definition's log configuration gives every child of the
-execution one stream prefix, which is what lets one FilterLogEvents query
-cover 10,000 children.
+tests, and both are checked against AWS Batch's rules (``batchmap/aws/limits.py``)
+right here, as built, so a dry run fails exactly where a real run would. The job
+definition's log configuration gives every child of the execution one stream
+prefix, which is what lets one FilterLogEvents query cover 10,000 children.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from batchmap.aws import limits
+from batchmap.aws.limits import MAX_ARRAY_SIZE, MAX_ATTEMPTS, MAX_NAME_LENGTH
 from batchmap.errors import InvalidInputError
+from batchmap.runtime.env import child_environment
+from batchmap.tasks.base import ChildSpec
+from batchmap.times import parse_duration
 
-MAX_ARRAY_SIZE = 10_000
-MAX_ATTEMPTS = 10
-MAX_SUBMIT_BYTES = 30 * 1024
-MAX_NAME = 128
-INDEX_VAR = "AWS_BATCH_JOB_ARRAY_INDEX"
-SINGLE_INDEX_VAR = "BATCHMAP_JOB_INDEX"  # a plain job has no AWS index variable
 SPOT_RECLAIM = "Host EC2*"
-
-
-_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
-
-
-def go_duration_seconds(text: str) -> int:
-    """Seconds of a Go duration such as propeller's ``defaultTimeout: 72h`` or ``1h30m``."""
-    parts = re.findall(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)", text)
-    return int(sum(float(n) * _GO_UNITS[u] for n, u in parts))
+# Kubernetes' names of the resources (API_EksContainerResourceRequirements).
+EKS_RESOURCE_NAMES = {"VCPU": "cpu", "MEMORY": "memory", "GPU": "nvidia.com/gpu"}
 
 
 def batch_name(text: str) -> str:
@@ -39,7 +31,24 @@ def batch_name(text: str) -> str:
     name = re.sub(r"[^A-Za-z0-9_-]", "-", text)
     if not name[:1].isalnum():
         name = "b" + name
-    return name[:MAX_NAME]
+    return name[:MAX_NAME_LENGTH]
+
+
+def _refuse(violations: Sequence[limits.Violation], what: str) -> None:
+    """Exit 3 with every broken rule of a request, before anything is sent."""
+    if violations:
+        raise InvalidInputError.from_problems(
+            [v.to_problem() for v in violations], f"{what} breaks AWS Batch's limits"
+        )
+
+
+def definition_tags(execution: str, plan: Mapping[str, Any]) -> dict[str, str]:
+    """The job definition's tags, which AWS Batch propagates to every job of it."""
+    return {
+        "batchmap:execution": execution,
+        "batchmap:launchplan": plan["name"],
+        "batchmap:version": str(plan["version"]),
+    }
 
 
 def stream_prefix(execution: str) -> str:
@@ -83,31 +92,24 @@ def job_definition(
     *,
     execution: str,
     plan: Mapping[str, Any],
+    child: ChildSpec,
     role: str | None,
     service_account: str | None,
     log_group: str,
     plugin: Mapping[str, Any],
     eks: bool,
-    flyte_run: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """RegisterJobDefinition's input for one execution (``plan`` is the launch plan spec).
-
-    ``flyte_run`` (a flytekit map task) replaces ``batchmap-task`` with the command and
-    environment Propeller would give it."""
+    """RegisterJobDefinition's input for one execution (``plan`` is the launch plan spec,
+    ``child`` what each child runs: a template for batchmap's runtime, or a command as is)."""
     task = plan["task"]
-    command = list(flyte_run["command"]) if flyte_run else ["batchmap-task", "--", *task["command"]]
+    command = ["batchmap-task", "--", *child.command] if child.templated else list(child.command)
     env = {
         **{str(k): str(v) for k, v in (plugin.get("defaultEnvVars") or {}).items()},
-        **task.get("env", {}),
-        **(flyte_run["env"] if flyte_run else {}),
+        **child.env,
     }
     environment = [{"name": k, "value": v} for k, v in sorted(env.items())]
     secrets = [{"name": k, "valueFrom": v} for k, v in sorted(task.get("secrets", {}).items())]
-    tags = {
-        "batchmap:execution": execution,
-        "batchmap:launchplan": plan["name"],
-        "batchmap:version": str(plan["version"]),
-    }
+    tags = definition_tags(execution, plan)
     request: dict[str, Any] = {
         "jobDefinitionName": batch_name(
             f"batchmap-{plan['project']}-{plan['domain']}-{plan['name']}"
@@ -118,10 +120,10 @@ def job_definition(
         "tags": tags,
     }
     timeout = task.get("timeout") or (
-        go_duration_seconds(plugin["defaultTimeout"]) if plugin.get("defaultTimeout") else None
+        parse_duration(plugin["defaultTimeout"], go=True) if plugin.get("defaultTimeout") else None
     )
     if timeout:
-        request["timeout"] = {"attemptDurationSeconds": max(60, int(timeout))}
+        request["timeout"] = {"attemptDurationSeconds": int(timeout)}
     if eks:
         container: dict[str, Any] = {
             "name": "main",
@@ -130,7 +132,7 @@ def job_definition(
             "env": environment,
             "resources": {
                 "limits": {
-                    r["type"].lower().replace("vcpu", "cpu"): r["value"]
+                    EKS_RESOURCE_NAMES[r["type"]]: r["value"]
                     + ("Mi" if r["type"] == "MEMORY" else "")
                     for r in resources(task)
                 }
@@ -142,6 +144,7 @@ def job_definition(
                 **({"serviceAccountName": service_account} if service_account else {}),
             }
         }
+        _refuse(limits.job_definition_violations(request), "the job definition")
         return request
     platform = "FARGATE" if task.get("platform") == "FARGATE" else "EC2"
     request["platformCapabilities"] = [platform]
@@ -172,6 +175,7 @@ def job_definition(
         properties["networkConfiguration"] = {"assignPublicIp": "ENABLED"}
         properties["fargatePlatformConfiguration"] = {"platformVersion": "LATEST"}
     request["containerProperties"] = properties
+    _refuse(limits.job_definition_violations(request), "the job definition")
     return request
 
 
@@ -194,15 +198,15 @@ def submit_requests(
     for number, (offset, count) in enumerate(pieces):
         environment = {
             **envs,
-            "BATCHMAP_INPUTS": inputs_uri,
-            "BATCHMAP_OUTPUT_PREFIX": output_prefix,
-            "BATCHMAP_EXECUTION": execution,
-            "BATCHMAP_ARRAY_SIZE": str(size),
-            "BATCH_JOB_ARRAY_INDEX_OFFSET": str(offset),
-            "BATCH_JOB_ARRAY_INDEX_VAR_NAME": INDEX_VAR if count > 1 else SINGLE_INDEX_VAR,
+            **child_environment(
+                execution=execution,
+                inputs_uri=inputs_uri,
+                output_prefix=output_prefix,
+                size=size,
+                offset=offset,
+                array=count > 1,
+            ),
         }
-        if count == 1:
-            environment[SINGLE_INDEX_VAR] = "0"
         request: dict[str, Any] = {
             "jobName": batch_name(execution if len(pieces) == 1 else f"{execution}-{number}"),
             "jobQueue": queue,
@@ -222,12 +226,9 @@ def submit_requests(
         }
         if count > 1:
             request["arrayProperties"] = {"size": count}
-        encoded = len(json.dumps(request).encode())
-        if encoded > MAX_SUBMIT_BYTES:
-            raise InvalidInputError(
-                f"the SubmitJob request is {encoded:,} bytes; "
-                f"AWS Batch accepts {MAX_SUBMIT_BYTES:,}",
-                hint="move large values out of 'envs' and into inputs",
-            )
+        _refuse(
+            limits.submit_job_violations(request, definition_tags(execution, plan)),
+            f"the SubmitJob request {request['jobName']}",
+        )
         requests.append(request)
     return requests

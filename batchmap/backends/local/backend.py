@@ -24,24 +24,25 @@ from typing import Any
 
 from batchmap.backends.base import (
     Attempt,
+    BackendPlan,
     Child,
     ChildQuery,
     LogCursor,
     LogEvent,
-    empty_counts,
+    Stopped,
     order_children,
     to_original,
 )
-from batchmap.backends.local.supervisor import STATUS_FILE, Supervisor
+from batchmap.backends.local.supervisor import STATUS_FILE, Supervisor, child_environment
 from batchmap.errors import InvalidInputError
+from batchmap.executions.manifest import Manifest
+from batchmap.executions.phase import empty_counts
+from batchmap.executions.plan import ExecutionPlan
 from batchmap.files.store import BlobStore, LocalStore
+from batchmap.times import parse_iso as _time
 
 LOST = "Lost: the local supervisor stopped before this child finished"
 FIRST_LINE = "batchmap-task: index="
-
-
-def _time(value: str | None) -> dt.datetime | None:
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
 def _alive(pid: int) -> bool:
@@ -70,12 +71,14 @@ class LocalBackend:
         return self.store.path(prefix)
 
     # -- submission ---------------------------------------------------------------------
-    def submit(self, plan: Any, manifest: Any, *, foreground: bool) -> dict[str, Any]:
+    def submit(
+        self, plan: ExecutionPlan, manifest: Manifest, *, foreground: bool
+    ) -> dict[str, Any]:
         directory = self.directory(manifest.prefix)
         details: dict[str, Any] = {"local": {"directory": str(directory)}}
         if foreground:
             stop = threading.Event()
-            supervisor = Supervisor(directory, manifest.data, stop)
+            supervisor = Supervisor(directory, manifest, stop)
             thread = threading.Thread(target=supervisor.run, name="batchmap-local", daemon=True)
             thread.start()
             self._threads[manifest.prefix] = (thread, stop)
@@ -94,40 +97,41 @@ class LocalBackend:
         details["local"].update(mode="detached", pid=process.pid)
         return details
 
-    def finalize(self, plan: Any) -> dict[str, Any]:
+    def plan(self, plan: ExecutionPlan) -> BackendPlan:
         """What --dryRun shows: how the children would run here."""
-        task = plan.plan.task
+        assert plan.child is not None, "the task kind's part comes first"
+        task = plan.launch_plan.task
         notes = [f"local backend: children run on this machine; the image {task.image} is not used"]
         if task.secrets:
             notes.append("local backend: secrets are AWS ARNs and are not resolved here")
-        extra: dict[str, Any] = {}
-        if plan.plan.flyte:
-            from batchmap.flyte.command import render
-
-            extra["flyteRun"] = render(plan, str(self.directory(plan.prefix)))
-            notes.append(
-                "local backend: flytekit's pyflyte-map-execute runs from this folder; "
-                "the task's module must be importable here"
-            )
-        return {
-            **extra,
-            "notes": notes,
-            "local": {
-                "directory": str(self.directory(plan.prefix)),
-                "concurrency": plan.plan.map.concurrency or os.cpu_count() or 1,
-                "attempts": task.retries + 1,
-                "timeoutSeconds": task.timeout_seconds,
-                "command": ["batchmap-task", "--", *task.command],
-                "environment": {
-                    **task.env,
-                    **plan.envs,
-                    "BATCH_JOB_ARRAY_INDEX_VAR_NAME": "AWS_BATCH_JOB_ARRAY_INDEX",
-                },
-                "secrets": sorted(task.secrets),
+        directory = self.directory(plan.prefix)
+        return BackendPlan(
+            notes=tuple(notes),
+            details={
+                "local": {
+                    "directory": str(directory),
+                    "concurrency": plan.launch_plan.map.concurrency or os.cpu_count() or 1,
+                    "attempts": task.retries + 1,
+                    "timeoutSeconds": task.timeout_seconds,
+                    "command": (
+                        ["batchmap-task", "--", *plan.child.command]
+                        if plan.child.templated
+                        else list(plan.child.command)
+                    ),
+                    "environment": child_environment(
+                        plan.child,
+                        plan.envs,
+                        execution=plan.name,
+                        size=plan.size,
+                        inputs_uri="(staged inputs)",
+                        output_prefix="(outputs)",
+                    ),
+                    "secrets": sorted(task.secrets),
+                }
             },
-        }
+        )
 
-    def recover(self, plan: Any, manifest: Any) -> dict[str, Any] | None:
+    def recover(self, plan: ExecutionPlan, manifest: Manifest) -> dict[str, Any] | None:
         """A SUBMITTING manifest: if a supervisor already started, record it; else submit."""
         status = self._status(manifest)
         if status is None:
@@ -140,24 +144,27 @@ class LocalBackend:
             }
         }
 
-    def terminate(self, manifest: Any, reason: str, *, dry_run: bool = False) -> dict[str, Any]:
+    def terminate(self, manifest: Manifest, reason: str, *, dry_run: bool = False) -> Stopped:
         """Stop the supervisor: it kills its children's process groups and records them."""
         status = self._status(manifest) or {}
         pid = int(status.get("pid") or 0)
         if status.get("finished") or not pid or not _alive(pid):
-            return {}
+            return Stopped("nothing")
         if not dry_run:
             entry = self._threads.get(manifest.prefix)
             if entry is not None:
                 entry[1].set()
             else:
                 os.kill(pid, signal.SIGINT)  # the supervisor (or `create --wait`) stops cleanly
-        return {"pid": pid}
+        return Stopped(f"the local supervisor (pid {pid})", (str(pid),))
 
-    def cleanup(self, manifest: Any, counts: Mapping[str, int]) -> dict[str, Any] | None:
+    def cleanup(self, manifest: Manifest) -> dict[str, Any] | None:
         return None
 
-    def on_interrupt(self, manifest: Any) -> str:
+    def links(self, manifest: Manifest) -> list[str]:
+        return []
+
+    def interrupt(self, manifest: Manifest) -> str:
         entry = self._threads.get(manifest.prefix)
         if entry is None:
             return "the execution keeps running in its supervisor"
@@ -166,13 +173,13 @@ class LocalBackend:
         thread.join(timeout=30)
         return "stopped every running child; the manifest and status say what ran"
 
-    def wait_foreground(self, manifest: Any, timeout: float | None = None) -> None:
+    def join(self, manifest: Manifest) -> None:
         entry = self._threads.get(manifest.prefix)
         if entry is not None:
-            entry[0].join(timeout)
+            entry[0].join()
 
     # -- status -------------------------------------------------------------------------
-    def _status(self, manifest: Any) -> dict[str, Any] | None:
+    def _status(self, manifest: Manifest) -> dict[str, Any] | None:
         path = self.directory(manifest.prefix) / STATUS_FILE
         try:
             data: dict[str, Any] = json.loads(path.read_text())
@@ -180,7 +187,7 @@ class LocalBackend:
             return None
         return data
 
-    def _children(self, manifest: Any) -> list[Child]:
+    def _children(self, manifest: Manifest) -> list[Child]:
         status = self._status(manifest)
         size = manifest.size
         if status is None:
@@ -210,31 +217,26 @@ class LocalBackend:
             children.append(Child(i, state, attempts, reason, f"{manifest.name}:{i}"))
         return children
 
-    def counts_many(self, manifests: list[Any]) -> list[Mapping[str, int]]:
+    def counts_many(self, manifests: list[Manifest]) -> list[Mapping[str, int]]:
         return [self.counts(m) for m in manifests]
 
-    def counts(self, manifest: Any) -> Mapping[str, int]:
+    def counts(self, manifest: Manifest) -> Mapping[str, int]:
         counts = empty_counts()
         for child in self._children(manifest):
             counts[child.status] = counts.get(child.status, 0) + 1
         return counts
 
-    def children(self, manifest: Any, query: ChildQuery) -> list[Child]:
-        children = order_children(to_original(manifest, self._children(manifest)), query)
-        if manifest.data.get("flyteRun"):
-            from batchmap.flyte.command import with_error_reasons
+    def children(self, manifest: Manifest, query: ChildQuery) -> list[Child]:
+        return order_children(to_original(manifest, self._children(manifest)), query)
 
-            children = with_error_reasons(self.store, manifest, children)
-        return children
-
-    def child_links(self, manifest: Any, child: Child) -> list[str]:
+    def child_links(self, manifest: Manifest, child: Child) -> list[str]:
         """The log file of the child's latest attempt."""
         return [child.last.log] if child.last and child.last.log else []
 
     # -- logs ---------------------------------------------------------------------------
     def logs(
         self,
-        manifest: Any,
+        manifest: Manifest,
         query: ChildQuery,
         cursor: LogCursor,
         *,

@@ -23,11 +23,15 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from batchmap.executions.manifest import Manifest, decode
+from batchmap.runtime import env as contract
 from batchmap.runtime import task as runtime
+from batchmap.tasks.base import ChildSpec
 
 STATUS_FILE = "local/status.json"
 WRITE_EVERY = 0.25
@@ -62,37 +66,56 @@ class Running:
             self.prepared = None
 
 
+def child_environment(
+    child: ChildSpec,
+    envs: Mapping[str, str],
+    *,
+    execution: str,
+    size: int,
+    inputs_uri: str,
+    output_prefix: str,
+) -> dict[str, str]:
+    """What batchmap adds to a local child's environment (on top of this process's own):
+    the task's, the exec file's, then the contract's variables, as on AWS Batch."""
+    return {
+        **child.env,
+        **envs,
+        **contract.child_environment(
+            execution=execution, inputs_uri=inputs_uri, output_prefix=output_prefix, size=size
+        ),
+        "AWS_BATCH_JOB_ARRAY_SIZE": str(size),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
 class Supervisor:
     def __init__(
-        self, execution_dir: Path, manifest: dict[str, Any], stop: threading.Event | None = None
+        self, execution_dir: Path, manifest: Manifest, stop: threading.Event | None = None
     ) -> None:
         self.dir = execution_dir
         self.manifest = manifest
         self.stop = stop or threading.Event()
-        task = manifest["launchPlanSpec"]["task"]
-        size = int(manifest["size"])
+        task = manifest.launch_plan.task
+        size = manifest.size
         self.size = size
-        self.max_attempts = int(task.get("retries", 0)) + 1
-        self.timeout = task.get("timeout")
-        concurrency = manifest["launchPlanSpec"]["map"].get("concurrency")
+        self.max_attempts = task.retries + 1
+        self.timeout = task.timeout_seconds
+        concurrency = manifest.launch_plan.map.concurrency
         self.concurrency = max(1, int(concurrency or os.cpu_count() or 1))
-        self.template = list(task["command"])
+        self.child = manifest.child
         self.children: list[dict[str, Any]] = [
             {"status": "RUNNABLE", "attempts": []} for _ in range(size)
         ]
         self.env = dict(os.environ)
-        self.env.update({str(k): str(v) for k, v in (task.get("env") or {}).items()})
-        self.env.update(manifest.get("envs") or {})
         self.env.update(
-            {
-                "BATCH_JOB_ARRAY_INDEX_VAR_NAME": "AWS_BATCH_JOB_ARRAY_INDEX",
-                "BATCHMAP_INPUTS": manifest["inputsUri"],
-                "BATCHMAP_OUTPUT_PREFIX": manifest["outputPrefix"],
-                "BATCHMAP_EXECUTION": manifest["name"],
-                "BATCHMAP_ARRAY_SIZE": str(size),
-                "AWS_BATCH_JOB_ARRAY_SIZE": str(size),
-                "PYTHONUNBUFFERED": "1",
-            }
+            child_environment(
+                manifest.child,
+                manifest.envs,
+                execution=manifest.name,
+                size=size,
+                inputs_uri=manifest.inputs_uri,
+                output_prefix=manifest.output_prefix,
+            )
         )
         self.finished = False
         self.interrupted = False
@@ -128,7 +151,7 @@ class Supervisor:
             self.env,
             AWS_BATCH_JOB_ARRAY_INDEX=str(index),
             AWS_BATCH_JOB_ATTEMPT=str(number),
-            AWS_BATCH_JOB_ID=f"{self.manifest['name']}:{index}",
+            AWS_BATCH_JOB_ID=f"{self.manifest.name}:{index}",
         )
         child["status"] = "RUNNING"
         child["attempts"].append(
@@ -141,18 +164,18 @@ class Supervisor:
                 "log": str(log),
             }
         )
+        if self.child.attempt_var:  # the task's own 0-based attempt counter
+            env[self.child.attempt_var] = str(number - 1)
         deadline = time.monotonic() + float(self.timeout) if self.timeout else None
-        flyte = self.manifest.get("flyteRun")
-        if flyte:  # flytekit's pyflyte-map-execute, rendered as Propeller would
-            env.update(flyte["env"], FLYTE_ATTEMPT_NUMBER=str(number - 1))
+        if not self.child.templated:  # e.g. flytekit's pyflyte-map-execute: run as it is
             handle.write(
                 f"batchmap-task: index={index} attempt={number} size={self.size} "
-                f"execution={self.manifest['name']}\n".encode()
+                f"execution={self.manifest.name}\n".encode()
             )
             handle.flush()
             try:
                 process: subprocess.Popen[bytes] | int = subprocess.Popen(
-                    flyte["command"],
+                    self.child.command,
                     stdout=handle,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
@@ -160,11 +183,11 @@ class Supervisor:
                     start_new_session=True,
                 )
             except OSError:
-                handle.write(f"batchmap-task: cannot start {flyte['command'][0]!r}\n".encode())
+                handle.write(f"batchmap-task: cannot start {self.child.command[0]!r}\n".encode())
                 process = runtime.EXIT_NOT_FOUND
             return Running(process, deadline, handle, None)
         try:
-            prepared = runtime.prepare(self.template, env)
+            prepared = runtime.prepare(list(self.child.command), env)
         except runtime.RuntimeFailure as exc:
             handle.write(f"batchmap-task: error: {exc}\n".encode())
             return Running(runtime.EXIT_RUNTIME_ERROR, deadline, handle, None)
@@ -280,7 +303,7 @@ class Supervisor:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     execution_dir = Path(args[0])
-    manifest = json.loads((execution_dir / "execution.json").read_text())
+    manifest = decode((execution_dir / "execution.json").read_bytes(), str(execution_dir))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 
 from batchmap.cli.context import app_state
-from batchmap.cli.options import DomainOpt, OutputOpt, ProjectOpt
-from batchmap.cli.output import Column, OutputFormat
-
-LIST_COLUMNS = [
-    Column("NAME", "name", no_wrap=True),
-    Column("LAUNCH PLAN", "launchPlan"),
-    Column("VERSION", "version"),
-    Column("BACKEND", "backend"),
-    Column("QUEUE", "queue"),
-    Column("PHASE", "phase", no_wrap=True),
-    Column("SUCCEEDED", "succeeded", justify="right"),
-    Column("FAILED", "failed", justify="right"),
-    Column("RUNNING", "running", justify="right"),
-    Column("TOTAL", "total", justify="right"),
-    Column("STARTED", "started", no_wrap=True),
-    Column("DURATION", "duration", justify="right"),
-]
+from batchmap.cli.options import DomainOpt, IndexOpt, OutputOpt, ProjectOpt, StatusOpt
 
 
 def execution(
@@ -32,18 +15,8 @@ def execution(
     project: ProjectOpt,
     domain: DomainOpt,
     name: Annotated[str | None, typer.Argument(help="Execution name.", show_default=False)] = None,
-    status: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--status",
-            help="Only children in this status (repeat or comma-separate).",
-            show_default=False,
-        ),
-    ] = None,
-    index: Annotated[
-        str | None,
-        typer.Option("--index", help="Only these children: 3,17-20.", show_default=False),
-    ] = None,
+    status: StatusOpt = None,
+    index: IndexOpt = None,
     limit: Annotated[int, typer.Option("--limit", help="At most this many children.")] = 50,
     show_all: Annotated[bool, typer.Option("--all", help="Every child (no --limit).")] = False,
     outputs: Annotated[
@@ -70,104 +43,26 @@ def execution(
       batchmap get execution -p flytesnacks -d development f3kq0l2m9x8c7v6b5n4a --outputs -o json
     """
     from batchmap.backends.base import ChildQuery
-    from batchmap.cli import views as progress
+    from batchmap.cli import views
     from batchmap.cli.selection import parse_indexes, parse_statuses
-    from batchmap.executions import model as executions
-    from batchmap.executions.outputs import gather
+    from batchmap.executions.lifecycle import require_success
 
     state = app_state(ctx)
     out = state.output(output)
-    store = state.execution_store()
+    executions = state.executions
     if name is None:
-        rows, objects = [], []
-        manifests = executions.list_manifests(store, project, domain)
-        counts = {}
-        for name_of_backend in sorted({m.backend for m in manifests}):
-            group = [m for m in manifests if m.backend == name_of_backend]
-            # One call per 100 array jobs for all the executions of a backend.
-            for m, c in zip(group, state.backend(name_of_backend).counts_many(group), strict=True):
-                counts[m.name] = c
-        for manifest in manifests:
-            phase = executions.phase_of(
-                counts[manifest.name], manifest.size, manifest.min_successes
-            )
-            lp = manifest.data["launchPlan"]
-            created = manifest.created_at
-            rows.append(
-                {
-                    "name": manifest.name,
-                    "launchPlan": lp["name"],
-                    "version": lp["version"],
-                    "backend": manifest.backend,
-                    "queue": (manifest.data.get("queue") or {}).get("name"),
-                    "phase": phase.phase,
-                    "succeeded": phase.succeeded,
-                    "failed": phase.failed,
-                    "running": phase.running,
-                    "total": phase.size,
-                    "started": created,
-                    "duration": progress.duration(created, None) if not phase.done else "",
-                }
-            )
-            objects.append({**manifest.to_dict(), "status": phase.to_dict()})
-        if not rows:
-            out.info(f"no executions in {project}/{domain}")
-        out.data(objects, columns=LIST_COLUMNS, rows=rows)
-        return
-    manifest = executions.load(store, project, domain, name)
-    backend = state.backend(manifest.backend)
+        return views.listing(out, executions.list(project, domain), project, domain)
+    manifest = executions.get(project, domain, name)
     if outputs:
-        values, producers = gather(store, manifest)
-        rows = [
-            {"index": i, "output": json.dumps(v), "execution": p}
-            for i, (v, p) in enumerate(zip(values, producers, strict=True))
-        ]
-        out.data(
-            values,
-            columns=[
-                Column("INDEX", "index", justify="right"),
-                Column("OUTPUT", "output"),
-                Column("FROM", "execution"),
-            ],
-            rows=rows,
-        )
-        return
+        return views.outputs(out, *executions.outputs(manifest))
     query = ChildQuery(
         statuses=parse_statuses(status),
-        indexes=parse_indexes(index, manifest.size),
+        indexes=parse_indexes(index, manifest.size if not manifest.relaunch else None),
         limit=None if show_all else limit,
     )
+    phase = (
+        views.wait(out, executions, manifest, judge=False) if watch else executions.status(manifest)
+    )
+    views.execution(out, executions, manifest, phase, query)
     if watch:
-        progress.wait(backend, manifest, out)
-    counts = backend.counts(manifest)
-    phase = executions.phase_of(counts, manifest.size, manifest.min_successes)
-    if phase.done:
-        progress.settle(store, backend, manifest, counts)
-    children = backend.children(manifest, query)
-    links = getattr(backend, "child_links", None)
-    if out.format is not OutputFormat.table:
-        out.data(
-            {
-                **manifest.to_dict(),
-                "status": phase.to_dict(),
-                "children": [c.to_dict() for c in children],
-            }
-        )
-    else:
-        for line in progress.header_lines(
-            manifest, phase, getattr(backend, "links", lambda m: [])(manifest)
-        ):
-            out.text(line)
-        out.text("")
-        out.table(
-            progress.CHILD_COLUMNS,
-            [
-                progress.child_row(c, (lambda ch: links(manifest, ch)) if links else None)
-                for c in children
-            ],
-        )
-        shown = len(children)
-        if query.limit is not None and shown == query.limit and manifest.size > shown:
-            out.hint(f"showing {shown} children; --all or --limit N for more")
-    if watch:
-        progress.check(phase)
+        require_success(phase)

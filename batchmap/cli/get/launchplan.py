@@ -66,7 +66,7 @@ def launchplan(
 
     state = app_state(ctx)
     out = state.output(output)
-    registry = state.registry()
+    registry = state.app.registry
     if name is None:
         if exec_file or version or latest:
             raise InvalidInputError("--execFile, --version and --latest need a launch plan NAME")
@@ -87,8 +87,7 @@ def launchplan(
             if exec_file == "-":
                 out.text(text)
                 return
-            target = Path(exec_file)
-            target = target if target.is_absolute() else state.env.cwd / target
+            target = state.path(Path(exec_file))
             execfile.write(target, text, force=force)
             out.success(f"wrote {target} for {plan.name} {plan.version}")
             todo = [] if plan.iam_role_arn else ["iamRoleARN (for AWS Batch)"]

@@ -58,15 +58,15 @@ def queue(
 
     state = app_state(ctx)
     out = state.output(output)
-    settings = state.settings
+    config = state.config
     try:
         choice = choose_queue(
             project=project,
             domain=domain,
             workflow=workflow,
             execution=execution,
-            queues=settings.queues,
-            attributes=settings.queue_attributes,
+            queues=config.queues,
+            attributes=config.queue_attributes,
         )
     except NoQueueError as exc:
         if explain and out.format is OutputFormat.table:

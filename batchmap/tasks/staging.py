@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from batchmap.errors import InvalidInputError
@@ -28,17 +27,11 @@ from batchmap.executions.items import Items
 from batchmap.files.store import BlobStore
 from batchmap.launchplans.model import LaunchPlan
 from batchmap.runtime.task import INDEX_ENTRY
+from batchmap.tasks.base import Staged
 
 INPUTS = "inputs.json"
 ITEMS = "items.jsonl"
 INDEX = "items.idx"
-
-
-@dataclass(frozen=True)
-class StagedInputs:
-    inputs_uri: str
-    size: int
-    bytes_written: int
 
 
 def _encode(value: Any) -> bytes:
@@ -65,9 +58,7 @@ def broadcast(plan: LaunchPlan, values: Mapping[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in values.items() if name not in plan.map.over}
 
 
-def stage(
-    store: BlobStore, prefix: str, plan: LaunchPlan, values: Mapping[str, Any]
-) -> StagedInputs:
+def stage(store: BlobStore, prefix: str, plan: LaunchPlan, values: Mapping[str, Any]) -> Staged:
     """Write the three objects under ``prefix``; inputs.json last, so it marks completion."""
     size = 0
     written = 0
@@ -94,15 +85,13 @@ def stage(
     }
     data = json.dumps(meta, ensure_ascii=False).encode()
     store.put(f"{prefix}/{INPUTS}", data)
-    return StagedInputs(store.uri(f"{prefix}/{INPUTS}"), size, written + len(data))
+    return Staged(store.uri(f"{prefix}/{INPUTS}"), size, written + len(data))
 
 
 INDEX_MAP = "indexmap.bin"
 
 
-def stage_relaunch(
-    store: BlobStore, prefix: str, root_prefix: str, indexes: list[int]
-) -> StagedInputs:
+def stage_relaunch(store: BlobStore, prefix: str, root_prefix: str, indexes: list[int]) -> Staged:
     """Inputs of a relaunch: the root execution's items, read through an index map.
 
     Position ``p`` of the relaunch runs the root's child ``indexes[p]``, so its item,
@@ -124,6 +113,4 @@ def stage_relaunch(
     }
     encoded = json.dumps(meta, ensure_ascii=False).encode()
     store.put(f"{prefix}/{INPUTS}", encoded)
-    return StagedInputs(
-        store.uri(f"{prefix}/{INPUTS}"), len(indexes), len(encoded) + 8 * len(indexes)
-    )
+    return Staged(store.uri(f"{prefix}/{INPUTS}"), len(indexes), len(encoded) + 8 * len(indexes))

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from batchmap.config.checks import _dig, check_config
+from batchmap.config.checks import STORAGE_HINT, backend_storage_problem, check_config, dig
 from batchmap.errors import InvalidInputError, Problem
 from batchmap.files.schemas import did_you_mean
 from batchmap.files.yamldoc import YamlDocument, load_file
@@ -71,7 +71,7 @@ _LOCATION_KEYS = ("storage", "registry")
 
 
 @dataclass(frozen=True)
-class Settings:
+class Config:
     """The resolved, validated configuration of one batchmap run."""
 
     config_file: Path | None
@@ -187,8 +187,8 @@ def resolve(
     environ: Mapping[str, str],
     cwd: Path,
     home: Path,
-) -> Settings:
-    """Merge flag > ``BATCHMAP_*`` env > file > default into validated Settings."""
+) -> Config:
+    """Merge flag > ``BATCHMAP_*`` env > file > default into validated Config."""
     path, _ = find_config_file(overrides.config, environ, cwd, home)
     data: dict[str, Any] = {}
     doc: YamlDocument | None = None
@@ -201,16 +201,16 @@ def resolve(
     for key, attr, env_suffix, file_path, default in _SETTINGS:
         flag_value = getattr(overrides, attr) if attr else None
         env_name = f"{ENV_PREFIX}{env_suffix}" if env_suffix else None
-        file_value = _dig(data, file_path)
+        file_value = dig(data, file_path)
         if flag_value not in (None, ""):
             value = Value(flag_value, "flag", "--" + str(attr).replace("_", "-"))
         elif env_name and environ.get(env_name):
             value = Value(environ[env_name], "env", env_name)
         elif file_value is not None and doc is not None:
             value = Value(file_value, "file", f"{path}:{doc.line_of(list(file_path))}")
-        elif key == "aws.region" and _dig(data, ("plugins", "aws", "region")) and doc:
+        elif key == "aws.region" and dig(data, ("plugins", "aws", "region")) and doc:
             line = doc.line_of(["plugins", "aws", "region"])
-            value = Value(_dig(data, ("plugins", "aws", "region")), "file", f"{path}:{line}")
+            value = Value(dig(data, ("plugins", "aws", "region")), "file", f"{path}:{line}")
         elif default is not None:
             value = Value(default, "default")
         else:
@@ -222,11 +222,11 @@ def resolve(
             )
         values[key] = value
     _check_resolved(values)
-    return Settings(
+    return Config(
         config_file=path,
         values=values,
         queues=data.get("queues") or {},
-        plugins_aws=_dig(data, ("plugins", "aws")) or {},
+        plugins_aws=dig(data, ("plugins", "aws")) or {},
         tasks=data.get("tasks") or {},
         queue_attributes=tuple(data.get("executionQueueAttributes") or ()),
         setup=data.get("setup") or {},
@@ -268,13 +268,13 @@ def _check_resolved(values: Mapping[str, Value]) -> None:
             )
         )
     storage = values["storage"]
-    if backend.value == "aws" and not str(storage.value).startswith("s3://"):
+    problem = backend_storage_problem(backend.value, str(storage.value))
+    if problem:
         problems.append(
             Problem(
-                f"with backend 'aws', storage must be an s3:// location; got {storage.value!r}",
+                problem,
                 path=f"storage (from {storage.detail or storage.source})",
-                hint="children in AWS Batch cannot read a local folder: set storage: "
-                "s3://BUCKET/PREFIX",
+                hint=STORAGE_HINT,
             )
         )
     if problems:

@@ -1,0 +1,295 @@
+"""The execution manifest, ``PROJECT/DOMAIN/EXECUTION/execution.json``: what was submitted.
+
+A typed record (``batchmap/schemas/execution.schema.json``), written by the
+lifecycle only. Derived values (the minimum of successes, the launch plan's
+reference, the command) are computed, never stored. Each backend keeps its own
+record under ``run`` (AWS: job definition and array jobs; local: the folder and
+the supervisor) and reads it back itself. ``from_dict`` reads every format
+version before this one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from batchmap import times
+from batchmap.errors import InvalidInputError, NotFoundError
+from batchmap.executions.phase import min_successes
+from batchmap.files.store import BlobStore
+from batchmap.launchplans.model import LaunchPlan
+from batchmap.tasks.base import ChildSpec
+
+API_VERSION = "batchmap/v1"
+FORMAT_VERSION = 2
+SUBMITTING, SUBMITTED = "SUBMITTING", "SUBMITTED"
+# Keys of format 1 that belonged to the backend's record (they lived at the top level).
+_V1_RUN_KEYS = (
+    "region",
+    "identityChecks",
+    "jobDefinition",
+    "jobDefinitionArn",
+    "jobs",
+    "logGroup",
+    "logStreamPrefix",
+    "jobDefinitionDeregistered",
+    "local",
+)
+
+
+@dataclass(frozen=True)
+class QueueChoice:
+    """The AWS Batch job queue and the rule that chose it."""
+
+    name: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Relaunch:
+    """What a relaunch re-runs: position ``p`` runs the root's child ``indexes[p]``."""
+
+    of: str
+    root: str
+    indexes: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Termination:
+    at: dt.datetime
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"at": times.iso(self.at), "reason": self.reason}
+
+
+@dataclass
+class Manifest:
+    name: str
+    project: str
+    domain: str
+    launch_plan: LaunchPlan
+    backend: str
+    size: int
+    child: ChildSpec
+    inputs_uri: str
+    output_prefix: str
+    created_at: dt.datetime
+    state: str = SUBMITTING
+    envs: Mapping[str, str] = field(default_factory=dict)
+    iam_role_arn: str | None = None
+    kube_service_account: str | None = None
+    queue: QueueChoice | None = None
+    relaunch: Relaunch | None = None
+    submitted_at: dt.datetime | None = None
+    terminated: Termination | None = None
+    run: dict[str, Any] = field(default_factory=dict)  # the backend's own record
+    relaunches: tuple[str, ...] = ()  # format 1 roots listed their relaunches here
+    item_sources: Mapping[str, Any] = field(default_factory=dict)  # lists read from files/S3
+
+    # -- derived -------------------------------------------------------------------------
+    @property
+    def prefix(self) -> str:
+        return f"{self.project}/{self.domain}/{self.name}"
+
+    @property
+    def min_successes(self) -> int:
+        return min_successes(self.launch_plan.map.min_success_ratio, self.size)
+
+    @property
+    def root(self) -> str:
+        return self.relaunch.root if self.relaunch else self.name
+
+    @property
+    def index_map(self) -> tuple[int, ...] | None:
+        """A relaunch's positions → original indexes (None for a first run)."""
+        return self.relaunch.indexes if self.relaunch else None
+
+    @property
+    def indexes(self) -> range | tuple[int, ...]:
+        """The original indexes this execution runs."""
+        return self.relaunch.indexes if self.relaunch else range(self.size)
+
+    # -- (de)serialisation ---------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The stored form (execution.schema.json)."""
+        out: dict[str, Any] = {
+            "apiVersion": API_VERSION,
+            "kind": "Execution",
+            "formatVersion": FORMAT_VERSION,
+            "name": self.name,
+            "project": self.project,
+            "domain": self.domain,
+            "backend": self.backend,
+            "state": self.state,
+            "size": self.size,
+            "createdAt": times.iso(self.created_at),
+            "submittedAt": times.iso(self.submitted_at),
+            "queue": self.queue.to_dict() if self.queue else None,
+            "iamRoleARN": self.iam_role_arn,
+            "kubeServiceAcct": self.kube_service_account,
+            "envs": dict(self.envs),
+            "inputsUri": self.inputs_uri,
+            "outputPrefix": self.output_prefix,
+            "child": self.child.to_dict(),
+            "launchPlanSpec": self.launch_plan.spec_dict(),
+            "run": self.run,
+        }
+        if self.relaunch:
+            out["relaunchOf"] = self.relaunch.of
+            out["root"] = self.relaunch.root
+            out["indexMap"] = list(self.relaunch.indexes)
+        if self.terminated:
+            out["terminated"] = self.terminated.to_dict()
+        if self.relaunches:
+            out["relaunches"] = list(self.relaunches)
+        if self.item_sources:
+            out["itemSources"] = dict(self.item_sources)
+        return out
+
+    def view(self) -> dict[str, Any]:
+        """What ``-o json|yaml`` shows: the stored form, the backend's record at the top
+        level, and the derived values people read (docs/executions.md)."""
+        data = self.to_dict()
+        run = data.pop("run")
+        lp = self.launch_plan
+        return {
+            **data,
+            "launchPlan": {
+                "name": lp.name,
+                "version": lp.version,
+                "project": lp.project,
+                "domain": lp.domain,
+            },
+            "minSuccessRatio": lp.map.min_success_ratio,
+            "minSuccesses": self.min_successes,
+            "command": list(lp.task.command),
+            **run,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Manifest:
+        """Read any format version; KeyError/TypeError/ValueError on a broken one."""
+        version = int(data.get("formatVersion") or 1)
+        if version > FORMAT_VERSION:
+            raise ValueError(f"format version {version} is newer than this batchmap's")
+        spec = data["launchPlanSpec"]
+        launch_plan = LaunchPlan.from_spec(spec)
+        if version == 1:
+            run = {k: data[k] for k in _V1_RUN_KEYS if k in data}
+            child = _v1_child(data, launch_plan)
+        else:
+            run = dict(data.get("run") or {})
+            child = ChildSpec.from_dict(data["child"])
+        queue = data.get("queue")
+        relaunch = (
+            Relaunch(str(data["relaunchOf"]), str(data["root"]), tuple(map(int, data["indexMap"])))
+            if data.get("relaunchOf")
+            else None
+        )
+        terminated = data.get("terminated")
+        return cls(
+            name=str(data["name"]),
+            project=str(data["project"]),
+            domain=str(data["domain"]),
+            launch_plan=launch_plan,
+            backend=str(data["backend"]),
+            size=int(data["size"]),
+            child=child,
+            inputs_uri=str(data["inputsUri"]),
+            output_prefix=str(data["outputPrefix"]),
+            created_at=times.parse_iso(data.get("createdAt")) or times.now(),
+            state=str(data["state"]),
+            envs={str(k): str(v) for k, v in (data.get("envs") or {}).items()},
+            iam_role_arn=data.get("iamRoleARN"),
+            kube_service_account=data.get("kubeServiceAcct"),
+            queue=QueueChoice(str(queue["name"]), str(queue.get("reason") or ""))
+            if queue
+            else None,
+            relaunch=relaunch,
+            submitted_at=times.parse_iso(data.get("submittedAt")),
+            terminated=Termination(
+                times.parse_iso(terminated["at"]) or times.now(), str(terminated["reason"])
+            )
+            if terminated
+            else None,
+            run=run,
+            relaunches=tuple(data.get("relaunches") or ()),
+            item_sources=dict(data.get("itemSources") or {}),
+        )
+
+    def replace(self, **changes: Any) -> Manifest:
+        return dataclasses.replace(self, **changes)
+
+
+def _v1_child(data: Mapping[str, Any], launch_plan: LaunchPlan) -> ChildSpec:
+    flyte = data.get("flyteRun")
+    if flyte:
+        return ChildSpec(
+            tuple(flyte["command"]),
+            dict(flyte.get("env") or {}),
+            templated=False,
+            attempt_var="FLYTE_ATTEMPT_NUMBER",
+        )
+    return ChildSpec(launch_plan.task.command, dict(launch_plan.task.env), templated=True)
+
+
+# -- the store ---------------------------------------------------------------------------
+def key(prefix: str) -> str:
+    return f"{prefix}/execution.json"
+
+
+def encode(manifest: Manifest) -> bytes:
+    return (json.dumps(manifest.to_dict(), indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def decode(data: bytes, where: str) -> Manifest:
+    try:
+        return Manifest.from_dict(json.loads(data))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InvalidInputError(
+            f"{where}: not a readable execution manifest ({type(exc).__name__}: {exc})",
+            hint="it was changed by hand or written by a newer batchmap; "
+            "delete the folder to forget the execution",
+        ) from None
+
+
+def save(store: BlobStore, manifest: Manifest) -> None:
+    store.put(key(manifest.prefix), encode(manifest))
+
+
+def load(store: BlobStore, project: str, domain: str, name: str) -> Manifest:
+    where = key(f"{project}/{domain}/{name}")
+    data = store.get(where)
+    if data is None:
+        raise NotFoundError(
+            f"execution {name!r} not found in {project}/{domain}",
+            hint=f"list executions with 'batchmap get execution -p {project} -d {domain}'",
+        )
+    return decode(data, store.uri(where))
+
+
+def list_all(
+    store: BlobStore, project: str, domain: str
+) -> tuple[list[Manifest], list[InvalidInputError]]:
+    """Every execution of a project and domain, newest first, and the manifests that
+    could not be read (a broken one never hides the others)."""
+    manifests, broken = [], []
+    for name in store.list(f"{project}/{domain}"):
+        if name.count("/") == 3 and name.endswith("/execution.json"):
+            data = store.get(name)
+            if data is None:
+                continue
+            try:
+                manifests.append(decode(data, store.uri(name)))
+            except InvalidInputError as exc:
+                broken.append(exc)
+    manifests.sort(key=lambda m: m.created_at, reverse=True)
+    return manifests, broken
