@@ -357,16 +357,12 @@ def bench_items(work: Path, quick: bool) -> list[tuple[str, float, float, float,
     rows = []
     _jsonl(work / "m.jsonl", million)
     _exec_file(work / "file.yaml", " {fromFile: m.jsonl}\n")
-    seconds, rss = _both([*dry, "file.yaml"], work, env)
-    rows.append(
-        (f"{million:,} items from a JSONL file: create --dryRun", seconds, rss, "10 s, 200 MB")
-    )
+    what = f"{million:,} items from a JSONL file: create --dryRun"
+    rows.append((what, *_both([*dry, "file.yaml"], work, env), "10 s, 200 MB"))
     inline = "".join(f"        - {i}\n" for i in range(million))
     _exec_file(work / "inline.yaml", "\n" + inline)
-    seconds, rss = _both([*dry, "inline.yaml"], work, env)
-    rows.append(
-        (f"{million:,} items inline in the exec file: create --dryRun", seconds, rss, "15 s")
-    )
+    what = f"{million:,} items inline in the exec file: create --dryRun"
+    rows.append((what, *_both([*dry, "inline.yaml"], work, env), "15 s"))
     stage_cmd = [sys.executable, "-c", STAGE_SCRIPT, str(work)]
     for n in (million, big):
         _jsonl(work / f"s{n}.jsonl", n)
