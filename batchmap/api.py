@@ -139,8 +139,8 @@ class Batchmap:
         """Check launch plan files (YAML or ``pyflyte package`` output), then register every
         launch plan in them: all or nothing."""
         from batchmap.errors import InvalidInputError, Problem
-        from batchmap.launchplans.model import Overrides as PlanOverrides
-        from batchmap.launchplans.model import parse_all
+        from batchmap.launchplans.parse import Overrides as PlanOverrides
+        from batchmap.launchplans.parse import parse_all
 
         plans, skipped = parse_all(
             [Path(p) for p in paths], PlanOverrides(project, domain, version)

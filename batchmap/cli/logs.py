@@ -89,7 +89,7 @@ def logs(
       batchmap logs -p flytesnacks -d development f3kq0l2m9x8c7v6b5n4a --follow
       batchmap logs -p flytesnacks -d development f3kq0l2m9x8c7v6b5n4a --since 10m -o json
     """
-    from batchmap.backends.base import ChildQuery, LogCursor
+    from batchmap.backends.base import ChildQuery, LogCursor, LogQuery
     from batchmap.cli.selection import parse_indexes, parse_since, parse_statuses
     from batchmap.executions.lifecycle import require_success
 
@@ -97,21 +97,21 @@ def logs(
     out = state.output(output)
     executions = state.executions
     manifest = executions.get(project, domain, name)
-    query = ChildQuery(
+    query = LogQuery(
         statuses=parse_statuses(status),
         indexes=parse_indexes(index, manifest.size if not manifest.relaunch else None),
-        limit=None,
+        attempt=attempt,
+        since=parse_since(since),
     )
-    start = parse_since(since)
     if not follow:
-        events = executions.logs(manifest, query, LogCursor(), attempt=attempt, since=start)
+        events = executions.logs(manifest, query, LogCursor())
         out.lines(_format(e, out, timestamps) for e in _tail(events, tail))
         return
     seen: dict[int, deque[str]] = defaultdict(lambda: deque(maxlen=FAILED_TAIL_LINES))
     # A status line on stderr when a person watches; plain lines only when piped.
     watched = out.interactive and bool(getattr(out.stdout, "isatty", lambda: False)())
     last = ""
-    for phase, events in executions.follow(manifest, query, attempt=attempt, since=start):
+    for phase, events in executions.follow(manifest, query):
         for event in events:
             seen[event.index].append(_label(event) + " " + event.message)
         out.lines(_format(e, out, timestamps) for e in events)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from batchmap.aws.iam import role_arn_problem, service_account_problem
+from batchmap.aws.arns import role_arn_problem, service_account_problem
 from batchmap.aws.limits import env_name_violations
 from batchmap.errors import InvalidInputError, Problem
 from batchmap.executions import items

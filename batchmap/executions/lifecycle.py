@@ -18,7 +18,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from batchmap import times
-from batchmap.backends.base import Backend, Child, ChildQuery, LogCursor, LogEvent, Stopped
+from batchmap.backends.base import (
+    Backend,
+    Child,
+    ChildQuery,
+    LogCursor,
+    LogEvent,
+    LogQuery,
+    Stopped,
+)
 from batchmap.errors import BatchmapError, BelowSuccessRatioError, InvalidInputError
 from batchmap.executions import manifest as manifests
 from batchmap.executions.items import S3Getter, describe_sources
@@ -255,26 +263,14 @@ class Executions:
     def child_links(self, manifest: Manifest, child: Child) -> list[str]:
         return self.backend(manifest.backend).child_links(manifest, child)
 
-    def logs(
-        self,
-        manifest: Manifest,
-        query: ChildQuery,
-        cursor: LogCursor,
-        *,
-        attempt: int | None = None,
-        since: Any = None,
-    ) -> list[LogEvent]:
-        return self.backend(manifest.backend).logs(
-            manifest, query, cursor, attempt=attempt, since=since
-        )
+    def logs(self, manifest: Manifest, query: LogQuery, cursor: LogCursor) -> list[LogEvent]:
+        return self.backend(manifest.backend).logs(manifest, query, cursor)
 
     def follow(
         self,
         manifest: Manifest,
-        query: ChildQuery,
+        query: LogQuery,
         *,
-        attempt: int | None = None,
-        since: Any = None,
         sleep: Sleep = time.sleep,
         poll: float = POLL_SECONDS,
     ) -> Iterator[tuple[Phase, list[LogEvent]]]:
@@ -283,7 +279,7 @@ class Executions:
         cursor = LogCursor()
         while True:
             phase = self.status(manifest)
-            yield phase, self.logs(manifest, query, cursor, attempt=attempt, since=since)
+            yield phase, self.logs(manifest, query, cursor)
             if phase.done:
                 return
             sleep(poll)

@@ -162,12 +162,7 @@ class Manifest:
         lp = self.launch_plan
         return {
             **data,
-            "launchPlan": {
-                "name": lp.name,
-                "version": lp.version,
-                "project": lp.project,
-                "domain": lp.domain,
-            },
+            "launchPlan": lp.ref(),
             "minSuccessRatio": lp.map.min_success_ratio,
             "minSuccesses": self.min_successes,
             "command": list(lp.task.command),

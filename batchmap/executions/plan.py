@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from batchmap.aws.iam import role_arn_problem, service_account_problem
+from batchmap.aws.arns import role_arn_problem, service_account_problem
 from batchmap.errors import InvalidInputError
 from batchmap.executions import execfile
 from batchmap.executions.items import S3Getter, describe_sources, parse_overrides
@@ -108,12 +108,7 @@ class ExecutionPlan:
             "name": self.name,
             "project": self.project,
             "domain": self.domain,
-            "launchPlan": {
-                "name": lp.name,
-                "version": lp.version,
-                "project": lp.project,
-                "domain": lp.domain,
-            },
+            "launchPlan": lp.ref(),
             "backend": self.backend,
             "size": self.size,
             "minSuccessRatio": lp.map.min_success_ratio,

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from batchmap.backends.base import Child
-from batchmap.executions.manifest import Manifest
 from batchmap.files.store import BlobStore
 from batchmap.launchplans.model import LaunchPlan
 from batchmap.tasks import staging
 from batchmap.tasks.base import ChildSpec, Staged, Target
+
+if TYPE_CHECKING:
+    from batchmap.backends.base import Child
+    from batchmap.executions.manifest import Manifest
 
 
 class ContainerTask:

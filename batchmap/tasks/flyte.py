@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from batchmap.backends.base import Child
 from batchmap.errors import InvalidInputError
-from batchmap.executions.manifest import Manifest
 from batchmap.files.store import BlobStore
 from batchmap.launchplans.model import LaunchPlan
 from batchmap.tasks.base import ChildSpec, Staged, Target
+
+if TYPE_CHECKING:
+    from batchmap.backends.base import Child
+    from batchmap.executions.manifest import Manifest
 
 
 class FlyteMapTask:

@@ -155,7 +155,7 @@ def test_dry_run_changes_nothing_and_shows_every_request(cli: Invoke) -> None:
 
 
 @pytest.mark.usefixtures("aws")
-def test_explicit_queue_and_exec_file_targets(cli: Invoke) -> None:
+def test_an_explicit_queue_overrides_matching(cli: Invoke) -> None:
     exec_file = register_with_items(cli, 3)
     result = cli(
         "create",

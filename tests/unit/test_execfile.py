@@ -6,7 +6,7 @@ import pytest
 
 from batchmap.errors import InvalidInputError
 from batchmap.executions import execfile
-from batchmap.launchplans.model import parse_files
+from batchmap.launchplans.parse import parse_files
 from tests.conftest import TESTDATA
 
 ROOT = Path(__file__).parents[2]

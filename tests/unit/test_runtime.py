@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from batchmap.files.store import LocalStore
-from batchmap.launchplans.model import parse_files
+from batchmap.launchplans.parse import parse_files
 from batchmap.runtime import task as runtime
 from batchmap.tasks.staging import stage
 from tests.conftest import write

@@ -8,7 +8,6 @@ manifest's ``run`` record (``AwsRun``) is this backend's own.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -30,6 +29,7 @@ from batchmap.backends.base import (
     ChildQuery,
     LogCursor,
     LogEvent,
+    LogQuery,
     Stopped,
     to_original,
     to_positions,
@@ -392,11 +392,8 @@ class AwsBatchBackend:
     def logs(
         self,
         manifest: Manifest,
-        query: ChildQuery,
+        query: LogQuery,
         cursor: LogCursor,
-        *,
-        attempt: int | None = None,
-        since: dt.datetime | None = None,
     ) -> list[LogEvent]:
         filtered = bool(query.statuses or query.indexes)
         known = aws_jobs.streams_of(self.children(manifest, query)) if filtered else {}
@@ -408,6 +405,6 @@ class AwsBatchBackend:
             cursor=cursor,
             known=known,
             only_streams=filtered,
-            attempt=attempt,
-            since=since,
+            attempt=query.attempt,
+            since=query.since,
         )

@@ -11,7 +11,6 @@ terminal.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import signal
@@ -29,6 +28,7 @@ from batchmap.backends.base import (
     ChildQuery,
     LogCursor,
     LogEvent,
+    LogQuery,
     Stopped,
     order_children,
     to_original,
@@ -237,11 +237,8 @@ class LocalBackend:
     def logs(
         self,
         manifest: Manifest,
-        query: ChildQuery,
+        query: LogQuery,
         cursor: LogCursor,
-        *,
-        attempt: int | None = None,
-        since: dt.datetime | None = None,
     ) -> list[LogEvent]:
         """New lines of each attempt's log file since the cursor's byte offsets.
 
@@ -249,6 +246,7 @@ class LocalBackend:
         offsets: dict[str, int] = cursor.state.setdefault("offsets", {})
         events = []
         every = ChildQuery(query.statuses, query.indexes, limit=None)
+        attempt, since = query.attempt, query.since
         for child in sorted(self.children(manifest, every), key=lambda c: c.index):
             for a in child.attempts:
                 if a.log is None or (attempt is not None and a.number != attempt):
