@@ -412,7 +412,7 @@ def bench_items_aws(work: Path, quick: bool) -> dict[str, Any]:
     from batchmap.executions.lifecycle import Executions
     from batchmap.executions.plan import ExecutionRequest
     from batchmap.files.store import LocalStore, open_store
-    from batchmap.launchplans.model import parse_files
+    from batchmap.launchplans.parse import parse_files
     from batchmap.launchplans.registry import Registry
 
     n = 100_000 if quick else 1_000_000

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from batchmap.cli.context import app_state
+from batchmap.cli.context import AppState, app_state
 from batchmap.cli.options import DryRunOpt, OutputOpt, WaitOpt
-from batchmap.cli.output import OutputFormat
+from batchmap.cli.output import Output, OutputFormat, to_yaml
+
+if TYPE_CHECKING:
+    from batchmap.executions.adhoc import RunPlan
+    from batchmap.executions.manifest import Manifest
 
 
 def run(
@@ -140,20 +144,18 @@ def run(
           --backend aws --vcpu 2 --memory 4Gi --retries 2 -- resize '{{ item }}'
     """
     from batchmap.cli import views
-    from batchmap.cli.output import to_yaml
     from batchmap.executions import adhoc
     from batchmap.executions import items as sources
 
     state = app_state(ctx)
     out = state.output(output)
-    spec = sources.run_spec(items, items_prefix, suffix, fmt, state.env.cwd, state.env.stdin)
     state.show_warnings(out)
     request = adhoc.RunRequest(
         project=project,
         domain=domain,
         image=image,
         command=adhoc.command_template(command),
-        items=spec,
+        items=sources.run_spec(items, items_prefix, suffix, fmt, state.env.cwd, state.env.stdin),
         item_type=item_type,
         vcpu=vcpu,
         memory=memory,
@@ -169,16 +171,26 @@ def run(
     run_plan = adhoc.prepare(request, state.executions, stdin=state.env.stdin)
     views.notes(out, run_plan.execution)
     if dry_run:
-        if out.format is OutputFormat.table:
-            out.text(
-                "# dry run: the plan of this run (nothing is changed)\n"
-                + to_yaml(run_plan.to_dict())
-            )
-        else:
-            out.data(run_plan.to_dict())
-        out.info("dry run: nothing was registered, staged or submitted")
-        return
+        return _dry_run(out, run_plan)
     manifest = adhoc.submit(run_plan, state.executions, foreground=wait)
+    _submitted(out, state, run_plan, manifest, wait=wait)
+
+
+def _dry_run(out: Output, run_plan: RunPlan) -> None:
+    if out.format is OutputFormat.table:
+        heading = "# dry run: the plan of this run (nothing is changed)\n"
+        out.text(heading + to_yaml(run_plan.to_dict()))
+    else:
+        out.data(run_plan.to_dict())
+    out.info("dry run: nothing was registered, staged or submitted")
+
+
+def _submitted(
+    out: Output, state: AppState, run_plan: RunPlan, manifest: Manifest, *, wait: bool
+) -> None:
+    """The execution's name on stdout (the manifest with -o json|yaml), the rest on stderr."""
+    from batchmap.cli import views
+
     if out.format is OutputFormat.table:
         out.text(manifest.name)
     lp = run_plan.launch_plan

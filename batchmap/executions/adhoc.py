@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-from batchmap.aws.iam import role_arn_problem
+from batchmap.aws.arns import role_arn_problem
 from batchmap.errors import InvalidInputError
 from batchmap.executions import items as item_sources
 from batchmap.executions.lifecycle import Executions
@@ -25,7 +25,8 @@ from batchmap.executions.manifest import Manifest
 from batchmap.executions.plan import ExecutionPlan, check_name, generate_name
 from batchmap.files.yamldoc import YamlDocument
 from batchmap.launchplans.inputs import InputType, TypeSyntaxError, parse_type
-from batchmap.launchplans.model import PLACEHOLDER, LaunchPlan, Overrides, canonical_json
+from batchmap.launchplans.model import PLACEHOLDER, LaunchPlan, canonical_json
+from batchmap.launchplans.parse import Overrides, parse_document
 
 INPUT = "items"
 ITEM = "{{ item }}"
@@ -92,8 +93,6 @@ def command_template(args: Sequence[str]) -> tuple[str, ...]:
 
 def launch_plan(request: RunRequest, item_type: InputType) -> LaunchPlan:
     """The ad-hoc launch plan, checked like any launch plan file."""
-    from batchmap.launchplans.model import parse_document
-
     task: dict[str, Any] = {"image": request.image, "command": list(request.command)}
     for key, value in (
         ("vcpu", request.vcpu),

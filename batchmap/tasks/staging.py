@@ -23,7 +23,6 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from batchmap.errors import InvalidInputError
-from batchmap.executions.items import Items
 from batchmap.files.store import BlobStore
 from batchmap.launchplans.model import LaunchPlan
 from batchmap.runtime.task import INDEX_ENTRY
@@ -40,10 +39,11 @@ def _encode(value: Any) -> bytes:
 
 def item_lines(plan: LaunchPlan, values: Mapping[str, Any]) -> Iterator[bytes]:
     """Each child's item as one line of JSON, in index order; lists read from a source
-    (``executions/items.py``) stream from their spool, several lists zip line by line."""
+    (``executions/items.py``: they have ``lines()``) stream from their spool, several
+    lists zip line by line."""
     over = plan.map.over
     columns = [
-        values[name].lines() if isinstance(values[name], Items) else map(_encode, values[name])
+        values[name].lines() if hasattr(values[name], "lines") else map(_encode, values[name])
         for name in over
     ]
     if len(over) == 1:

@@ -28,6 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
         "batchmap.executions.plan",
         "batchmap.executions.queues",
         "batchmap.executions.execfile",
+        "batchmap.executions.items",
     ),
     ("batchmap.backends",),
     ("batchmap.executions", "batchmap.setup"),

@@ -123,3 +123,24 @@ def test_command_templates() -> None:
     assert command_template(["echo", "{{ index }}"]) == ("echo", "{{ index }}")
     with pytest.raises(InvalidInputError):
         command_template([])
+
+
+def test_manifests_with_item_sources_fit_the_schema(cli: Invoke, isolated: Path) -> None:
+    from jsonschema import Draft202012Validator
+
+    from batchmap.files.schemas import load_schema
+
+    write(Path("n.txt"), "1\n2\n")
+    for name, args, stdin in (
+        ("piped", (), b"x\n"),
+        ("filed", ("--items", "n.txt", "--item-type", "int"), None),
+    ):
+        result = cli("run", *P, "--image", "x", "--name", name, *args, "--", "true", stdin=stdin)
+        assert result.exit_code == 0, result.stderr
+        path = isolated / ".batchmap" / "store" / "proj" / "dev" / name / "execution.json"
+        data = json.loads(path.read_text())
+        assert not list(Draft202012Validator(load_schema("execution")).iter_errors(data))
+        (source,) = data["itemSources"].values()
+        assert source["size"] in (1, 2)
+    shown = json.loads(cli("get", "execution", *P, "filed", "-o", "json").stdout)
+    assert shown["itemSources"]["items"]["fromFile"].endswith("n.txt")

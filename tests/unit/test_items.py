@@ -14,7 +14,7 @@ from batchmap.executions import execfile, items
 from batchmap.files import itemfiles
 from batchmap.files.store import LocalStore
 from batchmap.launchplans.inputs import parse_type
-from batchmap.launchplans.model import parse_files
+from batchmap.launchplans.parse import parse_files
 from batchmap.tasks.staging import INDEX, ITEMS, stage
 from tests.conftest import write
 

@@ -3,6 +3,7 @@ lines, on every YAML file of the repository and on generated documents."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from batchmap.errors import InvalidInputError
 from batchmap.files import yamldoc, yamlevents
-from batchmap.files.yamldoc import YamlDocument, iter_paths, load_documents
+from batchmap.files.yamldoc import YamlDocument, load_documents
 
 ROOT = Path(__file__).parents[2]
 CORPUS = sorted(
@@ -21,6 +22,17 @@ CORPUS = sorted(
     for p in (ROOT / folder).rglob("*")
     if p.suffix in (".yaml", ".yml")
 )
+
+
+def iter_paths(data: Any, path: tuple = ()) -> Iterator[tuple]:
+    """Every path in a plain document, depth first."""
+    yield path
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from iter_paths(value, (*path, key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from iter_paths(value, (*path, i))
 
 
 def _reference(text: str, source: str) -> list[Any]:
