@@ -303,34 +303,39 @@ _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 def _checked(t: InputType, record: itemfiles.Record, fmt: str) -> tuple[bytes | None, str | None]:
     """(the item's JSON line, None), or (None, what is wrong)."""
-    kind, value = t.kind, record.value
-    if fmt == "txt" and kind != "str":  # a line of text read as the element type
-        text = value.strip()
-        if kind == "int" and _INT.fullmatch(text):
+    value = record.value
+    if fmt == "txt":  # a line of text read as the element type
+        inner = t.item if t.kind == "optional" and t.item is not None else t
+        kind = inner.kind
+        text = value if kind == "str" else value.strip()
+        if kind in _TEXT:
+            value = text
+        elif kind == "int" and _INT.fullmatch(text):
             return str(int(text)).encode(), None
-        if kind == "float" and _FLOAT.fullmatch(text):
+        elif kind == "float" and _FLOAT.fullmatch(text):
             return _encode(float(text)).encode(), None
-        if kind == "bool" and text.lower() in ("true", "false"):
+        elif kind == "bool" and text.lower() in ("true", "false"):
             return text.lower().encode(), None
-        if kind in ("int", "float", "bool"):
+        elif kind in ("int", "float", "bool"):
             return None, f"expected {kind}, got {describe(value)}"
-        try:
-            value = json.loads(text)
-        except ValueError as exc:
-            return None, f"not JSON: {exc}"
-    # The common case without a generator: the item already has the element's type.
-    if not (kind in _EXACT and type(value) is _EXACT[kind]):
-        found = next(iter(check_value(t, value)), None)
-        if found is not None:
-            where = format_path(found.path)
-            return None, f"{where}: {found.message}" if where else found.message
-        if "float" in str(t):  # ints given for floats become floats: re-encode
-            return _encode(coerce(t, value)).encode(), None
-    if record.raw is not None:  # the source's own JSON text, on one line: as it is
-        return record.raw.encode(), None
-    return _encode(value).encode(), None
+        else:
+            try:
+                value = json.loads(text)
+            except ValueError as exc:
+                return None, f"not JSON: {exc}"
+    if t.kind in _EXACT and type(value) is _EXACT[t.kind]:
+        # The common case, without a generator; checking is all these types need.
+        if record.raw is not None:  # the source's own JSON text, on one line: as it is
+            return record.raw.encode(), None
+        return _encode(value).encode(), None
+    found = next(iter(check_value(t, value)), None)
+    if found is not None:
+        where = format_path(found.path)
+        return None, f"{where}: {found.message}" if where else found.message
+    return _encode(coerce(t, value)).encode(), None  # ints for floats, times in UTC, ...
 
 
+_TEXT = ("str", "datetime", "duration", "file", "directory")
 _EXACT = {"int": int, "str": str, "dict": dict, "bool": bool}
 
 

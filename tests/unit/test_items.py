@@ -355,3 +355,34 @@ def test_where_batchmap_run_reads_its_items(tmp_path: Path) -> None:
         items.run_spec(None, None, None, None, tmp_path, Terminal())
     with pytest.raises(InvalidInputError, match="--items-prefix: fromPrefix takes"):
         items.run_spec(None, "photos/", None, None, tmp_path, None)
+
+
+def test_flytes_other_types_from_items_files(tmp_path: Path) -> None:
+    assert _read(tmp_path, "t.txt", "2024-01-02T03:04:05+01:00\n", "datetime") == [
+        "2024-01-02T02:04:05Z"
+    ]
+    assert _read(tmp_path, "d.txt", " 1h30m \n", "duration") == ["1h30m"]
+    assert _read(tmp_path, "o.jsonl", "1\nnull\n", "optional[int]") == [1, None]
+    assert _error(tmp_path, "bad.txt", "yesterday\n", "datetime") == [
+        'bad.txt:1: expected datetime (RFC 3339, e.g. 2024-01-02T03:04:05Z), got "yesterday" '
+        "(a string)"
+    ]
+
+
+def test_local_files_from_an_items_file_are_checked_like_inline_ones(tmp_path: Path) -> None:
+    text = LAUNCH_PLAN.replace('xs: {type: "list[int]"}', 'xs: {type: "list[file]"}')
+    plan = parse_files([write(tmp_path / "lp.yaml", text)])[0]
+    write(tmp_path / "sub" / "a.txt", "a")
+    write(tmp_path / "sub" / "files.txt", "a.txt\ns3://bucket/b.txt\n")
+    ef = execfile.load(
+        write(
+            tmp_path / "sub" / "e.yaml",
+            "workflow: pairs\ninputs:\n  xs: {fromFile: files.txt}\n  ys: [p, q]\n",
+        )
+    )
+    values = execfile.resolve_inputs(ef, plan)
+    assert values["xs"] == [str(tmp_path / "sub" / "a.txt"), "s3://bucket/b.txt"]
+    write(tmp_path / "sub" / "files.txt", "a.txt\nnope.txt\n")
+    with pytest.raises(InvalidInputError) as info:
+        execfile.resolve_inputs(ef, plan)
+    assert "inputs.xs[1]: no such file" in "\n".join(info.value.lines())

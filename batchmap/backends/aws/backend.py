@@ -103,7 +103,7 @@ class AwsBatchBackend:
 
     @property
     def region(self) -> str:
-        return self.clients.region or "us-east-1"
+        return self.clients.region_or_default
 
     # -- planning -----------------------------------------------------------------------
     def _queue_platform(self, queue: str) -> bool:
