@@ -133,11 +133,17 @@ def cli(isolated: Path) -> Invoke:
     """Run ``batchmap ARGS...`` through ``main()`` (the real error → exit code path)."""
     import io
 
-    def invoke(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> Result:
+    def invoke(
+        *args: str,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        stdin: bytes | None = None,
+    ) -> Result:
         environ = dict(os.environ)
         environ.update(env or {})
         stdout, stderr = io.StringIO(), io.StringIO()
-        environment = Environment(stdout, stderr, environ, cwd or Path.cwd(), isolated)
+        piped = io.BytesIO(stdin) if stdin is not None else None
+        environment = Environment(stdout, stderr, environ, cwd or Path.cwd(), isolated, piped)
         import contextlib
 
         saved = dict(os.environ)
