@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +37,38 @@ def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 30.0) 
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(0.05)
+
+
+def moto_api(server: str, path: str, body: dict | bytes | None = None) -> None:
+    """POST to moto's own API (``/moto-api/reset``, ``/config``, ``/reset-auth``…): a dict
+    as JSON, bytes as they are (moto reads some bodies raw)."""
+    import json
+    import urllib.request
+
+    data = body if isinstance(body, bytes) else json.dumps(body or {}).encode()
+    kind = "text/plain" if isinstance(body, bytes) else "application/json"
+    request = urllib.request.Request(
+        server + path, data=data, method="POST", headers={"Content-Type": kind}
+    )
+    urllib.request.urlopen(request, timeout=10).read()
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[str]:
+    """moto's threaded server on 127.0.0.1 for the whole run (each test resets what it
+    uses); Batch in its no-Docker mode: every job succeeds at once, nothing runs."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    srv = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    srv.start()
+    host, port = srv.get_host_and_port()
+    url = f"http://{host}:{port}"
+    moto_api(url, "/moto-api/config", {"batch": {"use_docker": False}})
+    yield url
+    srv.stop()
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -101,11 +133,17 @@ def cli(isolated: Path) -> Invoke:
     """Run ``batchmap ARGS...`` through ``main()`` (the real error → exit code path)."""
     import io
 
-    def invoke(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> Result:
+    def invoke(
+        *args: str,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        stdin: bytes | None = None,
+    ) -> Result:
         environ = dict(os.environ)
         environ.update(env or {})
         stdout, stderr = io.StringIO(), io.StringIO()
-        environment = Environment(stdout, stderr, environ, cwd or Path.cwd(), isolated)
+        piped = io.BytesIO(stdin) if stdin is not None else None
+        environment = Environment(stdout, stderr, environ, cwd or Path.cwd(), isolated, piped)
         import contextlib
 
         saved = dict(os.environ)

@@ -26,6 +26,7 @@ from batchmap.cli import get as get_cmd
 from batchmap.cli import logs as logs_cmd
 from batchmap.cli import register as register_cmd
 from batchmap.cli import relaunch as relaunch_cmd
+from batchmap.cli import run as run_cmd
 from batchmap.cli import setup as setup_cmd
 from batchmap.cli.context import AppState, Environment, GlobalOptions
 from batchmap.cli.output import Output, OutputFormat
@@ -49,6 +50,7 @@ app.add_typer(delete_cmd.app, name="delete")
 app.add_typer(delete_cmd.app, name="terminate", help="The same as delete: stop executions.")
 app.add_typer(register_cmd.app, name="register")
 app.add_typer(config_cmd.app, name="config")
+app.command("run")(run_cmd.run)
 app.command("logs")(logs_cmd.logs)
 app.command("relaunch")(relaunch_cmd.relaunch)
 app.command("doctor")(doctor_cmd.doctor)

@@ -30,6 +30,7 @@ from batchmap.backends.base import (
 from batchmap.errors import BatchmapError, BelowSuccessRatioError, InvalidInputError
 from batchmap.executions import blobs
 from batchmap.executions import manifest as manifests
+from batchmap.executions.items import S3Getter, describe_sources
 from batchmap.executions.lock import ExecutionLock
 from batchmap.executions.manifest import (
     SUBMITTED,
@@ -115,6 +116,7 @@ class Executions:
         default_backend: str = "local",
         default_role: str | None = None,
         clock: Callable[[], Any] = times.now,
+        s3: S3Getter | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -123,6 +125,7 @@ class Executions:
         self.default_backend = default_backend
         self.default_role = default_role
         self.clock = clock
+        self.s3 = s3  # the S3 client for items read from S3, made only when needed
 
     def backend(self, name: str) -> Backend:
         if name not in ("local", "aws"):
@@ -140,8 +143,14 @@ class Executions:
             self.registry,
             backend=request.backend or self.default_backend,
             default_role=self.default_role,
+            s3=self.s3,
         )
         return self._complete(first)
+
+    def complete(self, plan: ExecutionPlan) -> ExecutionPlan:
+        """Complete a plan drafted elsewhere (``batchmap run``'s ad-hoc launch plan) with the
+        task kind's child and the backend's part, as ``plan`` does."""
+        return self._complete(plan)
 
     def _complete(self, plan: ExecutionPlan) -> ExecutionPlan:
         kind = kind_of(plan.launch_plan)
@@ -221,6 +230,7 @@ class Executions:
             kube_service_account=plan.kube_service_account,
             queue=plan.queue,
             relaunch=plan.relaunch,
+            item_sources=describe_sources(plan.values),
         )
         if existing is None:
             try:

@@ -94,6 +94,7 @@ class Manifest:
     # A root's relaunches, oldest first: each records itself as ROOT/relaunches/NAME.json
     # (relaunches_of); format 1 roots listed them here, and that list is still read.
     relaunches: tuple[str, ...] = ()
+    item_sources: Mapping[str, Any] = field(default_factory=dict)  # lists read from files/S3
 
     # -- derived -------------------------------------------------------------------------
     @property
@@ -151,6 +152,8 @@ class Manifest:
             out["terminated"] = self.terminated.to_dict()
         if self.relaunches:
             out["relaunches"] = list(self.relaunches)
+        if self.item_sources:
+            out["itemSources"] = dict(self.item_sources)
         return out
 
     def view(self) -> dict[str, Any]:
@@ -216,6 +219,7 @@ class Manifest:
             else None,
             run=run,
             relaunches=tuple(data.get("relaunches") or ()),
+            item_sources=dict(data.get("itemSources") or {}),
         )
 
     def replace(self, **changes: Any) -> Manifest:

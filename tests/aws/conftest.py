@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tests.conftest import Invoke, write
+from tests.conftest import Invoke, moto_api, write
 from tests.faultproxy import FaultProxy
 
 REGION = "us-east-1"
@@ -115,36 +115,11 @@ def aws(isolated: Path) -> Iterator[None]:
         yield
 
 
-@pytest.fixture(scope="session")
-def server() -> Iterator[str]:
-    import logging
-
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    srv = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    srv.start()
-    host, port = srv.get_host_and_port()
-    yield f"http://{host}:{port}"
-    srv.stop()
-
-
 @pytest.fixture
 def served(server: str, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A fresh account on the threaded server, with the guide's setup and config."""
-    import urllib.request
-
-    for path, body in (
-        ("/moto-api/reset", {}),
-        ("/moto-api/config", {"batch": {"use_docker": False}}),
-    ):
-        request = urllib.request.Request(
-            server + path,
-            data=json.dumps(body).encode(),
-            method="POST",
-            headers={"Content-Type": "application/json"},
-        )
-        urllib.request.urlopen(request, timeout=10).read()
+    moto_api(server, "/moto-api/reset")
+    moto_api(server, "/moto-api/config", {"batch": {"use_docker": False}})
     monkeypatch.setenv("AWS_ENDPOINT_URL", server)
     make_account()
     write(Path("batchmap.yaml"), CONFIG)

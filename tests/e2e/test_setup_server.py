@@ -6,42 +6,17 @@ nothing hand-written in between."""
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
 
-from tests.conftest import installed
+from tests.conftest import installed, moto_api
 
 pytestmark = pytest.mark.server
 ROLE = "arn:aws:iam::123456789012:role/batchmap-task"
-
-
-def _post(url: str, body: dict | None = None) -> None:
-    data = json.dumps(body or {}).encode()
-    request = urllib.request.Request(
-        url, data=data, method="POST", headers={"Content-Type": "application/json"}
-    )
-    urllib.request.urlopen(request, timeout=10).read()
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    srv = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    srv.start()
-    host, port = srv.get_host_and_port()
-    url = f"http://{host}:{port}"
-    _post(f"{url}/moto-api/config", {"batch": {"use_docker": False}})
-    yield url
-    srv.stop()
 
 
 def test_the_readme_first_aws_run_needs_nothing_hand_written(
@@ -50,7 +25,7 @@ def test_the_readme_first_aws_run_needs_nothing_hand_written(
     # AWS's managed policies exist in every account; moto loads them only when asked, and
     # its /moto-api/config takes no IAM setting: the (in-process) server reads this.
     monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-    _post(f"{server}/moto-api/reset")
+    moto_api(server, "/moto-api/reset")
     env = {k: v for k, v in os.environ.items() if not k.startswith("BATCHMAP_")}
     env.update(
         HOME=str(isolated),
