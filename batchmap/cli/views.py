@@ -97,13 +97,22 @@ def header_lines(manifest: Manifest, phase: Phase, links: list[str]) -> list[str
     return lines
 
 
+def reason_cell(reason: str | None) -> str | None:
+    """A reason in a table cell: its last line. flytekit's error.pb holds a whole traceback,
+    whose last line is the exception; ``-o json`` and ``logs`` keep the whole text."""
+    if not reason:
+        return reason
+    lines = [line.strip() for line in reason.splitlines() if line.strip()]
+    return lines[-1] if lines else reason
+
+
 def child_row(child: Child, links: Callable[[Child], list[str]] | None = None) -> dict[str, Any]:
     return {
         "index": child.index,
         "status": child.status,
         "attempts": len(child.attempts),
         "exitCode": child.exit_code,
-        "reason": child.reason,
+        "reason": reason_cell(child.reason),
         "started": child.started_at,
         "duration": times.elapsed(child.started_at, child.stopped_at),
         "logs": "\n".join(links(child)) if links else "",

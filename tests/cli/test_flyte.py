@@ -181,17 +181,6 @@ def test_without_flyteidl_one_line_names_the_extra(cli: Invoke, package: Path, m
     assert "pip install 'batchmap[flyte]'" in result.stderr
 
 
-@needs_flytekit
-def test_relaunch_says_it_does_not_support_flytekit_yet(
-    cli: Invoke, package: Path, monkeypatch
-) -> None:
-    monkeypatch.chdir(package)
-    exec_file = _exec_file(cli, package, [3, -1])
-    assert cli("create", "execution", *P, "--execFile", str(exec_file), "--wait", "r").exit_code
-    result = cli("relaunch", *P, "r", "--failed")
-    assert result.exit_code == 3 and "does not support flytekit map tasks" in result.stderr
-
-
 def test_loose_pb_files_and_launch_plans_batchmap_cannot_run(cli: Invoke, tmp_path: Path) -> None:
     import tarfile
 

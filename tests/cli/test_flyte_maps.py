@@ -276,7 +276,7 @@ def test_a_missing_local_file_is_named_with_its_line(cli: Invoke, maps: Path) ->
     assert "inputs.every: expected duration, got 90 (a number) (write 90s" in result.stderr
 
 
-def test_on_aws_local_files_are_uploaded_and_array_nodes_refused(cli: Invoke, maps: Path) -> None:
+def test_on_aws_local_files_are_uploaded_and_array_nodes_run(cli: Invoke, maps: Path) -> None:
     from moto import mock_aws
 
     from tests.aws.conftest import CONFIG, ROLE_ARN, make_account
@@ -303,13 +303,25 @@ def test_on_aws_local_files_are_uploaded_and_array_nodes_refused(cli: Invoke, ma
                 "to": "s3://bm-bucket/store/flytesnacks/development/up/blobs/0/a.txt",
             }
         ]
-        scaled = _exec(maps, "scaled", f"    numbers: [1]\niamRoleARN: {ROLE_ARN}\n")
-        dry = cli("create", "execution", *P, "--execFile", str(scaled), "--dryRun")
+        scaled = _exec(maps, "scaled", f"    numbers: [1, 2]\niamRoleARN: {ROLE_ARN}\n")
+        dry = cli(
+            "create", "execution", *P, "--execFile", str(scaled), "--dryRun", "-o", "json", "sc"
+        )
         assert dry.exit_code == 0, dry.stderr
         assert "concurrency 2: not applied on AWS Batch" in dry.stderr
-        refused = cli("create", "execution", *P, "--execFile", str(scaled), "sc")
-        assert refused.exit_code == 3
-        assert "does not run on AWS Batch yet" in refused.stderr
+        # An ArrayNode runs on AWS Batch too: batchmap's child gives each child its own
+        # output prefix (it fills the mark with the child's index).
+        props = json.loads(dry.stdout)["jobDefinition"]["containerProperties"]
+        prefix = props["command"][props["command"].index("--output-prefix") + 1]
+        assert (
+            prefix
+            == "s3://bm-bucket/store/flytesnacks/development/sc/flyte/outputs/{{batchmap.index}}"
+        )
+        env = {e["name"]: e["value"] for e in props["environment"]}
+        assert env["BATCHMAP_FLYTE_OUTCOME"] == "task-outputs"
+        assert env["BATCHMAP_INDEX_VAR"] == "FLYTE_K8S_ARRAY_INDEX"
+        submitted = cli("create", "execution", *P, "--execFile", str(scaled), "sc")
+        assert submitted.exit_code == 0, submitted.stderr
 
 
 def test_aws_uploads_local_files_of_any_launch_plan(cli: Invoke, tmp_path: Path) -> None:

@@ -406,13 +406,18 @@ class AwsBatchBackend:
         ]
 
     def links(self, manifest: Manifest) -> list[str]:
+        """Flyte's "AWS Batch Job" link of each array job (today's console URL)."""
+        name, link = aws_jobs.JOB_LINK_NAME, aws_jobs.job_link
         return [
-            aws_jobs.job_link(self.region, job["jobId"], job["size"] > 1)
+            f"{name} {link(self.region, job['jobId'], job['size'] > 1)}"
             for job in self._run(manifest).jobs
         ]
 
     def child_links(self, manifest: Manifest, child: Child) -> list[str]:
-        return aws_jobs.child_links(self.region, self._run(manifest).log_group, child)
+        attempts = ((manifest.run.get("jobDefinition") or {}).get("retryStrategy") or {}).get(
+            "attempts"
+        )
+        return aws_jobs.child_links(self.region, self._run(manifest).log_group, child, attempts)
 
     def logs(
         self,

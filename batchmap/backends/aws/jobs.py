@@ -285,18 +285,40 @@ def stream_link(region: str, group: str, stream: str) -> str:
     )
 
 
-def child_links(region: str, group: str, child: Child) -> list[str]:
-    """Flyte's per-attempt log links: ``#<index>-<attempt> (<phase>) <url>``."""
-    links = []
-    for attempt in child.attempts:
-        if attempt.log:
-            last = attempt is child.attempts[-1]
-            phase = child.status if last else "FAILED"
-            links.append(
-                f"#{child.index}-{attempt.number - 1} ({phase}) "
-                f"{stream_link(region, group, attempt.log)}"
-            )
-    return links
+# The names Flyte Console shows, from the aws_array plugin (flyteplugins
+# array/awsbatch/task_links.go): "AWS Batch Job" for the array job, and per child and
+# attempt "AWS Batch #<original index>-<attempt, from 0> (<phase>)", the phase being the
+# plugin's for the child (jobPhaseToPluginsPhase; a FAILED child that used all its attempts
+# is PhasePermanentFailure), the same for all its attempts, as the plugin marks them.
+JOB_LINK_NAME = "AWS Batch Job"
+PLUGIN_PHASES = {
+    "SUBMITTED": "PhaseQueued",
+    "PENDING": "PhaseQueued",
+    "RUNNABLE": "PhaseQueued",
+    "STARTING": "PhaseQueued",
+    "RUNNING": "PhaseRunning",
+    "SUCCEEDED": "PhaseSuccess",
+    "FAILED": "PhaseRetryableFailure",
+}
+
+
+def plugin_phase(child: Child, attempts: int | None) -> str:
+    """The aws_array plugin's phase of a child (``attempts``: the retry strategy's)."""
+    if child.status == "FAILED" and attempts is not None and len(child.attempts) >= attempts:
+        return "PhasePermanentFailure"
+    return PLUGIN_PHASES.get(child.status, "PhaseUndefined")
+
+
+def child_links(region: str, group: str, child: Child, attempts: int | None = None) -> list[str]:
+    """Flyte's per-attempt log links: ``AWS Batch #<index>-<attempt> (<phase>) <url>``,
+    with today's CloudWatch console URL (Flyte's is the retired ``logEventViewer`` one)."""
+    phase = plugin_phase(child, attempts)
+    return [
+        f"AWS Batch #{child.index}-{attempt.number - 1} ({phase}) "
+        f"{stream_link(region, group, attempt.log)}"
+        for attempt in child.attempts
+        if attempt.log
+    ]
 
 
 def streams_of(children_: Iterable[Child]) -> dict[str, tuple[int, int]]:
