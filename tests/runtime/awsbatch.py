@@ -70,9 +70,36 @@ def start_child(
     request: Mapping[str, Any],
     index: int,
     container: Container,
+    workdir: Path | None = None,
     **extra: str,
 ) -> subprocess.CompletedProcess[str]:
-    """Run child ``index`` of the array ``request`` to its end; ``extra`` overrides env."""
+    """Run child ``index`` of the array ``request`` to its end, in the image's ``workdir``
+    (its WORKDIR: where a flytekit image keeps the task's module); ``extra`` overrides env."""
     env = {**container_env(definition, request, index, container), **extra}
     command = definition["containerProperties"]["command"]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        command, env=env, cwd=workdir, capture_output=True, text=True, timeout=120
+    )
+
+
+def submission(batch: Any, manifest: Mapping[str, Any]) -> tuple[dict[str, Any], list[Any]]:
+    """What AWS Batch holds of an execution batchmap submitted, read back from moto: the job
+    definition as registered and, per array job, (the SubmitJob request as kept — queue,
+    size, the submission's environment —, its size)."""
+    (definition,) = batch.describe_job_definitions(jobDefinitions=[manifest["jobDefinitionArn"]])[
+        "jobDefinitions"
+    ]
+    requests = []
+    for job in manifest["jobs"]:
+        (parent,) = batch.describe_jobs(jobs=[job["jobId"]])["jobs"]
+        environment = [
+            e for e in parent["container"]["environment"] if not e["name"].startswith("AWS_BATCH")
+        ]
+        request: dict[str, Any] = {
+            "jobQueue": parent["jobQueue"],
+            "containerOverrides": {"environment": environment},
+        }
+        if job["size"] > 1:
+            request["arrayProperties"] = {"size": job["size"]}
+        requests.append((request, job["size"]))
+    return definition, requests
