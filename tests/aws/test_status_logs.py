@@ -205,6 +205,33 @@ def test_console_links_for_every_partition() -> None:
     )
 
 
+def test_child_link_names_are_the_aws_array_plugins() -> None:
+    """task_links.go: "AWS Batch #<original index>-<attempt from 0> (<plugin phase>)", every
+    attempt marked with the child's final phase; PhasePermanentFailure once a FAILED child
+    used all the attempts of its retry strategy."""
+    from batchmap.backends.base import Attempt, Child
+
+    def names(child: Child, attempts: int | None = 2) -> list[str]:
+        links = aws_jobs.child_links("us-east-1", "/aws/batch/job", child, attempts)
+        return [link.split(" https://")[0] for link in links]
+
+    spent = Child(7, "FAILED", (Attempt(1, log="s/a"), Attempt(2, log="s/b")))
+    assert names(spent) == [
+        "AWS Batch #7-0 (PhasePermanentFailure)",
+        "AWS Batch #7-1 (PhasePermanentFailure)",
+    ]
+    assert names(Child(7, "FAILED", (Attempt(1, log="s/a"),))) == [
+        "AWS Batch #7-0 (PhaseRetryableFailure)"
+    ]
+    assert names(Child(3, "RUNNING", (Attempt(1, log="s/c"),))) == ["AWS Batch #3-0 (PhaseRunning)"]
+    assert names(Child(4, "STARTING", (Attempt(1, log="s/d"),))) == ["AWS Batch #4-0 (PhaseQueued)"]
+    assert names(Child(5, "SUCCEEDED", (Attempt(1), Attempt(2, log="s/e")))) == [
+        "AWS Batch #5-1 (PhaseSuccess)"  # an attempt without a stream has no link
+    ]
+    link = aws_jobs.child_links("us-east-1", "/aws/batch/job", spent, 2)[0]
+    assert link.endswith(aws_jobs.stream_link("us-east-1", "/aws/batch/job", "s/a"))
+
+
 def _count_calls(client) -> dict[str, int]:
     calls: dict[str, int] = {}
 

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -240,9 +241,11 @@ def test_a_flytectl_task_exec_file_runs_its_map_task(cli: Invoke, package: Path)
     assert f"{task} (launch plan {NAME})" in inner.stderr
 
 
-def _with_cpu(tmp_path: Path, cpu: str, timeout: int = 0) -> list[Path]:
+def _with_cpu(
+    tmp_path: Path, cpu: str | None, timeout: int = 0, retries: int | None = None
+) -> list[Path]:
     """The package's .pb files with the map task asking for ``cpu`` (as
-    ``@task(requests=Resources(cpu=...))`` does) and, optionally, a timeout."""
+    ``@task(requests=Resources(cpu=...))`` does) and, optionally, a timeout and retries."""
     import tarfile
 
     from flyteidl.admin import task_pb2
@@ -254,12 +257,15 @@ def _with_cpu(tmp_path: Path, cpu: str, timeout: int = 0) -> list[Path]:
     (mapped,) = [f for f in files if "map_square" in f.name]
     spec = task_pb2.TaskSpec()
     spec.ParseFromString(mapped.read_bytes())
-    del spec.template.container.resources.requests[:]
-    spec.template.container.resources.requests.append(
-        tasks_pb2.Resources.ResourceEntry(name=tasks_pb2.Resources.CPU, value=cpu)
-    )
+    if cpu is not None:
+        del spec.template.container.resources.requests[:]
+        spec.template.container.resources.requests.append(
+            tasks_pb2.Resources.ResourceEntry(name=tasks_pb2.Resources.CPU, value=cpu)
+        )
     if timeout:
         spec.template.metadata.timeout.seconds = timeout
+    if retries is not None:
+        spec.template.metadata.retries.retries = retries
     mapped.write_bytes(spec.SerializeToString())
     return files
 
@@ -313,3 +319,92 @@ def test_cpu_quantities_round_up_to_whole_vcpus(
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)[0]["launchPlan"]["task"]["vcpu"] == vcpu
     assert ("rounds up" in result.stderr) == (cpu != "2")
+
+
+@pytest.mark.parametrize(
+    ("retries", "timeout", "batch", "attempts", "seconds"),
+    [
+        (0, 0, "", 2, 72 * 3600),  # Propeller's minRetries 1 and defaultTimeout 72h
+        (12, 0, "", 10, 72 * 3600),  # maxRetries 10 would be 11 attempts: AWS allows 10
+        (5, 0, "maxRetries: 3\n", 4, 72 * 3600),
+        (2, 120, "defaultTimeout: 1h\n", 3, 120),  # the task's own timeout first
+        (2, 0, "defaultTimeout: 1h\n", 3, 3600),
+        (0, 0, "minRetries: 0\n", 1, 72 * 3600),
+    ],
+)
+def test_propellers_retries_and_timeout_for_flytekit_tasks(
+    cli: Invoke, tmp_path: Path, retries: int, timeout: int, batch: str, attempts: int, seconds: int
+) -> None:
+    """The aws_array plugin's config.go defaults and keys (plugins.aws.batch: minRetries,
+    maxRetries, defaultTimeout) applied as its transformer.go applies them."""
+    from moto import mock_aws
+
+    from tests.aws.conftest import CONFIG, ROLE_ARN, make_account
+
+    files = _with_cpu(tmp_path, None, timeout=timeout, retries=retries)
+    config = (
+        CONFIG
+        + "plugins:\n  aws:\n    batch:\n"
+        + "".join(f"      {line}\n" for line in batch.splitlines())
+    )
+    with mock_aws(config={"batch": {"use_docker": False}}):
+        make_account()
+        Path("batchmap.yaml").write_text(config if batch else CONFIG)
+        result = cli("register", "files", *map(str, files), *P, "--version", "v1")
+        assert result.exit_code == 0, result.stderr
+        made = cli("get", "launchplan", *P, NAME, "--execFile", "exec.yaml", "--force")
+        assert made.exit_code == 0, made.stderr
+        dry = cli(
+            "create", "execution", *P, "--execFile", "exec.yaml", "--iamRoleARN", ROLE_ARN,
+            "--dryRun", "-o", "json",
+        )  # fmt: skip
+        assert dry.exit_code == 0, dry.stderr
+    definition = json.loads(dry.stdout)["jobDefinition"]
+    strategy = definition["retryStrategy"]
+    if attempts == 1:  # no retry asked: only a spot reclaim gets a second attempt
+        assert strategy["attempts"] == 2
+        assert {"onExitCode": "*", "action": "EXIT"} in strategy["evaluateOnExit"]
+    else:
+        assert strategy["attempts"] == attempts
+        assert strategy["evaluateOnExit"] == [{"onStatusReason": "Host EC2*", "action": "RETRY"}]
+    assert definition["timeout"] == {"attemptDurationSeconds": seconds}
+
+
+def test_default_env_vars_come_in_propellers_order(cli: Invoke, tmp_path: Path) -> None:
+    """transformer.go getEnvVarsForTask: the task's variables, then Propeller's, then
+    plugins.aws.batch.defaultEnvVars over both, then FLYTE_FAIL_ON_ERROR=true last; a
+    batchmap launch plan keeps its own order (task.env over the defaults)."""
+    from moto import mock_aws
+
+    from tests.aws.conftest import CONFIG, ROLE_ARN, make_account, register_with_items
+
+    config = CONFIG + (
+        "plugins:\n  aws:\n    batch:\n      defaultEnvVars:\n"
+        "        TEAM: ops\n        MODE: slow\n        FLYTE_INTERNAL_EXECUTION_DOMAIN: d2\n"
+        "        FLYTE_FAIL_ON_ERROR: 'false'\n"
+    )
+    with mock_aws(config={"batch": {"use_docker": False}}):
+        make_account()
+        Path("batchmap.yaml").write_text(config)
+        result = cli("register", "files", str(PACKAGE), *P, "--version", "v1")
+        assert result.exit_code == 0, result.stderr
+        cli("get", "launchplan", *P, NAME, "--execFile", "exec.yaml", "--force")
+        flyte = cli(
+            "create", "execution", *P, "--execFile", "exec.yaml", "--iamRoleARN", ROLE_ARN,
+            "--dryRun", "-o", "json",
+        )  # fmt: skip
+        assert flyte.exit_code == 0, flyte.stderr
+        own = register_with_items(cli, 3)
+        mine = cli("create", "execution", *P, "--execFile", str(own), "--dryRun", "-o", "json")
+        assert mine.exit_code == 0, mine.stderr
+
+    def env(result: Any) -> dict[str, str]:
+        props = json.loads(result.stdout)["jobDefinition"]["containerProperties"]
+        return {e["name"]: e["value"] for e in props["environment"]}
+
+    flytekit = env(flyte)
+    assert flytekit["TEAM"] == "ops"
+    assert flytekit["FLYTE_INTERNAL_EXECUTION_DOMAIN"] == "d2"
+    assert flytekit["FLYTE_FAIL_ON_ERROR"] == "true"
+    assert flytekit["BATCHMAP_AS_IS"] == "1"
+    assert env(mine)["MODE"] == "fast" and env(mine)["TEAM"] == "ops"  # task.env first
