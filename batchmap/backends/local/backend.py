@@ -113,11 +113,8 @@ class LocalBackend:
                     "concurrency": plan.launch_plan.map.concurrency or os.cpu_count() or 1,
                     "attempts": task.retries + 1,
                     "timeoutSeconds": task.timeout_seconds,
-                    "command": (
-                        ["batchmap-task", "--", *plan.child.command]
-                        if plan.child.templated
-                        else list(plan.child.command)
-                    ),
+                    # A template, or a command run as it is (flytekit's): both in the child.
+                    "command": ["batchmap-task", "--", *plan.child.command],
                     "environment": child_environment(
                         plan.child,
                         plan.envs,
