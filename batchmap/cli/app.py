@@ -29,7 +29,7 @@ from batchmap.cli import relaunch as relaunch_cmd
 from batchmap.cli import setup as setup_cmd
 from batchmap.cli.context import AppState, Environment, GlobalOptions
 from batchmap.cli.output import Output, OutputFormat
-from batchmap.errors import BatchmapError, ExitCode
+from batchmap.errors import BatchmapError, ExitCode, Interrupted
 
 app = typer.Typer(
     name="batchmap",
@@ -138,8 +138,10 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         return int(result) if isinstance(result, int) else ExitCode.OK
     except BatchmapError as exc:
         lines = exc.lines()
+        # Ctrl-C says what goes on, which is no error.
+        say = out.info if isinstance(exc, Interrupted) else out.error
         for line in lines:
-            out.error(line)
+            say(line)
         for warning in getattr(exc, "warnings", []):
             out.warn(str(warning))
         if exc.hint:

@@ -8,6 +8,7 @@ import typer
 
 from batchmap.cli.context import app_state
 from batchmap.cli.options import DomainOpt, NameArg, OutputOpt, ProjectOpt
+from batchmap.executions.phase import ABORT_REASON
 
 app = typer.Typer(help="Stop resources: executions.", no_args_is_help=True)
 
@@ -19,8 +20,11 @@ def execution(
     domain: DomainOpt,
     name: NameArg,
     reason: Annotated[
-        str, typer.Option("--reason", help="Why (recorded by AWS Batch and the manifest).")
-    ] = "Terminated with batchmap",
+        str,
+        typer.Option(
+            "--reason", help="Why: recorded in the manifest and given to every stopped child."
+        ),
+    ] = ABORT_REASON,
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Return once asked; do not wait until stopped.")
     ] = False,
@@ -29,10 +33,11 @@ def execution(
     ] = False,
     output: OutputOpt = None,
 ) -> None:
-    """Terminate an execution: cancel its children not yet started, stop running ones.
+    """Abort an execution: cancel its children not yet started, stop running ones.
 
-    Waits until AWS Batch (or the local supervisor) confirms, unless --no-wait.
-    An execution that already finished is left as it is (exit 0).
+    The execution's phase becomes ABORTED, and every child it stopped carries the
+    reason. Waits until AWS Batch (or the local supervisor) confirms, unless
+    --no-wait. An execution that already finished is left as it is (exit 0).
 
     Examples:
 

@@ -85,3 +85,9 @@ WaitOpt = Annotated[
         "--wait", help="Show progress until the end; exit 0, or 7 below the success ratio."
     ),
 ]
+WideOpt = Annotated[
+    bool,
+    typer.Option(
+        "--wide", help="Every column, values in full (tables otherwise fit the terminal)."
+    ),
+]

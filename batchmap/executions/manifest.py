@@ -19,14 +19,16 @@ from typing import Any
 
 from batchmap import times
 from batchmap.errors import InvalidInputError, NotFoundError
-from batchmap.executions.phase import min_successes
+from batchmap.executions.phase import ABORT_REASON, INTERRUPTED_REASON, min_successes
 from batchmap.files.store import BlobStore
 from batchmap.launchplans.model import LaunchPlan
 from batchmap.tasks.base import ChildSpec
 
+__all__ = ["ABORT_REASON", "FINISHED", "INTERRUPTED_REASON", "SUBMITTED", "SUBMITTING", "Manifest"]
+
 API_VERSION = "batchmap/v1"
 FORMAT_VERSION = 2
-SUBMITTING, SUBMITTED = "SUBMITTING", "SUBMITTED"
+SUBMITTING, SUBMITTED, FINISHED = "SUBMITTING", "SUBMITTED", "FINISHED"
 # Keys of format 1 that belonged to the backend's record (they lived at the top level).
 _V1_RUN_KEYS = (
     "region",
@@ -90,6 +92,7 @@ class Manifest:
     relaunch: Relaunch | None = None
     submitted_at: dt.datetime | None = None
     terminated: Termination | None = None
+    finished_at: dt.datetime | None = None  # when its last child ended, once seen
     run: dict[str, Any] = field(default_factory=dict)  # the backend's own record
     relaunches: tuple[str, ...] = ()  # format 1 roots listed their relaunches here
 
@@ -147,6 +150,8 @@ class Manifest:
             out["indexMap"] = list(self.relaunch.indexes)
         if self.terminated:
             out["terminated"] = self.terminated.to_dict()
+        if self.finished_at:
+            out["finishedAt"] = times.iso(self.finished_at)
         if self.relaunches:
             out["relaunches"] = list(self.relaunches)
         return out
@@ -217,6 +222,7 @@ class Manifest:
             )
             if terminated
             else None,
+            finished_at=times.parse_iso(data.get("finishedAt")),
             run=run,
             relaunches=tuple(data.get("relaunches") or ()),
         )

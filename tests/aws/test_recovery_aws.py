@@ -47,7 +47,8 @@ def test_relaunch_failed_children_of_a_10000_child_array(cli: Invoke) -> None:
     children = json.loads(cli("get", "execution", *P, "big-r1", "-o", "json").stdout)["children"]
     assert sorted(c["index"] for c in children) == [0, 4242, 9999]
     root = json.loads(cli("get", "execution", *P, "big", "--status", "FAILED", "-o", "json").stdout)
-    assert root["relaunches"] == ["big-r1"]
+    assert [r["name"] for r in root["relaunches"]] == ["big-r1"]
+    assert root["relaunches"][0]["indexes"] == [0, 4242, 9999]
 
 
 def test_index_maps_at_the_edges_of_split_arrays(tmp_path: Path) -> None:

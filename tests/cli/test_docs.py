@@ -63,5 +63,5 @@ def test_readmes_first_command_runs_the_map(tmp_path, isolated) -> None:
         ["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
-    assert "SUCCEEDED: 10 succeeded" in result.stderr
+    assert "SUCCEEDED: 10 of 10 children succeeded" in result.stderr
     assert "[9] child 9: 10 squared is 100" in result.stdout

@@ -60,7 +60,7 @@ def launchplan(
       batchmap get launchplan -p flytesnacks -d development squares --latest -o yaml
       batchmap get launchplan -p flytesnacks -d development squares --execFile exec.yaml
     """
-    from batchmap.errors import InvalidInputError
+    from batchmap.errors import UsageError
     from batchmap.executions import execfile
     from batchmap.launchplans.registry import plan_summary
 
@@ -69,7 +69,7 @@ def launchplan(
     registry = state.app.registry
     if name is None:
         if exec_file or version or latest:
-            raise InvalidInputError("--execFile, --version and --latest need a launch plan NAME")
+            raise UsageError("--execFile, --version and --latest need a launch plan NAME")
         plans = registry.list(project, domain)
         if not plans:
             out.info(
