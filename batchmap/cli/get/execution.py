@@ -10,6 +10,7 @@ from batchmap.cli.context import app_state
 from batchmap.cli.options import (
     DomainOpt,
     IndexOpt,
+    OptionalNameArg,
     OutputOpt,
     ProjectOpt,
     StatusOpt,
@@ -21,7 +22,7 @@ def execution(
     ctx: typer.Context,
     project: ProjectOpt,
     domain: DomainOpt,
-    name: Annotated[str | None, typer.Argument(help="Execution name.", show_default=False)] = None,
+    name: OptionalNameArg = None,
     status: StatusOpt = None,
     index: IndexOpt = None,
     limit: Annotated[int, typer.Option("--limit", help="At most this many children.", min=0)] = 50,

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from batchmap.cli.complete import complete_launchplan
 from batchmap.cli.context import app_state
 from batchmap.cli.options import DomainOpt, ForceOpt, OutputOpt, ProjectOpt
 from batchmap.cli.output import Column
@@ -26,7 +27,10 @@ def launchplan(
     project: ProjectOpt,
     domain: DomainOpt,
     name: Annotated[
-        str | None, typer.Argument(help="Launch plan name.", show_default=False)
+        str | None,
+        typer.Argument(
+            help="Launch plan name.", show_default=False, autocompletion=complete_launchplan
+        ),
     ] = None,
     version: Annotated[
         str | None, typer.Option("--version", help="This version.", show_default=False)
