@@ -77,7 +77,7 @@ def _is_links(value: Any) -> bool:
     )
 
 
-GAP = 2  # columns are separated by two spaces (box.SIMPLE_HEAD, no edge padding)
+GAP = 3  # between columns: padding, box.SIMPLE_HEAD's blank divider, padding
 MIN_FLEX = 8
 
 
@@ -98,8 +98,15 @@ def fit(columns: Sequence[Column], natural: Sequence[int], width: int) -> list[i
     def too_wide() -> bool:
         return sum(least(i) for i in shown) + GAP * (len(shown) - 1) > width
 
+    dropped = []
     while too_wide() and droppable:
-        shown.remove(droppable.pop(0))
+        dropped.append(droppable.pop(0))
+        shown.remove(dropped[-1])
+    for i in reversed(dropped):  # take back the most useful ones that fit after all
+        shown.append(i)
+        if too_wide():
+            shown.remove(i)
+    shown.sort()
     if too_wide():  # a table that says nothing: every text column may be elided
         flex |= {i for i in shown if columns[i].justify == "left"}
     widths: list[int | None] = [None] * len(columns)
@@ -177,7 +184,8 @@ class Output:
         is_tty = bool(getattr(stream, "isatty", lambda: False)())
         no_color = "NO_COLOR" in self.environ or not is_tty
         # Piped output is for grep and logs: never fold a row unless COLUMNS asks to.
-        width = None if is_tty else int(self.environ.get("COLUMNS") or 1000)
+        columns = self.environ.get("COLUMNS")
+        width = None if is_tty else int(columns if columns and not self.wide else 1000)
         return Console(
             file=stream,
             no_color=no_color,

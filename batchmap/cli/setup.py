@@ -48,8 +48,9 @@ def setup(
     """Create the AWS side of Flyte's guide: compute environment, job queues, roles, bucket.
 
     Reads queues.executionQueues and the setup: section of the config
-    ('batchmap config init --backend aws' writes one). Each resource is created when missing, reported as
-    already there, or as differing — and then changed only with --update.
+    ('batchmap config init --backend aws' writes one). Each resource is
+    created when missing, reported as already there, or as differing — and
+    then changed only with --update.
     -o cloudformation prints the same resources as a CloudFormation template.
     Never prompts; run 'batchmap doctor' afterwards.
 
