@@ -1,6 +1,7 @@
 """relaunch, terminate and clean-up on AWS Batch (moto)."""
 
 import json
+import time
 from pathlib import Path
 
 import boto3
@@ -101,6 +102,25 @@ def test_terminate_a_running_array_and_a_finished_one(cli: Invoke) -> None:
     assert batch.describe_jobs(jobs=[parent])["jobs"][0]["statusReason"] == "stop it"
     data = json.loads(cli("get", "execution", *P, "t1", "-o", "json").stdout)
     assert data["terminated"]["reason"] == "stop it"
+    assert data["status"]["phase"] == "ABORTED"
+    # AWS Batch stops the children (one with its own words, one with none): every child
+    # the abort stopped carries the one reason the manifest recorded.
+    from moto.batch.models import batch_backends
+
+    set_job(f"{parent}:0", "FAILED", 143, "Essential container in task exited")
+    for i in range(1, 5):
+        set_job(f"{parent}:{i}", "FAILED", 143, "stop it" if i % 2 else None)
+    set_job(parent, "FAILED", None, "stop it")
+    stopped = int(time.time() * 1000) + 1000  # each attempt ends after the abort was asked
+    for i in range(5):
+        job = batch_backends["123456789012"]["us-east-1"]._jobs[f"{parent}:{i}"]
+        for attempt in job.attempts:
+            attempt["stoppedAt"] = stopped
+    data = json.loads(cli("get", "execution", *P, "t1", "-o", "json").stdout)
+    assert data["status"]["phase"] == "ABORTED" and data["state"] == "FINISHED"
+    assert {c["reason"] for c in data["children"]} == {"stop it"}
+    listed = json.loads(cli("get", "execution", *P, "-o", "json").stdout)
+    assert [e["status"]["phase"] for e in listed] == ["ABORTED"]
 
 
 @pytest.mark.usefixtures("aws")
