@@ -91,8 +91,6 @@ def logs(
     """
     from batchmap.backends.base import ChildQuery, LogCursor
     from batchmap.cli.selection import parse_indexes, parse_since, parse_statuses
-    from batchmap.errors import Interrupted
-    from batchmap.executions.lifecycle import require_success
 
     state = app_state(ctx)
     out = state.output(output)
@@ -110,20 +108,31 @@ def logs(
         if not events:
             _say_empty(out, executions, manifest, query)
         return
+    _follow(out, executions, manifest, query, attempt=attempt, since=start, stamps=timestamps)
+
+
+def _follow(
+    out: Any, executions: Any, manifest: Any, query: Any, *, attempt: Any, since: Any, stamps: bool
+) -> None:
+    """Stream until the end; then the failed children's last lines and the exit code."""
+    from batchmap.backends.base import ChildQuery
+    from batchmap.errors import Interrupted
+    from batchmap.executions.lifecycle import require_success
+
     seen: dict[int, deque[str]] = defaultdict(lambda: deque(maxlen=FAILED_TAIL_LINES))
     # A status line on stderr when a person watches; plain lines only when piped.
     watched = out.interactive and bool(getattr(out.stdout, "isatty", lambda: False)())
     last = ""
     try:
-        for phase, events in executions.follow(manifest, query, attempt=attempt, since=start):
+        for phase, events in executions.follow(manifest, query, attempt=attempt, since=since):
             for event in events:
                 seen[event.index].append(_label(event) + " " + event.message)
-            out.lines(_format(e, out, timestamps) for e in events)
+            out.lines(_format(e, out, stamps) for e in events)
             if watched and phase.describe() != last:
                 out.info(f"── {phase.describe()}")
                 last = phase.describe()
     except KeyboardInterrupt:
-        raise Interrupted(f"interrupted: stopped following; {name} continues") from None
+        raise Interrupted(f"interrupted: stopped following; {manifest.name} continues") from None
     if not seen:
         _say_empty(out, executions, manifest, query)
     if not phase.ok:

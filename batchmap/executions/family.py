@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from batchmap.backends.base import Child, ChildQuery
-from batchmap.executions.manifest import Manifest
+from batchmap.executions.manifest import SUBMITTED, Manifest
 from batchmap.executions.phase import RANK, STATUSES, Phase, phase_of
 
 if TYPE_CHECKING:
@@ -166,3 +166,46 @@ def grid(executions: Executions, family: Family) -> list[str]:
             if index in member.owned and position < len(own) and index < len(cells):
                 cells[index] = own[position]
     return cells
+
+
+@dataclass(frozen=True)
+class Detail:
+    """One execution as `get execution NAME` shows it: a root's phase and children are
+    merged with its relaunches (for each index, the latest attempt); a relaunch's are
+    its own."""
+
+    manifest: Manifest
+    family: Family
+    phase: Phase
+    children: list[FamilyChild]
+
+    @property
+    def own(self) -> Phase:
+        return self.family.member(self.manifest.name).phase
+
+    @property
+    def merged(self) -> bool:
+        return self.family.relaunched and not self.manifest.relaunch
+
+
+def detail(executions: Executions, manifest: Manifest, query: ChildQuery) -> Detail:
+    """What `get execution NAME` shows. A finished execution no writer settled yet is
+    shown FINISHED with its end time (read, never written)."""
+    family = read(executions, manifest)
+    own = family.member(manifest.name).phase
+    if manifest.state == SUBMITTED and own.succeeded + own.failed >= own.size:
+        manifest = executions.ended(manifest)
+        members = [
+            replace(m, manifest=manifest) if m.manifest.name == manifest.name else m
+            for m in family.members
+        ]
+        family = replace(family, members=tuple(members))
+        if not manifest.relaunch:
+            family = replace(family, root=manifest)
+    if manifest.relaunch or not family.relaunched:
+        phase = family.member(manifest.name).phase
+        found = [FamilyChild(c, manifest) for c in executions.children(manifest, query)]
+    else:
+        phase = family.phase
+        found = children(executions, family, query)
+    return Detail(manifest, family, phase, found)

@@ -27,7 +27,8 @@ from batchmap.errors import (
 )
 from batchmap.executions import family as families
 from batchmap.executions import manifest as manifests
-from batchmap.executions.family import Family, FamilyChild
+from batchmap.executions import reasons
+from batchmap.executions.family import Detail, Family, FamilyChild
 from batchmap.executions.manifest import (
     FINISHED,
     INTERRUPTED_REASON,
@@ -38,7 +39,7 @@ from batchmap.executions.manifest import (
     Relaunch,
     Termination,
 )
-from batchmap.executions.phase import TERMINAL, Phase, finished, phase_of
+from batchmap.executions.phase import Phase, finished, phase_of
 from batchmap.executions.plan import (
     ExecutionPlan,
     ExecutionRequest,
@@ -46,7 +47,7 @@ from batchmap.executions.plan import (
     draft,
     generate_name,
 )
-from batchmap.executions.summary import FAILED_SHOWN, FailedChild, Summary
+from batchmap.executions.summary import FAILED_SHOWN, Summary, summarize
 from batchmap.files.store import AlreadyExists, BlobStore
 from batchmap.launchplans.registry import Registry
 from batchmap.tasks import kind_of
@@ -75,26 +76,6 @@ class Listing:
 
     executions: list[Listed]
     broken: list[BatchmapError]
-
-
-@dataclass(frozen=True)
-class Detail:
-    """One execution as `get execution NAME` shows it: a root's phase and children are
-    merged with its relaunches (for each index, the latest attempt); a relaunch's are
-    its own."""
-
-    manifest: Manifest
-    family: Family
-    phase: Phase
-    children: list[FamilyChild]
-
-    @property
-    def own(self) -> Phase:
-        return self.family.member(self.manifest.name).phase
-
-    @property
-    def merged(self) -> bool:
-        return self.family.relaunched and not self.manifest.relaunch
 
 
 @dataclass(frozen=True)
@@ -281,7 +262,7 @@ class Executions:
         listed = []
         for m in found:
             if finished(counts[m.name], m.size):
-                m = self._ended(m)
+                m = self.ended(m)
             phase = self._phase(m, counts[m.name])
             relaunches = len(m.relaunches) if not m.relaunch else 0
             if relaunches:
@@ -302,46 +283,8 @@ class Executions:
 
     def children(self, manifest: Manifest, query: ChildQuery) -> list[Child]:
         found = self.backend(manifest.backend).children(manifest, query)
-        return self._explain(
+        return reasons.explain(
             manifest, kind_of(manifest.launch_plan).explain(self.store, manifest, found)
-        )
-
-    def _explain(self, manifest: Manifest, children: list[Child]) -> list[Child]:
-        """Reasons people can act on: a child waiting for its next attempt says so (not
-        its last attempt's failure), and every child an abort stopped carries the one
-        reason the manifest recorded."""
-        attempts = manifest.launch_plan.task.retries + 1
-        stop = manifest.terminated
-        out = []
-        for c in children:
-            last = c.last
-            stuck = (c.reason or "").startswith("stuck in RUNNABLE")  # the backend's diagnosis
-            if c.status not in TERMINAL and last and last.stopped_at and not stuck:
-                failure = last.reason or (
-                    f"exited with code {last.exit_code}"
-                    if last.exit_code is not None
-                    else "it ended"
-                )
-                c = replace(
-                    c,
-                    reason=f"waiting to retry: attempt {len(c.attempts) + 1} of {attempts} "
-                    f"(attempt {last.number}: {failure})",
-                )
-            elif stop is not None and c.status == "FAILED" and self._stopped_by(c, stop):
-                c = replace(c, reason=stop.reason)
-            out.append(c)
-        return out
-
-    @staticmethod
-    def _stopped_by(child: Child, stop: Termination) -> bool:
-        """Whether an abort stopped this child: it never started, its reason is the
-        abort's (AWS Batch keeps TerminateJob's reason), or it stopped after the abort."""
-        last = child.last
-        return (
-            last is None
-            or last.started_at is None
-            or stop.reason in (child.reason or "")
-            or (last.stopped_at is not None and last.stopped_at >= stop.at)
         )
 
     # -- families: a root and its relaunches ----------------------------------------------
@@ -403,42 +346,11 @@ class Executions:
 
     def detail(self, manifest: Manifest, query: ChildQuery) -> Detail:
         """What `get execution NAME` shows (reading never writes)."""
-        family = self.family(manifest)
-        own = family.member(manifest.name).phase
-        if manifest.state == SUBMITTED and own.succeeded + own.failed >= own.size:
-            manifest = self._ended(manifest)
-            members = [
-                replace(m, manifest=manifest) if m.manifest.name == manifest.name else m
-                for m in family.members
-            ]
-            family = replace(family, members=tuple(members))
-            if not manifest.relaunch:
-                family = replace(family, root=manifest)
-        if manifest.relaunch or not family.relaunched:
-            phase = family.member(manifest.name).phase
-            children = [FamilyChild(c, manifest) for c in self.children(manifest, query)]
-        else:
-            phase = family.phase
-            children = self.family_children(family, query)
-        return Detail(manifest, family, phase, children)
+        return families.detail(self, manifest, query)
 
     def summary(self, manifest: Manifest, limit: int = FAILED_SHOWN) -> Summary:
         """What the end of a wait reports (the failed children, the ratio, wall time)."""
-        family = self.family(manifest)
-        own = family.member(manifest.name).phase
-        failed = self.family_children(
-            family, ChildQuery(statuses=frozenset({"FAILED"}), limit=limit)
-        )
-        current = self.get(manifest.project, manifest.domain, manifest.name)
-        ended = current.finished_at or self.clock()
-        return Summary(
-            manifest,
-            family,
-            own,
-            tuple(FailedChild.of(f) for f in failed),
-            manifest.created_at,
-            ended,
-        )
+        return summarize(self, manifest, limit)
 
     def links(self, manifest: Manifest) -> list[str]:
         return self.backend(manifest.backend).links(manifest)
@@ -528,7 +440,7 @@ class Executions:
         except BatchmapError:
             return manifest
 
-    def _ended(self, manifest: Manifest) -> Manifest:
+    def ended(self, manifest: Manifest) -> Manifest:
         """A finished execution as views show it: FINISHED, with its end time (read from
         the backend when no writer recorded it yet; nothing is written)."""
         if manifest.state == FINISHED:
@@ -645,6 +557,7 @@ class Executions:
 
 
 __all__ = [
+    "Detail",
     "ExecutionPlan",
     "ExecutionRequest",
     "Executions",

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from batchmap import times
+from batchmap.backends.base import ChildQuery
 from batchmap.executions.family import Family, FamilyChild
 from batchmap.executions.manifest import Manifest
 from batchmap.executions.phase import Phase
+
+if TYPE_CHECKING:
+    from batchmap.executions.lifecycle import Executions
 
 FAILED_SHOWN = 20
 REASON_CHARS = 300
@@ -101,3 +105,22 @@ class Summary:
             "wallSeconds": round(self.wall_seconds, 3),
             "relaunches": [m.to_dict() for m in self.family.relaunches],
         }
+
+
+def summarize(executions: Executions, manifest: Manifest, limit: int = FAILED_SHOWN) -> Summary:
+    """The summary of ``manifest`` once its wait ended: merged over its root's family."""
+    family = executions.family(manifest)
+    own = family.member(manifest.name).phase
+    failed = executions.family_children(
+        family, ChildQuery(statuses=frozenset({"FAILED"}), limit=limit)
+    )
+    current = executions.get(manifest.project, manifest.domain, manifest.name)
+    ended = current.finished_at or executions.clock()
+    return Summary(
+        manifest,
+        family,
+        own,
+        tuple(FailedChild.of(f) for f in failed),
+        manifest.created_at,
+        ended,
+    )

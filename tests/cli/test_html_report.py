@@ -20,7 +20,7 @@ from tests.conftest import Invoke
 
 # Run inside a copy of the report (the report itself has no script): what the browser
 # laid out and fetched, written where --dump-dom shows it.
-PROBE = """<script>(() => {
+PROBE = """<script>window.addEventListener('load', () => {
   const cells = [...document.querySelectorAll('#grid .cell')];
   const hidden = cells.filter(c => {
     const r = c.getBoundingClientRect(); return !(r.width > 0 && r.height > 0);
@@ -33,7 +33,7 @@ PROBE = """<script>(() => {
     links: document.querySelectorAll('#children a').length,
     failures: document.querySelectorAll('#failures li').length,
   }));
-})();</script>"""
+});</script>"""
 
 
 def chromium() -> str:
@@ -63,6 +63,7 @@ def probe(page: Path, tmp_path: Path) -> dict:
             "--no-first-run",
             f"--user-data-dir={tmp_path / 'chromium'}",
             "--proxy-server=127.0.0.1:9",  # any request that tried to leave would fail
+            "--virtual-time-budget=10000",  # let the page load (and fail to fetch) first
             "--dump-dom",
             probed.as_uri(),
         ],
