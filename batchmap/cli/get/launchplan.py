@@ -9,7 +9,7 @@ import typer
 
 from batchmap.cli.complete import complete_launchplan
 from batchmap.cli.context import app_state
-from batchmap.cli.options import DomainOpt, ForceOpt, OutputOpt, ProjectOpt
+from batchmap.cli.options import DomainOpt, ForceOpt, OutputOpt, ProjectOpt, WideOpt
 from batchmap.cli.output import Column
 
 COLUMNS = [
@@ -48,6 +48,7 @@ def launchplan(
         ),
     ] = None,
     force: ForceOpt = False,
+    wide: WideOpt = False,
     output: OutputOpt = None,
 ) -> None:
     """List launch plans, the versions of one, or write its exec file.
@@ -69,7 +70,7 @@ def launchplan(
     from batchmap.launchplans.registry import plan_summary
 
     state = app_state(ctx)
-    out = state.output(output)
+    out = state.output(output, wide=wide)
     registry = state.app.registry
     if name is None:
         if exec_file or version or latest:
