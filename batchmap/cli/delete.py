@@ -8,7 +8,6 @@ import typer
 
 from batchmap.cli.context import app_state
 from batchmap.cli.options import DomainOpt, NameArg, OutputOpt, ProjectOpt
-from batchmap.executions.phase import ABORT_REASON
 
 app = typer.Typer(help="Stop resources: executions.", no_args_is_help=True)
 
@@ -20,11 +19,14 @@ def execution(
     domain: DomainOpt,
     name: NameArg,
     reason: Annotated[
-        str,
+        str | None,
         typer.Option(
-            "--reason", help="Why: recorded in the manifest and given to every stopped child."
+            "--reason",
+            help="Why: recorded in the manifest and given to every stopped child "
+            "(default: aborted with batchmap delete execution).",
+            show_default=False,
         ),
-    ] = ABORT_REASON,
+    ] = None,
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Return once asked; do not wait until stopped.")
     ] = False,
@@ -46,9 +48,12 @@ def execution(
       batchmap terminate execution -p flytesnacks -d development f3kq0l2m9x8c7v6b5n4a --no-wait
     """
     from batchmap.cli import views
+    from batchmap.executions.phase import ABORT_REASON
 
     state = app_state(ctx)
     out = state.output(output)
     manifest = state.executions.get(project, domain, name)
-    result = state.executions.terminate(manifest, reason, wait=not no_wait, dry_run=dry_run)
+    result = state.executions.terminate(
+        manifest, reason or ABORT_REASON, wait=not no_wait, dry_run=dry_run
+    )
     views.terminated(out, result)
