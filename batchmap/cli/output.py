@@ -78,7 +78,8 @@ def _is_links(value: Any) -> bool:
 
 
 GAP = 3  # between columns: padding, box.SIMPLE_HEAD's blank divider, padding
-MIN_FLEX = 8
+MIN_FLEX = 8  # the narrowest an elided text column gets
+KEEP_FLEX = 30  # columns are left out before a text column gets narrower than this
 
 
 def fit(columns: Sequence[Column], natural: Sequence[int], width: int) -> list[int | None]:
@@ -92,19 +93,19 @@ def fit(columns: Sequence[Column], natural: Sequence[int], width: int) -> list[i
 
     flex = {i for i, c in enumerate(columns) if c.flex}
 
-    def least(i: int) -> int:
-        return min(natural[i], MIN_FLEX) if i in flex else natural[i]
+    def least(i: int, floor: int) -> int:
+        return min(natural[i], floor) if i in flex else natural[i]
 
-    def too_wide() -> bool:
-        return sum(least(i) for i in shown) + GAP * (len(shown) - 1) > width
+    def too_wide(floor: int = MIN_FLEX) -> bool:
+        return sum(least(i, floor) for i in shown) + GAP * (len(shown) - 1) > width
 
     dropped = []
-    while too_wide() and droppable:
+    while too_wide(KEEP_FLEX) and droppable:  # text keeps room to be read
         dropped.append(droppable.pop(0))
         shown.remove(dropped[-1])
     for i in reversed(dropped):  # take back the most useful ones that fit after all
         shown.append(i)
-        if too_wide():
+        if too_wide(KEEP_FLEX):
             shown.remove(i)
     shown.sort()
     if too_wide():  # a table that says nothing: every text column may be elided

@@ -316,7 +316,7 @@ class Executions:
         """The children at these original indexes; read once when the execution ended."""
         if not indexes:
             return []
-        key = (manifest.name, tuple(indexes))
+        key = (manifest.prefix, tuple(indexes))
         if key in self._settled:
             return self._settled[key]
         found = self.children(manifest, ChildQuery(indexes=frozenset(indexes), limit=None))
@@ -329,7 +329,7 @@ class Executions:
         changed and the last read is older than the backend's GRID_MAX_AGE."""
         backend = self.backend(manifest.backend)
         now = self.monotonic()
-        cached = self._grids.get(manifest.name)
+        cached = self._grids.get(manifest.prefix)
         if cached and now - cached[0] < GRID_MAX_AGE.get(manifest.backend, 0.0):
             return list(cached[2])
         counts = backend.counts(manifest)
@@ -337,7 +337,7 @@ class Executions:
         if cached and cached[1] == key:
             return list(cached[2])
         cells = list(backend.statuses(manifest, counts))
-        self._grids[manifest.name] = (now, key, cells)
+        self._grids[manifest.prefix] = (now, key, cells)
         return list(cells)
 
     def grid(self, family: Family) -> list[str]:
