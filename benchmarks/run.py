@@ -126,7 +126,7 @@ def _settings(work: Path) -> Any:
 
 def _plan(work: Path, n: int, name: str) -> Any:
     from batchmap.executions import execfile
-    from batchmap.launchplans.model import parse_files
+    from batchmap.launchplans.parse import parse_files
 
     lp = work / f"{name}.yaml"
     lp.write_text(
@@ -177,7 +177,7 @@ def bench_create(work: Path, n: int) -> dict[str, Any]:
 def bench_status(work: Path, n: int) -> dict[str, Any]:
     from batchmap.backends.aws.backend import AwsBatchBackend
     from batchmap.backends.aws.jobs import describe
-    from batchmap.backends.base import ChildQuery, LogCursor
+    from batchmap.backends.base import ChildQuery, LogCursor, LogQuery
     from batchmap.executions.manifest import load
     from batchmap.files.store import open_store
 
@@ -192,10 +192,10 @@ def bench_status(work: Path, n: int) -> dict[str, Any]:
     backend.children(manifest, ChildQuery(limit=50))
     refresh = sum(calls.values())
     cursor = LogCursor()
-    backend.logs(manifest, ChildQuery(limit=None), cursor)
+    backend.logs(manifest, LogQuery(), cursor)
     calls.clear()
     backend.counts(manifest)
-    backend.logs(manifest, ChildQuery(limit=None), cursor)
+    backend.logs(manifest, LogQuery(), cursor)
     tick = sum(calls.values())
     # The live view's status grid: one status per child, re-read at most every 10 s.
     counts = backend.counts(manifest)

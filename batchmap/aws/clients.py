@@ -23,6 +23,7 @@ from batchmap.errors import (
 )
 
 RETRY_MODE = "adaptive"
+DEFAULT_REGION = "us-east-1"
 MAX_ATTEMPTS = 8
 
 _THROTTLING = {
@@ -213,6 +214,12 @@ class ClientFactory:
     def region(self) -> str | None:
         region = self.session.region_name
         return str(region) if region else None
+
+    @property
+    def region_or_default(self) -> str:
+        """The region, or boto3's usual us-east-1 where only a name is needed (links, ARNs
+        of a plan); a call without a region still fails as boto3 makes it."""
+        return self.region or DEFAULT_REGION
 
 
 def partition_for(region: str | None) -> str:

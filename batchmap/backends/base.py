@@ -12,11 +12,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from batchmap.executions.manifest import QueueChoice
 from batchmap.executions.phase import RANK, TERMINAL
 
 if TYPE_CHECKING:
-    from batchmap.executions.manifest import Manifest
+    from batchmap.executions.manifest import Manifest, QueueChoice
     from batchmap.executions.plan import ExecutionPlan
 
 
@@ -84,6 +83,16 @@ class ChildQuery:
     statuses: frozenset[str] = frozenset()
     indexes: frozenset[int] = frozenset()
     limit: int | None = 50
+
+
+@dataclass(frozen=True)
+class LogQuery(ChildQuery):
+    """Which log lines: those of the children a ChildQuery selects (every child by
+    default), of one attempt, since a time."""
+
+    limit: int | None = None
+    attempt: int | None = None
+    since: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -181,14 +190,11 @@ class Backend(Protocol):
     def logs(
         self,
         manifest: Manifest,
-        query: ChildQuery,
+        query: LogQuery,
         cursor: LogCursor,
-        *,
-        attempt: int | None = None,
-        since: dt.datetime | None = None,
     ) -> list[LogEvent]:
         """Log events after ``cursor`` (which it advances), in order, without duplicates;
-        with ``since``, none older than that."""
+        with ``query.since``, none older than that."""
         ...
 
     def terminate(self, manifest: Manifest, reason: str, *, dry_run: bool = False) -> Stopped:

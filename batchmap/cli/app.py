@@ -143,8 +143,10 @@ def root(
     )
 
 
-def _debug_requested(argv: Sequence[str], env: Environment) -> bool:
-    return "--debug" in argv or env.environ.get("BATCHMAP_DEBUG", "") not in ("", "0", "false")
+def _debug_requested(state: AppState) -> bool:
+    """--debug (parsed once, by the root callback) or BATCHMAP_DEBUG."""
+    flag = state.env.environ.get("BATCHMAP_DEBUG", "") not in ("", "0", "false")
+    return state.options.debug or flag
 
 
 def _on_sigterm_interrupt() -> Any:
@@ -181,7 +183,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
             out.warn(str(warning))
         if exc.hint:
             out.hint(exc.hint)
-        if _debug_requested(args, env):
+        if _debug_requested(state):
             env.stderr.write(traceback.format_exc())
         return int(exc.exit_code)
     except typer.Exit as exc:
@@ -218,7 +220,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
                 out.hint(error.hint)
             return int(error.exit_code)
         out.error(f"unexpected error: {type(exc).__name__}: {exc}")
-        if _debug_requested(args, env):
+        if _debug_requested(state):
             env.stderr.write(traceback.format_exc())
         else:
             out.hint("this is a bug in batchmap: run again with --debug and report the traceback")

@@ -89,31 +89,29 @@ def logs(
       batchmap logs -p flytesnacks -d development f3kq0l2m9x8c7v6b5n4a --follow
       batchmap logs -p flytesnacks -d development f3kq0l2m9x8c7v6b5n4a --since 10m -o json
     """
-    from batchmap.backends.base import ChildQuery, LogCursor
+    from batchmap.backends.base import LogCursor, LogQuery
     from batchmap.cli.selection import parse_indexes, parse_since, parse_statuses
 
     state = app_state(ctx)
     out = state.output(output)
     executions = state.executions
     manifest = executions.get(project, domain, name)
-    query = ChildQuery(
+    query = LogQuery(
         statuses=parse_statuses(status),
         indexes=parse_indexes(index, manifest.size if not manifest.relaunch else None),
-        limit=None,
+        attempt=attempt,
+        since=parse_since(since),
     )
-    start = parse_since(since)
     if not follow:
-        events = executions.logs(manifest, query, LogCursor(), attempt=attempt, since=start)
+        events = executions.logs(manifest, query, LogCursor())
         out.lines(_format(e, out, timestamps) for e in _tail(events, tail))
         if not events:
             _say_empty(out, executions, manifest, query)
         return
-    _follow(out, executions, manifest, query, attempt=attempt, since=start, stamps=timestamps)
+    _follow(out, executions, manifest, query, stamps=timestamps)
 
 
-def _follow(
-    out: Any, executions: Any, manifest: Any, query: Any, *, attempt: Any, since: Any, stamps: bool
-) -> None:
+def _follow(out: Any, executions: Any, manifest: Any, query: Any, *, stamps: bool) -> None:
     """Stream until the end; then the failed children's last lines and the exit code."""
     from batchmap.backends.base import ChildQuery
     from batchmap.errors import Interrupted
@@ -124,7 +122,7 @@ def _follow(
     watched = out.interactive and bool(getattr(out.stdout, "isatty", lambda: False)())
     last = ""
     try:
-        for phase, events in executions.follow(manifest, query, attempt=attempt, since=since):
+        for phase, events in executions.follow(manifest, query):
             for event in events:
                 seen[event.index].append(_label(event) + " " + event.message)
             out.lines(_format(e, out, stamps) for e in events)

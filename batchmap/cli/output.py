@@ -123,9 +123,9 @@ def fit(columns: Sequence[Column], natural: Sequence[int], width: int) -> list[i
 
 
 def format_time(value: dt.datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    from batchmap.times import shown
+
+    return shown(value)
 
 
 def _json_default(value: Any) -> Any:

@@ -61,6 +61,7 @@ def setup(
       batchmap setup
       batchmap setup -o cloudformation > batchmap-stack.yaml
     """
+    from batchmap.aws.clients import DEFAULT_REGION
     from batchmap.cli.output import to_yaml
     from batchmap.setup.apply import Provisioner
     from batchmap.setup.cfn import template
@@ -69,7 +70,7 @@ def setup(
     state = app_state(ctx)
     config = state.config
     if output is SetupOutput.cloudformation:
-        want = desired(config, "${AWS::AccountId}", config.region or "us-east-1")
+        want = desired(config, "${AWS::AccountId}", config.region or DEFAULT_REGION)
         state.output(OutputFormat.yaml).text(to_yaml(template(want)))
         return
     out = state.output(OutputFormat(output.value) if output else None)

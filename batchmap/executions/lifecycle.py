@@ -18,16 +18,24 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from batchmap import times
-from batchmap.backends.base import Backend, Child, ChildQuery, LogCursor, LogEvent, Stopped
+from batchmap.backends.base import (
+    Backend,
+    Child,
+    ChildQuery,
+    LogCursor,
+    LogEvent,
+    LogQuery,
+    Stopped,
+)
 from batchmap.errors import (
     BatchmapError,
     BelowSuccessRatioError,
     InvalidInputError,
     UsageError,
 )
+from batchmap.executions import blobs, reasons
 from batchmap.executions import family as families
 from batchmap.executions import manifest as manifests
-from batchmap.executions import reasons
 from batchmap.executions.family import Detail, Family, FamilyChild
 from batchmap.executions.manifest import (
     FINISHED,
@@ -169,6 +177,12 @@ class Executions:
     def _complete(self, plan: ExecutionPlan) -> ExecutionPlan:
         kind = kind_of(plan.launch_plan)
         backend = self.backend(plan.backend)
+        if plan.backend != "local" and not plan.relaunch:
+            # Local files and folders go where the children can read them: their storage
+            # URIs are decided now (--dryRun shows them), the copies made at submit.
+            types = {name: spec.type for name, spec in plan.launch_plan.inputs.items()}
+            values, uploads = blobs.remote(types, plan.values, plan.prefix, self.store.uri)
+            plan = replace(plan, values=values, uploads=tuple(uploads))
         if plan.child is None:
             target = Target(plan.name, plan.project, plan.domain, self.store.location(plan.prefix))
             plan = replace(plan, child=kind.child(plan.launch_plan, plan.values, target))
@@ -177,13 +191,14 @@ class Executions:
             plan,
             backend_plan=part,
             notes=(*kind.notes(plan.launch_plan, backend.name), *part.notes),
-            warnings=part.warnings,
+            warnings=(*plan.warnings, *part.warnings),
         )
 
     # -- submission ----------------------------------------------------------------------
     def submit(self, plan: ExecutionPlan, *, foreground: bool = False) -> Manifest:
         """Stage, record, submit, record: the only path from a plan to running children."""
         assert plan.child is not None and plan.backend_plan is not None, "plan() first"
+        kind_of(plan.launch_plan).check_backend(plan.launch_plan, plan.backend)
         backend = self.backend(plan.backend)
         key = manifests.key(plan.prefix)
         existing = self.store.get(key)
@@ -207,6 +222,7 @@ class Executions:
             root = self.get(plan.project, plan.domain, plan.relaunch.root)
             staged = kind.stage_relaunch(self.store, plan.prefix, root, plan.relaunch.indexes)
         else:
+            blobs.upload(self.store, list(plan.uploads))
             staged = kind.stage(self.store, plan.prefix, plan.launch_plan, plan.values)
         manifest = Manifest(
             name=plan.name,
@@ -358,26 +374,14 @@ class Executions:
     def child_links(self, manifest: Manifest, child: Child) -> list[str]:
         return self.backend(manifest.backend).child_links(manifest, child)
 
-    def logs(
-        self,
-        manifest: Manifest,
-        query: ChildQuery,
-        cursor: LogCursor,
-        *,
-        attempt: int | None = None,
-        since: Any = None,
-    ) -> list[LogEvent]:
-        return self.backend(manifest.backend).logs(
-            manifest, query, cursor, attempt=attempt, since=since
-        )
+    def logs(self, manifest: Manifest, query: LogQuery, cursor: LogCursor) -> list[LogEvent]:
+        return self.backend(manifest.backend).logs(manifest, query, cursor)
 
     def follow(
         self,
         manifest: Manifest,
-        query: ChildQuery,
+        query: LogQuery,
         *,
-        attempt: int | None = None,
-        since: Any = None,
         sleep: Sleep = time.sleep,
         poll: float = POLL_SECONDS,
     ) -> Iterator[tuple[Phase, list[LogEvent]]]:
@@ -386,7 +390,7 @@ class Executions:
         cursor = LogCursor()
         while True:
             phase = self.status(manifest)
-            yield phase, self.logs(manifest, query, cursor, attempt=attempt, since=since)
+            yield phase, self.logs(manifest, query, cursor)
             if phase.done:
                 return
             sleep(poll)

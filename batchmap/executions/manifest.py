@@ -19,7 +19,7 @@ from typing import Any
 
 from batchmap import times
 from batchmap.errors import InvalidInputError, NotFoundError
-from batchmap.executions.phase import ABORT_REASON, INTERRUPTED_REASON, min_successes
+from batchmap.executions.phase import ABORT_REASON, INTERRUPTED_REASON
 from batchmap.files.store import BlobStore
 from batchmap.launchplans.model import LaunchPlan
 from batchmap.tasks.base import ChildSpec
@@ -103,7 +103,7 @@ class Manifest:
 
     @property
     def min_successes(self) -> int:
-        return min_successes(self.launch_plan.map.min_success_ratio, self.size)
+        return self.launch_plan.map.required(self.size)
 
     @property
     def root(self) -> str:
@@ -164,12 +164,7 @@ class Manifest:
         lp = self.launch_plan
         return {
             **data,
-            "launchPlan": {
-                "name": lp.name,
-                "version": lp.version,
-                "project": lp.project,
-                "domain": lp.domain,
-            },
+            "launchPlan": lp.ref(),
             "minSuccessRatio": lp.map.min_success_ratio,
             "minSuccesses": self.min_successes,
             "command": list(lp.task.command),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -267,14 +267,3 @@ def _to_plain(tree: Any, doc: YamlDocument) -> Any:
         return convert(tree, [])
     except RecursionError:
         raise _walk_problem(doc, [], "nested too deeply") from None
-
-
-def iter_paths(data: Any, path: tuple[PathPart, ...] = ()) -> Iterator[tuple[PathPart, ...]]:
-    """Every path in a plain document, depth first (used by tests and checks)."""
-    yield path
-    if isinstance(data, dict):
-        for key, value in data.items():
-            yield from iter_paths(value, (*path, key))
-    elif isinstance(data, list):
-        for i, value in enumerate(data):
-            yield from iter_paths(value, (*path, i))

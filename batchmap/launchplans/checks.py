@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from batchmap.aws import limits
-from batchmap.aws.iam import role_arn_problem
+from batchmap.aws.arns import role_arn_problem
 from batchmap.errors import Problem
 from batchmap.files.schemas import did_you_mean
 from batchmap.files.yamldoc import YamlDocument

@@ -1,24 +1,19 @@
 """Launch plans: what a user runs — typed inputs, the map, and the task container.
 
-A launch plan file is YAML (``batchmap/schemas/launchplan.schema.json``);
-several launch plans may share one file as YAML documents. ``parse_files``
-validates every document of every file and reports all problems at once,
-each with its file, line and field path, before anything is registered.
+The model only; ``launchplans.parse`` reads launch plan files and flytekit packages
+into it, ``launchplans.checks`` holds the rules they must follow.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from batchmap.errors import InvalidInputError, Problem
-from batchmap.files.schemas import schema_problems
-from batchmap.files.yamldoc import YamlDocument, load_documents, read_text
 from batchmap.launchplans.inputs import InputType, coerce, parse_type
 from batchmap.times import parse_duration
 
@@ -49,9 +44,21 @@ class MapSpec:
     over: tuple[str, ...]
     min_success_ratio: float = 1.0
     concurrency: int | None = None
+    min_successes: int | None = None  # Flyte's min_successes: a count, not a ratio
+
+    def required(self, size: int) -> int:
+        """How many of ``size`` children must succeed (Propeller's rule for either form)."""
+        if self.min_successes is not None:
+            return self.min_successes
+        # ceil(ratio × size), robust to float noise (0.9 × 10 = 9)
+        return math.ceil(self.min_success_ratio * size - 1e-9)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"over": list(self.over), "minSuccessRatio": self.min_success_ratio}
+        out: dict[str, Any] = {"over": list(self.over)}
+        if self.min_successes is not None:
+            out["minSuccesses"] = self.min_successes
+        else:
+            out["minSuccessRatio"] = self.min_success_ratio
         if self.concurrency is not None:
             out["concurrency"] = self.concurrency
         return out
@@ -70,6 +77,8 @@ class TaskSpec:
     secrets: Mapping[str, str] = field(default_factory=dict)
     platform: str = "EC2"
     execution_role_arn: str | None = None
+    interruptible: bool = False
+    runtime: str = "python3"  # how the child runs: python3 (inline) or the image's batchmap-task
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -87,6 +96,10 @@ class TaskSpec:
         out["platform"] = self.platform
         if self.execution_role_arn:
             out["executionRoleArn"] = self.execution_role_arn
+        if self.interruptible:
+            out["interruptible"] = True
+        if self.runtime != "python3":  # the default stays out: registered specs compare equal
+            out["runtime"] = self.runtime
         return out
 
 
@@ -108,6 +121,15 @@ class LaunchPlan:
     @property
     def key(self) -> tuple[str, str, str, str]:
         return (self.project, self.domain, self.name, self.version)
+
+    def ref(self) -> dict[str, str]:
+        """How executions name the launch plan they ran."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "project": self.project,
+            "domain": self.domain,
+        }
 
     def spec_dict(self) -> dict[str, Any]:
         """The launch plan in its file format (normalised); registered versions compare this."""
@@ -139,7 +161,7 @@ class LaunchPlan:
         cls, spec: Mapping[str, Any], created_at: dt.datetime | None = None
     ) -> LaunchPlan:
         """Build from a normalised spec (as stored by the registry)."""
-        return _build(spec, created_at)
+        return build(spec, created_at)
 
 
 def parse_memory(value: int | str) -> int:
@@ -160,7 +182,7 @@ def item_type(lp_inputs: Mapping[str, InputSpec], over: Sequence[str]) -> InputT
     return None
 
 
-def _build(spec: Mapping[str, Any], created_at: dt.datetime | None) -> LaunchPlan:
+def build(spec: Mapping[str, Any], created_at: dt.datetime | None) -> LaunchPlan:
     inputs = {}
     for name, raw in (spec.get("inputs") or {}).items():
         t = parse_type(raw["type"])
@@ -188,6 +210,7 @@ def _build(spec: Mapping[str, Any], created_at: dt.datetime | None) -> LaunchPla
             over=tuple(m["over"]),
             min_success_ratio=float(m.get("minSuccessRatio", 1.0)),
             concurrency=m.get("concurrency"),
+            min_successes=m.get("minSuccesses"),
         ),
         task=TaskSpec(
             image=t["image"],
@@ -201,104 +224,12 @@ def _build(spec: Mapping[str, Any], created_at: dt.datetime | None) -> LaunchPla
             secrets=dict(t.get("secrets") or {}),
             platform=t.get("platform", "EC2"),
             execution_role_arn=t.get("executionRoleArn") or None,
+            interruptible=bool(t.get("interruptible", False)),
+            runtime=t.get("runtime", "python3"),
         ),
         created_at=created_at,
         flyte=spec.get("flyte") or None,
     )
-
-
-@dataclass(frozen=True)
-class Overrides:
-    project: str | None = None
-    domain: str | None = None
-    version: str | None = None
-
-
-def parse_document(
-    doc: YamlDocument, overrides: Overrides
-) -> tuple[LaunchPlan | None, list[Problem]]:
-    data = doc.data
-    if not isinstance(data, dict):
-        return None, [doc.problem([], "expected a launch plan (a mapping) in this document")]
-    problems = schema_problems(doc, "launchplan")
-    data = dict(data)
-    for key, flag in (("project", "-p"), ("domain", "-d"), ("version", "--version")):
-        value = getattr(overrides, key)
-        if value:
-            data[key] = value
-        elif not data.get(key):
-            problems.append(doc.problem([], f"missing {key}: set it in the file or pass {flag}"))
-    if problems:
-        return None, problems
-    from batchmap.launchplans.checks import semantic_problems
-
-    problems = semantic_problems(doc, data)
-    if problems:
-        return None, problems
-    return _build(data, None), []
-
-
-def parse_files(paths: Sequence[Path], overrides: Overrides = Overrides()) -> list[LaunchPlan]:
-    """Every launch plan of every file; all problems of all files in one error."""
-    return parse_all(paths, overrides)[0]
-
-
-def _flyte_documents(
-    paths: Sequence[Path], overrides: Overrides
-) -> tuple[list[YamlDocument], list[tuple[str, str]]]:
-    """``pyflyte package`` output as launch-plan documents, and what could not be used."""
-    if not paths:
-        return [], []
-    from batchmap.flyte.package import launch_plans
-
-    specs, skipped = launch_plans(
-        list(paths), overrides.project, overrides.domain, overrides.version
-    )
-    return [
-        YamlDocument(f"{', '.join(map(str, paths))} ({spec['name']})", spec) for spec in specs
-    ], skipped
-
-
-def parse_all(
-    paths: Sequence[Path], overrides: Overrides = Overrides()
-) -> tuple[list[LaunchPlan], list[tuple[str, str]]]:
-    """(launch plans, [(Flyte launch plan, why batchmap cannot run it)]) of YAML files and
-    flytekit packages; every problem of every file in one error, before anything else."""
-    from batchmap.flyte.package import is_flyte_file
-
-    plans: list[LaunchPlan] = []
-    problems: list[Problem] = []
-    origin: dict[tuple[str, str, str, str], str] = {}
-    flyte_docs, skipped = _flyte_documents([p for p in paths if is_flyte_file(p)], overrides)
-    groups: list[list[YamlDocument]] = [flyte_docs] if flyte_docs else []
-    for path in paths:
-        if is_flyte_file(path):
-            continue
-        docs = load_documents(read_text(path), str(path))
-        docs = [d for d in docs if d.data is not None]
-        if not docs:
-            problems.append(Problem("holds no launch plan", file=str(path)))
-        groups.append(docs)
-    for docs in groups:
-        for doc in docs:
-            plan, found = parse_document(doc, overrides)
-            problems += found
-            if plan is None:
-                continue
-            where = f"{doc.source}:{doc.first_line}"
-            if plan.key in origin:
-                problems.append(
-                    doc.problem(
-                        [],
-                        f"launch plan {'/'.join(plan.key)} is also defined at {origin[plan.key]}",
-                    )
-                )
-                continue
-            origin[plan.key] = where
-            plans.append(plan)
-    if problems:
-        raise InvalidInputError.from_problems(problems, "invalid launch plans, nothing registered")
-    return plans, skipped
 
 
 def canonical_json(data: Any) -> str:

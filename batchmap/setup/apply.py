@@ -41,7 +41,7 @@ class Provisioner(StorageResources):
         """The provisioner of ``config``'s resources in the caller's account and region."""
         with aws_call("sts:GetCallerIdentity"):
             account = clients.client("sts").get_caller_identity()["Account"]
-        return cls(clients, desired(config, account, clients.region or "us-east-1"))
+        return cls(clients, desired(config, account, clients.region_or_default))
 
     # -- IAM ------------------------------------------------------------------------------
     def _role(self, name: str, service: str, policies: list[str], label: str) -> Change:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from batchmap.backends.base import Child
-from batchmap.executions.manifest import Manifest
 from batchmap.files.store import BlobStore
 from batchmap.launchplans.model import LaunchPlan
 from batchmap.tasks import staging
 from batchmap.tasks.base import ChildSpec, Staged, Target
+
+if TYPE_CHECKING:
+    from batchmap.backends.base import Child
+    from batchmap.executions.manifest import Manifest
 
 
 class ContainerTask:
@@ -22,8 +24,13 @@ class ContainerTask:
     ) -> ChildSpec:
         return ChildSpec(launch_plan.task.command, dict(launch_plan.task.env), templated=True)
 
-    def notes(self, launch_plan: LaunchPlan, backend: str) -> list[str]:
-        return []
+    def notes(self, launch_plan: LaunchPlan, backend: str | None) -> list[str]:
+        from batchmap.flyte.notes import launch_plan_notes
+
+        return launch_plan_notes(launch_plan, backend)  # concurrency, interruptible
+
+    def check_backend(self, launch_plan: LaunchPlan, backend: str) -> None:
+        return None
 
     def stage(
         self, store: BlobStore, prefix: str, launch_plan: LaunchPlan, values: Mapping[str, Any]

@@ -7,6 +7,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from batchmap.runtime import bootstrap_command
 from tests.aws.conftest import ROLE_ARN, register_with_items
 from tests.conftest import Invoke
 
@@ -72,14 +73,9 @@ def test_one_array_job_carries_everything(cli: Invoke) -> None:
         jobDefinitionName=("batchmap-flytesnacks-development-squares")
     )["jobDefinitions"]
     props = definition["containerProperties"]
-    assert props["command"] == [
-        "batchmap-task",
-        "--",
-        "square",
-        "{{ item }}",
-        "--scale",
-        "{{ inputs.scale }}",
-    ]
+    assert props["command"] == bootstrap_command(
+        ["square", "{{ item }}", "--scale", "{{ inputs.scale }}"]
+    )
     assert props["jobRoleArn"] == ROLE_ARN
     assert {r["type"]: r["value"] for r in props["resourceRequirements"]} == {
         "VCPU": "2",
@@ -155,7 +151,7 @@ def test_dry_run_changes_nothing_and_shows_every_request(cli: Invoke) -> None:
 
 
 @pytest.mark.usefixtures("aws")
-def test_explicit_queue_and_exec_file_targets(cli: Invoke) -> None:
+def test_an_explicit_queue_overrides_matching(cli: Invoke) -> None:
     exec_file = register_with_items(cli, 3)
     result = cli(
         "create",

@@ -8,8 +8,8 @@ import boto3
 import pytest
 
 from batchmap.files.store import LocalStore
-from batchmap.launchplans.model import parse_files
-from batchmap.runtime import task as runtime
+from batchmap.launchplans.parse import parse_files
+from batchmap.runtime import child as runtime
 from batchmap.tasks.staging import stage, stage_relaunch
 from tests.aws.conftest import register_with_items, set_job
 from tests.conftest import Invoke, write

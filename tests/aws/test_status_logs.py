@@ -231,20 +231,19 @@ def test_a_follow_tick_costs_the_same_for_10_and_10000_children(cli: Invoke) -> 
         config = resolve(Overrides(), {}, Path.cwd(), Path.home())
         clients = ClientFactory(region="us-east-1")
         calls = _count_calls(clients.client("batch"))
-        calls.update()
         log_calls = _count_calls(clients.client("logs"))
         backend = AwsBatchBackend(clients, config)
         manifest = load(
             open_store(config.storage, clients.client("s3")), "flytesnacks", "development", name
         )
-        from batchmap.backends.base import ChildQuery
+        from batchmap.backends.base import LogQuery
 
         cursor = LogCursor()
-        backend.logs(manifest, ChildQuery(limit=None), cursor)  # first tick
+        backend.logs(manifest, LogQuery(), cursor)  # first tick
         calls.clear()
         log_calls.clear()
         backend.counts(manifest)
-        backend.logs(manifest, ChildQuery(limit=None), cursor)
+        backend.logs(manifest, LogQuery(), cursor)
         costs.append(sum(calls.values()) + sum(log_calls.values()))
     assert costs[0] == costs[1] <= 3
 

@@ -5,21 +5,20 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.cli.test_local_backend import PY, P, prepare
-from tests.conftest import Invoke, write
+from tests.conftest import Invoke, installed, wait_until, write
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYSUPERSECRET"
 
 
 def _start(*args: str, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "batchmap", *args],
+        [installed(), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -29,11 +28,9 @@ def _start(*args: str, env: dict | None = None) -> subprocess.Popen:
 
 def _wait_running(name: str) -> None:
     status = Path(os.environ["HOME"]) / f".batchmap/store/proj/dev/{name}/local/status.json"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if status.exists() and '"RUNNING"' in status.read_text():
-            return
-        time.sleep(0.1)
+    wait_until(
+        lambda: status.exists() and '"RUNNING"' in status.read_text(), f"{name} to run a child"
+    )
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

@@ -13,7 +13,7 @@ import pytest
 
 from batchmap.backends.local.supervisor import Supervisor
 from batchmap.executions.phase import INTERRUPTED_REASON
-from tests.conftest import Invoke, write
+from tests.conftest import Invoke, installed, wait_until, write
 
 P = ("-p", "proj", "-d", "dev")
 PY = sys.executable
@@ -151,7 +151,8 @@ def test_attempt_timeouts_kill_the_child_and_are_not_retried(tmp_path: Path) -> 
     from batchmap import times
     from batchmap.executions.manifest import Manifest
     from batchmap.files.store import LocalStore
-    from batchmap.launchplans.model import LaunchPlan, parse_files
+    from batchmap.launchplans.model import LaunchPlan
+    from batchmap.launchplans.parse import parse_files
     from batchmap.tasks.base import ChildSpec
     from batchmap.tasks.staging import stage
 
@@ -211,7 +212,7 @@ def test_dry_run_changes_nothing(cli: Invoke, tmp_path: Path, isolated: Path) ->
 
 def _batchmap(*args: str, **kw) -> subprocess.Popen:
     return subprocess.Popen(
-        [PY, "-m", "batchmap", *args],
+        [installed(), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -252,12 +253,11 @@ def test_ctrl_c_stops_the_children_and_exits_130(cli: Invoke, tmp_path: Path) ->
         env=dict(os.environ),
     )
     store = Path(os.environ["HOME"]) / ".batchmap" / "store" / "proj" / "dev" / "int"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        status_file = store / "local" / "status.json"
-        if status_file.exists() and '"RUNNING"' in status_file.read_text():
-            break
-        time.sleep(0.1)
+    status_file = store / "local" / "status.json"
+    wait_until(
+        lambda: status_file.exists() and '"RUNNING"' in status_file.read_text(),
+        "the execution to run a child",
+    )
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err

@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ import boto3
 import pytest
 
 from tests.aws.conftest import BATCH_TRUST, ECS_TRUST, ROLE_ARN
+from tests.conftest import installed
 
 pytestmark = pytest.mark.server
 ROOT = Path(__file__).parents[2]
@@ -82,7 +82,7 @@ def account(server: str, tmp_path: Path, isolated: Path) -> dict:
 
 def run(account: dict, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "batchmap", *args],
+        [installed(), *args],
         cwd=account["cwd"],
         env=account["env"],
         capture_output=True,

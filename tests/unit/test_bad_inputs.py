@@ -9,22 +9,17 @@ from hypothesis import strategies as st
 
 from batchmap.errors import InvalidInputError
 from batchmap.executions import execfile
-from batchmap.launchplans.model import parse_files
+from batchmap.launchplans.parse import parse_files
 from tests.conftest import TESTDATA
-from tests.unit.test_identity import test_bad_role_arns_say_where, test_bad_service_accounts
+from tests.unit.test_identity import BAD_ROLE_ARNS, BAD_SERVICE_ACCOUNTS
 
 PAIRS = TESTDATA / "launchplans" / "good" / "pairs.yaml"
 CORPORA = ("config/bad", "launchplans/bad", "execfiles/bad")
 
 
-def _cases(pytest_function) -> int:
-    marks = [m for m in pytest_function.pytestmark if m.name == "parametrize"]
-    return len(marks[0].args[1])
-
-
 def test_the_bad_input_corpus_has_over_60_cases() -> None:
     files = sum(len(list((TESTDATA / c).glob("*.yaml"))) for c in CORPORA)
-    arns = _cases(test_bad_role_arns_say_where) + _cases(test_bad_service_accounts)
+    arns = len(BAD_ROLE_ARNS) + len(BAD_SERVICE_ACCOUNTS)
     assert files >= 60, files
     assert files + arns >= 75
     print(f"bad inputs: {files} files + {arns} role ARNs and service accounts")

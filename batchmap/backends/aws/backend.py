@@ -31,6 +31,7 @@ from batchmap.backends.base import (
     ChildQuery,
     LogCursor,
     LogEvent,
+    LogQuery,
     Stopped,
     to_original,
     to_positions,
@@ -105,7 +106,7 @@ class AwsBatchBackend:
 
     @property
     def region(self) -> str:
-        return self.clients.region or "us-east-1"
+        return self.clients.region_or_default
 
     # -- planning -----------------------------------------------------------------------
     def _queue_platform(self, queue: str) -> bool:
@@ -401,11 +402,8 @@ class AwsBatchBackend:
     def logs(
         self,
         manifest: Manifest,
-        query: ChildQuery,
+        query: LogQuery,
         cursor: LogCursor,
-        *,
-        attempt: int | None = None,
-        since: dt.datetime | None = None,
     ) -> list[LogEvent]:
         filtered = bool(query.statuses or query.indexes)
         known = aws_jobs.streams_of(self.children(manifest, query)) if filtered else {}
@@ -417,6 +415,6 @@ class AwsBatchBackend:
             cursor=cursor,
             known=known,
             only_streams=filtered,
-            attempt=attempt,
-            since=since,
+            attempt=query.attempt,
+            since=query.since,
         )

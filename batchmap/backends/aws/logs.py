@@ -13,16 +13,15 @@ arrive late are not lost (the bug class of ``aws logs tail``).
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from batchmap.aws.clients import aws_call
 from batchmap.backends.base import LogCursor, LogEvent
 from batchmap.errors import NotFoundError
+from batchmap.runtime.child import LABEL_LINE
 
 LOOKBACK_MS = 120_000
-FIRST_LINE = re.compile(r"^batchmap-task: index=(\d+) attempt=(\d+)")
 NAMES_PER_CALL = 100
 
 
@@ -35,7 +34,7 @@ def _first_line(logs: Any, group: str, stream: str) -> tuple[int, int] | None:
         events = logs.get_log_events(
             logGroupName=group, logStreamName=stream, startFromHead=True, limit=1
         ).get("events", [])
-    match = FIRST_LINE.match(events[0]["message"]) if events else None
+    match = LABEL_LINE.match(events[0]["message"]) if events else None
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 
@@ -103,7 +102,7 @@ def read(
     out = []
     for event in sorted(fresh, key=lambda e: (e["timestamp"], e.get("eventId", ""))):
         stream = event["logStreamName"]
-        match = FIRST_LINE.match(event["message"])
+        match = LABEL_LINE.match(event["message"])
         if match:
             streams[stream] = (int(match.group(1)), int(match.group(2)))
             continue  # the runtime's label line is not part of the child's output

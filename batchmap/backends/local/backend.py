@@ -29,6 +29,7 @@ from batchmap.backends.base import (
     ChildQuery,
     LogCursor,
     LogEvent,
+    LogQuery,
     Stopped,
     order_children,
     to_original,
@@ -44,10 +45,10 @@ from batchmap.executions.manifest import Manifest
 from batchmap.executions.phase import empty_counts
 from batchmap.executions.plan import ExecutionPlan
 from batchmap.files.store import BlobStore, LocalStore
+from batchmap.runtime.child import LABEL_LINE
 from batchmap.times import parse_iso as _time
 
 LOST = "Lost: the local supervisor stopped before this child finished"
-FIRST_LINE = "batchmap-task: index="
 
 
 def _alive(pid: int) -> bool:
@@ -251,11 +252,8 @@ class LocalBackend:
     def logs(
         self,
         manifest: Manifest,
-        query: ChildQuery,
+        query: LogQuery,
         cursor: LogCursor,
-        *,
-        attempt: int | None = None,
-        since: dt.datetime | None = None,
     ) -> list[LogEvent]:
         """New lines of each attempt's log file since the cursor's byte offsets.
 
@@ -263,6 +261,7 @@ class LocalBackend:
         offsets: dict[str, int] = cursor.state.setdefault("offsets", {})
         events = []
         every = ChildQuery(query.statuses, query.indexes, limit=None)
+        attempt, since = query.attempt, query.since
         for child in sorted(self.children(manifest, every), key=lambda c: c.index):
             for a in child.attempts:
                 if a.log is None or (attempt is not None and a.number != attempt):
@@ -280,7 +279,7 @@ class LocalBackend:
                 complete = data if a.stopped_at else data[: data.rfind(b"\n") + 1]
                 offsets[a.log] = start + len(complete)
                 for line in complete.decode("utf-8", "replace").splitlines():
-                    if line.startswith(FIRST_LINE):
+                    if LABEL_LINE.match(line):
                         continue
                     events.append(LogEvent(child.index, a.number, line))
         return events

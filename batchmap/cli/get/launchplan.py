@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -66,7 +66,6 @@ def launchplan(
       batchmap get launchplan -p flytesnacks -d development squares --execFile exec.yaml
     """
     from batchmap.errors import UsageError
-    from batchmap.executions import execfile
     from batchmap.launchplans.registry import plan_summary
 
     state = app_state(ctx)
@@ -88,22 +87,29 @@ def launchplan(
     if exec_file or version or latest:
         plan = registry.get(project, domain, name, None if latest else version)
         if exec_file:
-            text = execfile.render(plan)
-            if exec_file == "-":
-                out.text(text)
-                return
-            target = state.path(Path(exec_file))
-            execfile.write(target, text, force=force)
-            out.success(f"wrote {target} for {plan.name} {plan.version}")
-            todo = [] if plan.iam_role_arn else ["iamRoleARN (for AWS Batch)"]
-            if any(not s.has_default for s in plan.inputs.values()):
-                todo.append("the inputs marked required")
-            step = f"fill {' and '.join(todo)}, then run" if todo else "edit it, then run"
-            out.hint(
-                f"{step}: batchmap create execution -p {project} -d {domain} --execFile {exec_file}"
-            )
-            return
+            return _write_exec_file(out, state, plan, exec_file, force=force)
         out.data(plan.to_dict(), columns=COLUMNS, rows=[plan_summary(plan)])
         return
     plans = registry.versions(project, domain, name)
     out.data([p.to_dict() for p in plans], columns=COLUMNS, rows=[plan_summary(p) for p in plans])
+
+
+def _write_exec_file(out: Any, state: Any, plan: Any, exec_file: str, *, force: bool) -> None:
+    """Write (or print, for ``-``) the exec file of ``plan``, then say what to fill in."""
+    from batchmap.executions import execfile
+
+    text = execfile.render(plan)
+    if exec_file == "-":
+        out.text(text)
+        return
+    target = state.path(Path(exec_file))
+    execfile.write(target, text, force=force)
+    out.success(f"wrote {target} for {plan.name} {plan.version}")
+    todo = [] if plan.iam_role_arn else ["iamRoleARN (for AWS Batch)"]
+    if any(not s.has_default for s in plan.inputs.values()):
+        todo.append("the inputs marked required")
+    step = f"fill {' and '.join(todo)}, then run" if todo else "edit it, then run"
+    out.hint(
+        f"{step}: batchmap create execution -p {plan.project} -d {plan.domain} "
+        f"--execFile {exec_file}"
+    )

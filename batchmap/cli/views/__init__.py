@@ -12,6 +12,7 @@ from batchmap.cli.views.executions import (
     submitted,
     terminated,
 )
+from batchmap.cli.views.launchplans import registered
 from batchmap.cli.views.live import wait
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "listing",
     "notes",
     "outputs",
+    "registered",
     "submitted",
     "terminated",
     "wait",

@@ -12,8 +12,8 @@ from typing import Any
 
 from batchmap import times
 from batchmap.cli.views import grid as grids
-from batchmap.cli.views.executions import header_lines, log_links
 from batchmap.cli.views.live import shown_status
+from batchmap.cli.views.parts import header_lines, log_links
 from batchmap.executions.lifecycle import Detail, Executions
 from batchmap.executions.summary import one_line
 
