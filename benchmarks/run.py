@@ -203,6 +203,11 @@ def bench_status(work: Path, n: int) -> dict[str, Any]:
     backend.counts(manifest)
     backend.logs(manifest, LogQuery(), cursor)
     tick = sum(calls.values())
+    # The live view's status grid: one status per child, re-read at most every 10 s.
+    counts = backend.counts(manifest)
+    calls.clear()
+    backend.statuses(manifest, counts)
+    grid = sum(calls.values())
     # The naive refresh describes every child, 100 at a time (awsbstat -e): ceil(n / 100)
     # DescribeJobs calls, measured on the first 1,000 children and scaled.
     calls.clear()
@@ -211,7 +216,7 @@ def bench_status(work: Path, n: int) -> dict[str, Any]:
     naive = (
         sum(calls.values()) * max(1, len(ids) // 1000) if len(ids) > 1000 else sum(calls.values())
     )
-    return {"n": n, "refresh": refresh, "tick": tick, "naive": naive}
+    return {"n": n, "refresh": refresh, "tick": tick, "grid": grid, "naive": naive}
 
 
 def bench_local(work: Path, n: int) -> dict[str, Any]:
@@ -484,12 +489,15 @@ def main() -> None:
                     f"{n:>9,} {sum(r['calls'].values()):>9} {r['seconds']:>8.2f} "
                     f"{r['peak_mb']:>8.1f}  {detail}"
                 )
-            print("\nget execution refresh / logs --follow tick (AWS calls)")
-            print(f"{'children':>9} {'refresh':>8} {'tick':>5} {'naive':>6} {'naive/tick':>11}")
+            print("\nget execution refresh / logs --follow tick / status grid (AWS calls)")
+            print(
+                f"{'children':>9} {'refresh':>8} {'tick':>5} {'grid':>5} {'naive':>6} "
+                f"{'naive/tick':>11}"
+            )
             for n in sizes:
                 r = bench_status(work, n)
                 print(
-                    f"{n:>9,} {r['refresh']:>8} {r['tick']:>5} {r['naive']:>6} "
+                    f"{n:>9,} {r['refresh']:>8} {r['tick']:>5} {r['grid']:>5} {r['naive']:>6} "
                     f"{r['naive'] / r['tick']:>10.0f}x"
                 )
             print("\nlocal backend vs xargs -P (trivial children)")

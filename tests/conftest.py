@@ -39,6 +39,30 @@ def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 30.0) 
         time.sleep(0.05)
 
 
+def _atomic_conditional_writes() -> None:
+    """S3 makes a conditional write (IfMatch, IfNoneMatch) and its check one step: of two
+    writers of one version exactly one wins. moto checks, then writes, without a lock, so
+    two threads can both pass the check. Make moto's S3 key writes one step, as S3's are."""
+    import functools
+    import threading
+
+    from moto.s3.responses import S3Response
+
+    guard = threading.RLock()
+    for name in ("put_object", "_key_response_delete"):
+        real = getattr(S3Response, name)
+
+        @functools.wraps(real)
+        def atomic(self, *args, _real=real, **kwargs):  # type: ignore[no-untyped-def]
+            with guard:
+                return _real(self, *args, **kwargs)
+
+        setattr(S3Response, name, atomic)
+
+
+_atomic_conditional_writes()
+
+
 def moto_api(server: str, path: str, body: dict | bytes | None = None) -> None:
     """POST to moto's own API (``/moto-api/reset``, ``/config``, ``/reset-auth``…): a dict
     as JSON, bytes as they are (moto reads some bodies raw)."""
@@ -50,7 +74,8 @@ def moto_api(server: str, path: str, body: dict | bytes | None = None) -> None:
     request = urllib.request.Request(
         server + path, data=data, method="POST", headers={"Content-Type": kind}
     )
-    urllib.request.urlopen(request, timeout=10).read()
+    # A reset reloads AWS's managed policies where a test asked for them: slow on a busy machine.
+    urllib.request.urlopen(request, timeout=120).read()
 
 
 @pytest.fixture(scope="session")

@@ -13,8 +13,8 @@ record); status, children, logs and outputs only read.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from batchmap import times
@@ -27,12 +27,21 @@ from batchmap.backends.base import (
     LogQuery,
     Stopped,
 )
-from batchmap.errors import BatchmapError, BelowSuccessRatioError, InvalidInputError
-from batchmap.executions import blobs
+from batchmap.errors import (
+    BatchmapError,
+    BelowSuccessRatioError,
+    InvalidInputError,
+    UsageError,
+)
+from batchmap.executions import blobs, reasons
+from batchmap.executions import family as families
 from batchmap.executions import manifest as manifests
+from batchmap.executions.family import Detail, Family, FamilyChild
 from batchmap.executions.items import S3Getter, describe_sources
 from batchmap.executions.lock import ExecutionLock
 from batchmap.executions.manifest import (
+    FINISHED,
+    INTERRUPTED_REASON,
     SUBMITTED,
     SUBMITTING,
     Manifest,
@@ -48,6 +57,7 @@ from batchmap.executions.plan import (
     draft,
     generate_name,
 )
+from batchmap.executions.summary import FAILED_SHOWN, Summary, summarize
 from batchmap.files.store import AlreadyExists, BlobStore
 from batchmap.launchplans.registry import Registry
 from batchmap.tasks import kind_of
@@ -55,6 +65,9 @@ from batchmap.tasks.base import Target
 
 POLL_SECONDS = 1.0
 STOP_TIMEOUT_SECONDS = 600.0
+# How old a status grid may be before it is read again, per backend: on AWS a grid of
+# 10,000 children costs a few ListJobs pages, which a 1 s refresh must not spend.
+GRID_MAX_AGE = {"local": 0.0, "aws": 10.0}
 
 BackendFactory = Callable[[str], Backend]
 Sleep = Callable[[float], None]
@@ -63,7 +76,8 @@ Sleep = Callable[[float], None]
 @dataclass(frozen=True)
 class Listed:
     manifest: Manifest
-    phase: Phase
+    phase: Phase  # merged with its relaunches, for a root that has some
+    relaunches: int = 0
 
 
 @dataclass(frozen=True)
@@ -83,6 +97,17 @@ class Terminated:
     stopped: Stopped | None
     phase: Phase
     dry_run: bool = False
+    before: Mapping[str, int] = field(default_factory=dict)  # counts when asked
+
+    @property
+    def running(self) -> int:
+        """Children that were running when the termination was asked."""
+        return sum(int(self.before.get(s, 0)) for s in ("STARTING", "RUNNING"))
+
+    @property
+    def queued(self) -> int:
+        """Children that had not started (they are cancelled)."""
+        return sum(int(self.before.get(s, 0)) for s in ("SUBMITTED", "PENDING", "RUNNABLE"))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -90,6 +115,9 @@ class Terminated:
             "alreadyFinished": self.already_finished,
             "stopped": self.stopped.to_dict() if self.stopped else None,
             "dryRun": self.dry_run,
+            "reason": self.manifest.terminated.reason if self.manifest.terminated else None,
+            "stoppedRunning": self.running,
+            "cancelledQueued": self.queued,
             "status": self.phase.to_dict(),
         }
 
@@ -126,10 +154,14 @@ class Executions:
         self.default_role = default_role
         self.clock = clock
         self.s3 = s3  # the S3 client for items read from S3, made only when needed
+        self.monotonic = time.monotonic
+        # What a finished execution's children were never changes: read once.
+        self._settled: dict[tuple[str, tuple[int, ...]], list[Child]] = {}
+        self._grids: dict[str, tuple[float, tuple[int, ...], list[str]]] = {}
 
     def backend(self, name: str) -> Backend:
         if name not in ("local", "aws"):
-            raise InvalidInputError(f"--backend must be local or aws; got {name!r}")
+            raise UsageError(f"--backend must be local or aws; got {name!r}")
         if name not in self._cache:
             self._cache[name] = self._backends(name)
         return self._cache[name]
@@ -191,7 +223,7 @@ class Executions:
         existing = self.store.get(key)
         if existing is not None:
             manifest = manifests.decode(existing, self.store.uri(key))
-            if manifest.state == SUBMITTED:
+            if manifest.state != SUBMITTING:
                 raise InvalidInputError(
                     f"execution {plan.name!r} exists in {plan.project}/{plan.domain}",
                     hint=f"see it with 'batchmap get execution -p {plan.project} -d "
@@ -260,14 +292,25 @@ class Executions:
         return manifest.replace(relaunches=manifests.relaunches_of(self.store, manifest))
 
     def list(self, project: str, domain: str) -> Listing:
-        """Every execution with its phase: one backend call per 100 array jobs."""
+        """Every execution with its phase (a root's merged with its relaunches): one
+        backend call per 100 array jobs, plus a few for roots that were relaunched.
+        Reading never writes: a finished execution's end is read from the backend
+        until a writer (a wait, a termination) records it."""
         found, broken = manifests.list_all(self.store, project, domain)
         counts: dict[str, Any] = {}
         for name in sorted({m.backend for m in found}):
             group = [m for m in found if m.backend == name]
             for m, c in zip(group, self.backend(name).counts_many(group), strict=True):
                 counts[m.name] = c
-        listed = [Listed(m, self._phase(m, counts[m.name])) for m in found]
+        listed = []
+        for m in found:
+            if finished(counts[m.name], m.size):
+                m = self.ended(m)
+            phase = self._phase(m, counts[m.name])
+            relaunches = len(m.relaunches) if not m.relaunch else 0
+            if relaunches:
+                phase = self.family(m).phase
+            listed.append(Listed(m, phase, relaunches))
         return Listing(listed, list(broken))
 
     @staticmethod
@@ -276,12 +319,81 @@ class Executions:
             counts, manifest.size, manifest.min_successes, aborted=manifest.terminated is not None
         )
 
+    phase_from = _phase
+
     def status(self, manifest: Manifest) -> Phase:
         return self._phase(manifest, self.backend(manifest.backend).counts(manifest))
 
     def children(self, manifest: Manifest, query: ChildQuery) -> list[Child]:
         found = self.backend(manifest.backend).children(manifest, query)
-        return kind_of(manifest.launch_plan).explain(self.store, manifest, found)
+        return reasons.explain(
+            manifest, kind_of(manifest.launch_plan).explain(self.store, manifest, found)
+        )
+
+    # -- families: a root and its relaunches ----------------------------------------------
+    def root_of(self, manifest: Manifest) -> Manifest:
+        if not manifest.relaunch:
+            return manifest
+        return self.get(manifest.project, manifest.domain, manifest.root)
+
+    def relaunches(self, root: Manifest) -> list[Manifest]:
+        """A root's relaunches, oldest first. The one place that reads where they are
+        recorded (a missing one, e.g. deleted by hand, is skipped)."""
+        found = []
+        for name in root.relaunches:
+            try:
+                found.append(self.get(root.project, root.domain, name))
+            except BatchmapError:
+                continue
+        return sorted(found, key=lambda m: m.created_at)
+
+    def family(self, manifest: Manifest) -> Family:
+        """The root of ``manifest``, its relaunches and their merged phase."""
+        return families.read(self, manifest)
+
+    def family_children(self, family: Family, query: ChildQuery) -> list[FamilyChild]:
+        """For each original index, the latest attempt (the newest relaunch's child)."""
+        return families.children(self, family, query)
+
+    def children_at(self, manifest: Manifest, indexes: list[int], settled: bool) -> list[Child]:
+        """The children at these original indexes; read once when the execution ended."""
+        if not indexes:
+            return []
+        key = (manifest.prefix, tuple(indexes))
+        if key in self._settled:
+            return self._settled[key]
+        found = self.children(manifest, ChildQuery(indexes=frozenset(indexes), limit=None))
+        if settled:
+            self._settled[key] = found
+        return found
+
+    def statuses(self, manifest: Manifest) -> list[str]:
+        """Every child's status by position (for the grid), re-read only when the counts
+        changed and the last read is older than the backend's GRID_MAX_AGE."""
+        backend = self.backend(manifest.backend)
+        now = self.monotonic()
+        cached = self._grids.get(manifest.prefix)
+        if cached and now - cached[0] < GRID_MAX_AGE.get(manifest.backend, 0.0):
+            return list(cached[2])
+        counts = backend.counts(manifest)
+        key = tuple(int(counts.get(s, 0)) for s in sorted(counts))
+        if cached and cached[1] == key:
+            return list(cached[2])
+        cells = list(backend.statuses(manifest, counts))
+        self._grids[manifest.prefix] = (now, key, cells)
+        return list(cells)
+
+    def grid(self, family: Family) -> list[str]:
+        """Every original index's latest status across the family."""
+        return families.grid(self, family)
+
+    def detail(self, manifest: Manifest, query: ChildQuery) -> Detail:
+        """What `get execution NAME` shows (reading never writes)."""
+        return families.detail(self, manifest, query)
+
+    def summary(self, manifest: Manifest, limit: int = FAILED_SHOWN) -> Summary:
+        """What the end of a wait reports (the failed children, the ratio, wall time)."""
+        return summarize(self, manifest, limit)
 
     def links(self, manifest: Manifest) -> list[str]:
         return self.backend(manifest.backend).links(manifest)
@@ -313,7 +425,8 @@ class Executions:
     def outputs(self, manifest: Manifest) -> tuple[list[Any], list[str | None]]:
         from batchmap.executions.outputs import gather
 
-        return gather(self.store, manifest, self.get)
+        root = self.root_of(manifest)
+        return gather(self.store, [root, *self.relaunches(root)])
 
     # -- waiting and stopping ------------------------------------------------------------
     def wait(
@@ -341,19 +454,46 @@ class Executions:
     def _stopped(self, manifest: Manifest) -> bool:
         return finished(self.backend(manifest.backend).counts(manifest), manifest.size)
 
-    def _settle(self, manifest: Manifest) -> None:
-        """The backend's clean-up of a finished execution, recorded (best effort)."""
+    def _settle(self, manifest: Manifest) -> Manifest:
+        """A finished execution: the backend's clean-up and the end time, recorded (best
+        effort: a failure never fails the command)."""
         try:
             current = self.get(manifest.project, manifest.domain, manifest.name)
-            done = self.backend(manifest.backend).cleanup(current)
-            if done:
-                manifests.save(self.store, current.replace(run={**current.run, **done}))
+            if current.state == FINISHED:
+                return current
+            backend = self.backend(manifest.backend)
+            done = backend.cleanup(current) or {}
+            ended = backend.finished_at(current) or self.clock()
+            current = current.replace(
+                run={**current.run, **done}, state=FINISHED, finished_at=ended
+            )
+            manifests.save(self.store, current)
+            return current
         except BatchmapError:
-            pass
+            return manifest
+
+    def ended(self, manifest: Manifest) -> Manifest:
+        """A finished execution as views show it: FINISHED, with its end time (read from
+        the backend when no writer recorded it yet; nothing is written)."""
+        if manifest.state == FINISHED:
+            return manifest
+        ended = self.backend(manifest.backend).finished_at(manifest)
+        return manifest.replace(state=FINISHED, finished_at=ended or manifest.finished_at)
 
     def interrupt(self, manifest: Manifest) -> str:
-        """Ctrl-C during a wait: stop what this process runs; say what happens to the rest."""
-        return self.backend(manifest.backend).interrupt(manifest)
+        """Ctrl-C during a wait: stop what this process runs; say what happens to the rest.
+        When that stopped the execution's children, it is recorded as aborted."""
+        backend = self.backend(manifest.backend)
+        running = not finished(backend.counts(manifest), manifest.size)
+        said = backend.interrupt(manifest)
+        if running and finished(backend.counts(manifest), manifest.size):
+            try:
+                current = self.get(manifest.project, manifest.domain, manifest.name)
+                stop = Termination(self.clock(), INTERRUPTED_REASON)
+                manifests.save(self.store, current.replace(terminated=stop))
+            except BatchmapError:
+                pass
+        return said
 
     def terminate(
         self,
@@ -369,13 +509,18 @@ class Executions:
         """Stop every child not yet finished; record the termination (the phase becomes
         ABORTED); with ``wait``, until every child has stopped."""
         backend = self.backend(manifest.backend)
-        counts = backend.counts(manifest)
+        counts = counts_before = backend.counts(manifest)
         if finished(counts, manifest.size):
-            return Terminated(manifest, True, None, self._phase(manifest, counts), dry_run)
+            return Terminated(
+                manifest, True, None, self._phase(manifest, counts), dry_run, counts_before
+            )
+        at = self.clock()
         stopped = backend.terminate(manifest, reason, dry_run=dry_run)
         if dry_run:
-            return Terminated(manifest, False, stopped, self._phase(manifest, counts), True)
-        manifest = manifest.replace(terminated=Termination(self.clock(), reason))
+            return Terminated(
+                manifest, False, stopped, self._phase(manifest, counts), True, counts_before
+            )
+        manifest = manifest.replace(terminated=Termination(at, reason))
         manifests.save(self.store, manifest)
         waited = 0.0
         while wait and not finished(counts, manifest.size) and waited < timeout:
@@ -383,8 +528,10 @@ class Executions:
             waited += poll
             counts = backend.counts(manifest)
         if finished(counts, manifest.size):
-            self._settle(manifest)
-        return Terminated(manifest, False, stopped, self._phase(manifest, counts))
+            manifest = self._settle(manifest)
+        return Terminated(
+            manifest, False, stopped, self._phase(manifest, counts), before=counts_before
+        )
 
     # -- relaunching ---------------------------------------------------------------------
     def relaunch_indexes(
@@ -400,7 +547,7 @@ class Executions:
         allowed = set(manifest.indexes)
         outside = sorted(chosen - allowed)
         if outside:
-            raise InvalidInputError(
+            raise UsageError(
                 f"--index {outside[0]} is not a child of execution {manifest.name!r}"
                 + (
                     " (a relaunch holds only the indexes it re-ran)"
@@ -408,9 +555,13 @@ class Executions:
                     else f" (0-{manifest.size - 1})"
                 )
             )
-        if failed:
+        if failed:  # a root's failed children are those of the merged result
             query = ChildQuery(statuses=frozenset({"FAILED"}), limit=None)
-            chosen.update(child.index for child in self.children(manifest, query))
+            if manifest.relaunch or not manifest.relaunches:
+                chosen.update(child.index for child in self.children(manifest, query))
+            else:
+                merged = self.family_children(self.family(manifest), query)
+                chosen.update(item.child.index for item in merged)
         return sorted(chosen)
 
     def plan_relaunch(
@@ -441,11 +592,15 @@ class Executions:
 
 
 __all__ = [
+    "Detail",
     "ExecutionPlan",
     "ExecutionRequest",
     "Executions",
+    "Family",
+    "FamilyChild",
     "Listing",
     "QueueChoice",
+    "Summary",
     "Terminated",
     "require_success",
 ]

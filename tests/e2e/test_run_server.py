@@ -13,8 +13,7 @@ from tests.aws.conftest import ROLE_ARN
 from tests.e2e import test_server
 from tests.e2e.test_server import run
 
-server = test_server.server  # the same fixtures: one moto server for this module
-account = test_server.account
+account = test_server.account  # the same account fixture (on the run's one moto server)
 
 pytestmark = pytest.mark.server
 AWS = ("--backend", "aws", "--iamRoleARN", ROLE_ARN, "-p", "p", "-d", "d")

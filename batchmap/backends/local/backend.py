@@ -11,6 +11,7 @@ terminal.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -33,7 +34,12 @@ from batchmap.backends.base import (
     order_children,
     to_original,
 )
-from batchmap.backends.local.supervisor import STATUS_FILE, Supervisor, child_environment
+from batchmap.backends.local.supervisor import (
+    STATUS_FILE,
+    STOP_FILE,
+    Supervisor,
+    child_environment,
+)
 from batchmap.errors import InvalidInputError
 from batchmap.executions.manifest import Manifest
 from batchmap.executions.phase import empty_counts
@@ -148,6 +154,8 @@ class LocalBackend:
         if status.get("finished") or not pid or not _alive(pid):
             return Stopped("nothing")
         if not dry_run:
+            stop = self.directory(manifest.prefix) / STOP_FILE
+            stop.write_text(json.dumps({"reason": reason}))  # the supervisor gives it each child
             entry = self._threads.get(manifest.prefix)
             if entry is not None:
                 entry[1].set()
@@ -225,6 +233,13 @@ class LocalBackend:
 
     def children(self, manifest: Manifest, query: ChildQuery) -> list[Child]:
         return order_children(to_original(manifest, self._children(manifest)), query)
+
+    def statuses(self, manifest: Manifest, counts: Mapping[str, int]) -> list[str]:
+        return [child.status for child in self._children(manifest)]
+
+    def finished_at(self, manifest: Manifest) -> dt.datetime | None:
+        stops = [a.stopped_at for c in self._children(manifest) for a in c.attempts]
+        return max((s for s in stops if s is not None), default=None)
 
     def child_links(self, manifest: Manifest, child: Child) -> list[str]:
         """The log file of the child's latest attempt."""
