@@ -53,7 +53,7 @@ def setup(
     """Create the AWS side of Flyte's guide: compute environment, job queues, roles, bucket.
 
     Reads queues.executionQueues and the setup: section of the config
-    (docs/setup.md; 'batchmap config init --backend aws' writes one). With no
+    ('batchmap config init --backend aws' writes one). With no
     subnets and security groups there, it uses the account's default VPC. Each
     resource is created when missing, reported as already there, or as
     differing — and then changed only with --update. Ends with the role ARN for

@@ -207,7 +207,10 @@ def test_a_flytekit_map_task_is_submitted_with_propellers_command(account: dict)
         "jobDefinitions"
     ]
     command = definition["containerProperties"]["command"]
-    assert command[:3] == [
+    # Propeller's command, run as it is by batchmap's child (python3 -I -S -c CHILD --).
+    assert command[:3] == ["python3", "-I", "-S"]
+    assert command[5:9] == [
+        "--",
         "pyflyte-map-execute",
         "--inputs",
         "s3://bm-e2e/store/p/d/fk/flyte/inputs.pb",

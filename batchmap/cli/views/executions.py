@@ -13,9 +13,11 @@ from batchmap.cli.output import Column, Output, OutputFormat, to_yaml
 from batchmap.cli.selection import format_indexes
 from batchmap.cli.views.live import shown_status
 from batchmap.cli.views.parts import duration, header_lines, log_links
-from batchmap.executions.lifecycle import Detail, Executions, Listing, Terminated
+from batchmap.executions.family import Detail
+from batchmap.executions.lifecycle import Executions, Terminated
 from batchmap.executions.manifest import Manifest
 from batchmap.executions.plan import ExecutionPlan
+from batchmap.executions.reading import Listing
 from batchmap.executions.summary import last_line
 
 CHILD_COLUMNS = [

@@ -14,7 +14,8 @@ from batchmap import times
 from batchmap.cli.views import grid as grids
 from batchmap.cli.views.live import shown_status
 from batchmap.cli.views.parts import header_lines, log_links
-from batchmap.executions.lifecycle import Detail, Executions
+from batchmap.executions.family import Detail
+from batchmap.executions.lifecycle import Executions
 from batchmap.executions.summary import last_line, one_line
 
 MAX_CELLS = 10_000  # past this, a cell is a block of children
