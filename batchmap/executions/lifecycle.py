@@ -350,11 +350,6 @@ class Executions(Reader):
         self, manifest: Manifest, *, failed: bool, indexes: Iterable[int]
     ) -> list[int]:
         """Original indexes to re-run: the failed children and/or the given ones."""
-        problem = kind_of(manifest.launch_plan).relaunch_problem()
-        if problem:
-            raise InvalidInputError(
-                problem, hint="re-run the whole execution with create execution"
-            )
         chosen = set(indexes)
         allowed = set(manifest.indexes)
         outside = sorted(chosen - allowed)

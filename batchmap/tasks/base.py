@@ -96,10 +96,6 @@ class TaskKind(Protocol):
         """Write the children's inputs under ``prefix``."""
         ...
 
-    def relaunch_problem(self) -> str | None:
-        """Why this kind cannot be relaunched with its original indexes (None: it can)."""
-        ...
-
     def relaunch_child(self, store: BlobStore, manifest: Manifest, target: Target) -> ChildSpec:
         """What the children of ``target``, a relaunch of ``manifest``, run: they read the
         root's inputs and keep their original indexes; they write their own outputs."""

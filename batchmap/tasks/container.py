@@ -37,9 +37,6 @@ class ContainerTask:
     ) -> Staged:
         return staging.stage(store, prefix, launch_plan, values)
 
-    def relaunch_problem(self) -> str | None:
-        return None
-
     def relaunch_child(self, store: BlobStore, manifest: Manifest, target: Target) -> ChildSpec:
         return manifest.child  # the staged inputs.json carries the index map
 

@@ -68,9 +68,6 @@ class FlyteMapTask:
         size = len(values[launch_plan.map.over[0]])
         return Staged(store.uri(f"{prefix}/{INPUTS}"), size, len(data))
 
-    def relaunch_problem(self) -> str | None:
-        return None
-
     def relaunch_child(self, store: BlobStore, manifest: Manifest, target: Target) -> ChildSpec:
         """The map task rendered for the relaunch (its name, its outputs) over the root's
         ``inputs.pb``, with the positions' original indexes in ``flyte/indexmap.bin``."""
