@@ -1,7 +1,5 @@
 """`batchmap setup`."""
 
-from __future__ import annotations
-
 from enum import Enum
 from typing import Annotated
 
