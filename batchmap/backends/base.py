@@ -112,6 +112,15 @@ class LogEvent:
         }
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """One read of an execution: its counts and the children a view asked for, consistent
+    with each other (on AWS Batch, from one DescribeJobs of the parents)."""
+
+    counts: Mapping[str, int]
+    children: list[Child]
+
+
 @dataclass
 class LogCursor:
     """Where a log reader is; opaque to commands, owned by the backend."""
@@ -168,6 +177,11 @@ class Backend(Protocol):
 
     def children(self, manifest: Manifest, query: ChildQuery) -> list[Child]:
         """The children a view asked for, non-succeeded first, then by index."""
+        ...
+
+    def snapshot(self, manifest: Manifest, query: ChildQuery) -> Snapshot:
+        """``counts`` and ``children`` from one read (one refresh of a view): what a view
+        showing both calls, so that it does not read the execution twice."""
         ...
 
     def links(self, manifest: Manifest) -> list[str]:

@@ -123,10 +123,16 @@ def submitted(out: Output, executions: Executions, manifest: Manifest, *, waitin
 
 
 def execution(
-    out: Output, executions: Executions, manifest: Manifest, phase: Phase, query: ChildQuery
+    out: Output,
+    executions: Executions,
+    manifest: Manifest,
+    phase: Phase,
+    query: ChildQuery,
+    children: list[Child] | None = None,
 ) -> None:
-    """One execution with the children ``query`` asks for."""
-    children = executions.children(manifest, query)
+    """One execution with the children ``query`` asks for (read here unless given)."""
+    if children is None:
+        children = executions.children(manifest, query)
     if out.format is not OutputFormat.table:
         out.data(
             {

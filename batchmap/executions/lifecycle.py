@@ -247,6 +247,13 @@ class Executions:
         found = self.backend(manifest.backend).children(manifest, query)
         return kind_of(manifest.launch_plan).explain(self.store, manifest, found)
 
+    def snapshot(self, manifest: Manifest, query: ChildQuery) -> tuple[Phase, list[Child]]:
+        """The phase and the children ``query`` asks for, from one read of the execution:
+        what a view showing both uses (``status`` then ``children`` read it twice)."""
+        read = self.backend(manifest.backend).snapshot(manifest, query)
+        explained = kind_of(manifest.launch_plan).explain(self.store, manifest, read.children)
+        return self._phase(manifest, read.counts), explained
+
     def links(self, manifest: Manifest) -> list[str]:
         return self.backend(manifest.backend).links(manifest)
 

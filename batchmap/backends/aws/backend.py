@@ -9,6 +9,7 @@ manifest's ``run`` record (``AwsRun``) is this backend's own.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -30,6 +31,7 @@ from batchmap.backends.base import (
     LogCursor,
     LogEvent,
     LogQuery,
+    Snapshot,
     Stopped,
     to_original,
     to_positions,
@@ -354,11 +356,26 @@ class AwsBatchBackend:
     def counts_many(self, manifests: list[Manifest]) -> list[dict[str, int]]:
         return aws_jobs.counts_many(self.batch, [self._run(m).jobs for m in manifests])
 
+    def snapshot(self, manifest: Manifest, query: ChildQuery) -> Snapshot:
+        """Counts and children from one DescribeJobs of the parents."""
+        jobs = self._run(manifest).jobs
+        parents = aws_jobs.describe_parents(self.batch, jobs)
+        counts = aws_jobs.counts(self.batch, jobs, parents)
+        return Snapshot(counts, self._children(manifest, query, parents))
+
     def children(self, manifest: Manifest, query: ChildQuery) -> list[Child]:
-        children = to_original(
-            manifest,
-            aws_jobs.children(self.batch, self._run(manifest).jobs, to_positions(manifest, query)),
+        return self._children(manifest, query, None)
+
+    def _children(
+        self,
+        manifest: Manifest,
+        query: ChildQuery,
+        parents: Mapping[str, Mapping[str, Any]] | None,
+    ) -> list[Child]:
+        found = aws_jobs.children(
+            self.batch, self._run(manifest).jobs, to_positions(manifest, query), parents
         )
+        children = to_original(manifest, found)
         if any((c.reason or "").startswith("stuck in RUNNABLE") for c in children):
             queue = manifest.queue.name if manifest.queue else None
             envs = self._compute_environments(queue) if queue else []

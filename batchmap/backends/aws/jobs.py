@@ -47,7 +47,7 @@ def counts(
     """Children per status, summed over the execution's array jobs."""
     total = empty_counts()
     if details is None:
-        details = {j["jobId"]: j for j in describe(batch, [job["jobId"] for job in jobs])}
+        details = describe_parents(batch, jobs)
     for job in jobs:
         detail = details.get(job["jobId"])
         if detail is None:
@@ -184,8 +184,21 @@ def list_children(
                     return
 
 
-def children(batch: Any, jobs: Sequence[Mapping[str, Any]], query: ChildQuery) -> list[Child]:
-    """The children a view asked for, non-succeeded first, described only as needed."""
+def describe_parents(batch: Any, jobs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The execution's array jobs by id: one DescribeJobs per 100 (their statusSummary)."""
+    return {j["jobId"]: j for j in describe(batch, [job["jobId"] for job in jobs])}
+
+
+def children(
+    batch: Any,
+    jobs: Sequence[Mapping[str, Any]],
+    query: ChildQuery,
+    parents: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[Child]:
+    """The children a view asked for, non-succeeded first, described only as needed.
+
+    ``parents`` (from ``describe_parents``) saves describing them again when the caller
+    has just done so for the counts."""
     offsets = {job["jobId"]: job["offset"] for job in jobs}
     summaries: dict[str, dict[str, Any] | None] = {}
     if query.indexes:
@@ -200,9 +213,14 @@ def children(batch: Any, jobs: Sequence[Mapping[str, Any]], query: ChildQuery) -
         wanted = [s for s in VIEW_ORDER if not query.statuses or s in query.statuses]
         # One DescribeJobs of the parents says which statuses each array has children in,
         # so ListJobs is called only where there is something to list.
+        arrays = [j for j in jobs if j["size"] > 1]
+        if parents is None:
+            parents = describe_parents(batch, arrays)
         counts_by_parent = {
-            d["jobId"]: (d.get("arrayProperties") or {}).get("statusSummary")
-            for d in describe(batch, [j["jobId"] for j in jobs if j["size"] > 1])
+            j["jobId"]: ((parents.get(j["jobId"]) or {}).get("arrayProperties") or {}).get(
+                "statusSummary"
+            )
+            for j in arrays
         }
         for status in wanted:
             for job in jobs:

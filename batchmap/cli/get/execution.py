@@ -58,9 +58,10 @@ def execution(
         indexes=parse_indexes(index, manifest.size if not manifest.relaunch else None),
         limit=None if show_all else limit,
     )
-    phase = (
-        views.wait(out, executions, manifest, judge=False) if watch else executions.status(manifest)
-    )
-    views.execution(out, executions, manifest, phase, query)
     if watch:
+        phase = views.wait(out, executions, manifest, judge=False)
+        views.execution(out, executions, manifest, phase, query)
         require_success(phase)
+        return None
+    phase, children = executions.snapshot(manifest, query)  # one read: phase and rows agree
+    views.execution(out, executions, manifest, phase, query, children)
