@@ -30,3 +30,20 @@ def test_command_annotations_are_objects_not_strings() -> None:
         if isinstance(annotation, str)
     ]
     assert strings == []
+
+
+def test_reading_an_execution_imports_nothing_of_planning() -> None:
+    """get execution and logs build the AWS backend and read; IAM checks, queue rules,
+    request building and YAML/JSON Schema tooling are imported only to plan or submit."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import batchmap.api, batchmap.backends.aws.backend, batchmap.cli.app, "
+        "batchmap.cli.views; "
+        "print(sorted(m for m in ('batchmap.aws.iam', 'batchmap.executions.queues', "
+        "'batchmap.backends.aws.requests', 'ruamel', 'jsonschema', 'boto3', 'rich') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

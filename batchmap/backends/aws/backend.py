@@ -11,19 +11,11 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from batchmap.aws.clients import ClientFactory, aws_call
-from batchmap.aws.iam import check_role
 from batchmap.backends.aws import jobs as aws_jobs
 from batchmap.backends.aws import logs as aws_logs
-from batchmap.backends.aws.requests import (
-    MAX_ARRAY_SIZE,
-    chunks,
-    job_definition,
-    stream_prefix,
-    submit_requests,
-)
 from batchmap.backends.base import (
     BackendPlan,
     Child,
@@ -40,10 +32,20 @@ from batchmap.config.checks import STORAGE_HINT, backend_storage_problem
 from batchmap.config.loader import Config
 from batchmap.errors import AwsRefusedError, AwsServiceError, BatchmapError, InvalidInputError
 from batchmap.executions.manifest import Manifest, QueueChoice
-from batchmap.executions.plan import ExecutionPlan
-from batchmap.executions.queues import choose_queue
+
+if TYPE_CHECKING:
+    from batchmap.executions.plan import ExecutionPlan
+
+# Planning and submitting (IAM checks, queue rules, request building and AWS's limits) are
+# imported where they are used: reading commands (get execution, logs) never need them.
 
 SUBMIT_ATTEMPTS = 6
+
+
+def _stream_prefix(execution: str) -> str:
+    from batchmap.backends.aws.requests import stream_prefix
+
+    return stream_prefix(execution)
 
 
 def _normal(definition: dict[str, Any]) -> dict[str, Any]:
@@ -83,7 +85,7 @@ class AwsRun:
             job_definition_arn=str(run.get("jobDefinitionArn") or ""),
             jobs=tuple(run.get("jobs") or ()),
             log_group=str(run.get("logGroup") or default_group),
-            log_stream_prefix=str(run.get("logStreamPrefix") or stream_prefix(manifest.name)),
+            log_stream_prefix=str(run.get("logStreamPrefix") or _stream_prefix(manifest.name)),
             deregistered=bool(run.get("jobDefinitionDeregistered")),
         )
 
@@ -136,6 +138,10 @@ class AwsBatchBackend:
 
     def plan(self, plan: ExecutionPlan) -> BackendPlan:
         """Queue, checks and requests of a submission (read-only AWS calls only)."""
+        from batchmap.aws.iam import check_role
+        from batchmap.backends.aws.requests import job_definition, submit_requests
+        from batchmap.executions.queues import choose_queue
+
         assert plan.child is not None, "the task kind's part comes first"
         spec = plan.launch_plan.spec_dict()
         eks_task = spec["task"].get("platform") == "EKS"
@@ -203,6 +209,8 @@ class AwsBatchBackend:
 
     @property
     def _max_array(self) -> int:
+        from batchmap.backends.aws.requests import MAX_ARRAY_SIZE
+
         return int(self.config.batch_plugin.get("maxArrayJobSize") or MAX_ARRAY_SIZE)
 
     # -- submission ---------------------------------------------------------------------
@@ -222,6 +230,8 @@ class AwsBatchBackend:
     def _jobs(
         self, plan: ExecutionPlan, requests: list[dict[str, Any]], ids: list[str]
     ) -> list[dict[str, Any]]:
+        from batchmap.backends.aws.requests import chunks
+
         pieces = chunks(plan.size, self._max_array)
         return [
             {"jobId": job_id, "jobName": request["jobName"], "offset": offset, "size": size}
@@ -252,7 +262,7 @@ class AwsBatchBackend:
             "jobDefinition": details["jobDefinition"],
             "jobDefinitionArn": arn,
             "jobs": self._jobs(plan, requests, ids),
-            "logStreamPrefix": stream_prefix(plan.name),
+            "logStreamPrefix": _stream_prefix(plan.name),
             "logGroup": self.config.log_group,
         }
 
