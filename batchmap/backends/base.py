@@ -123,9 +123,14 @@ class Snapshot:
 
 @dataclass
 class LogCursor:
-    """Where a log reader is; opaque to commands, owned by the backend."""
+    """Where a log reader is; opaque to commands, owned by the backend.
+
+    A backend may pace a follow's reads (AWS: CloudWatch is read every few seconds, not
+    every tick); ``final`` marks the last read of a follow, which reads whatever the pace.
+    """
 
     state: dict[str, Any] = field(default_factory=dict)
+    final: bool = False
 
 
 @dataclass(frozen=True)
@@ -199,7 +204,9 @@ class Backend(Protocol):
         cursor: LogCursor,
     ) -> list[LogEvent]:
         """Log events after ``cursor`` (which it advances), in order, without duplicates;
-        with ``query.since``, none older than that."""
+        with ``query.since``, none older than that. Called again with the same cursor
+        (a follow), it may return nothing until its pace allows a read, unless
+        ``cursor.final``."""
         ...
 
     def terminate(self, manifest: Manifest, reason: str, *, dry_run: bool = False) -> Stopped:

@@ -276,6 +276,7 @@ class Executions:
         cursor = LogCursor()
         while True:
             phase = self.status(manifest)
+            cursor.final = phase.done  # the last read reads, whatever the backend's pace
             yield phase, self.logs(manifest, query, cursor)
             if phase.done:
                 return

@@ -9,7 +9,7 @@ manifest's ``run`` record (``AwsRun``) is this backend's own.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ from batchmap.config.checks import STORAGE_HINT, backend_storage_problem
 from batchmap.config.loader import Config
 from batchmap.errors import AwsRefusedError, AwsServiceError, BatchmapError, InvalidInputError
 from batchmap.executions.manifest import Manifest, QueueChoice
+from batchmap.executions.phase import TERMINAL
 
 if TYPE_CHECKING:
     from batchmap.executions.plan import ExecutionPlan
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 # imported where they are used: reading commands (get execution, logs) never need them.
 
 SUBMIT_ATTEMPTS = 6
+CHILD_REFRESH_SECONDS = 30.0  # a filtered follow re-describes its unfinished children
 
 
 def _stream_prefix(execution: str) -> str:
@@ -93,13 +95,20 @@ class AwsRun:
 class AwsBatchBackend:
     name = "aws"
 
-    def __init__(self, clients: ClientFactory, config: Config, sleep: Any = time.sleep) -> None:
+    def __init__(
+        self,
+        clients: ClientFactory,
+        config: Config,
+        sleep: Any = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         problem = backend_storage_problem("aws", config.storage)
         if problem:
             raise InvalidInputError(problem, hint=STORAGE_HINT)
         self.clients = clients
         self.config = config
         self.sleep = sleep or (lambda seconds: time.sleep(seconds))
+        self.clock = clock  # paces a follow's reads
 
     @property
     def batch(self) -> Any:
@@ -422,8 +431,15 @@ class AwsBatchBackend:
         query: LogQuery,
         cursor: LogCursor,
     ) -> list[LogEvent]:
+        """New log events; a follow (the same cursor again) reads CloudWatch at the pace
+        of ``aws_logs.pace`` and, filtered, re-describes its children more slowly still."""
+        state = cursor.state
+        now = self.clock()
+        if "readAt" in state and not cursor.final and now - state["readAt"] < aws_logs.pace(state):
+            return []
+        state["readAt"] = now
         filtered = bool(query.statuses or query.indexes)
-        known = aws_jobs.streams_of(self.children(manifest, query)) if filtered else {}
+        known = self._followed(manifest, query, state, now, cursor.final) if filtered else {}
         run = self._run(manifest)
         return aws_logs.read(
             self.clients.client("logs"),
@@ -435,3 +451,31 @@ class AwsBatchBackend:
             attempt=query.attempt,
             since=query.since,
         )
+
+    def _followed(
+        self, manifest: Manifest, query: LogQuery, state: dict[str, Any], now: float, final: bool
+    ) -> dict[str, tuple[int, int]]:
+        """The streams of the children a filtered read follows. They are found once; then,
+        every CHILD_REFRESH_SECONDS and at the end, only children not yet terminal are
+        described again (a new attempt is a new stream), and for a status filter the
+        children newly in those statuses are listed."""
+        children: dict[str, Child] | None = state.get("children")
+        if children is None:
+            found = self.children(manifest, query)
+            state["children"] = {c.job_id or str(c.index): c for c in found}
+            state["childrenAt"] = now
+        elif final or now - state["childrenAt"] >= CHILD_REFRESH_SECONDS:
+            state["childrenAt"] = now
+            jobs = self._run(manifest).jobs
+            listed = (
+                [] if query.indexes else aws_jobs.list_in(self.batch, jobs, list(query.statuses))
+            )
+            ids = [
+                job_id
+                for job_id, child in children.items()
+                if child.status not in TERMINAL and child.job_id
+            ]
+            ids += [job_id for job_id in listed if job_id not in children]
+            for child in to_original(manifest, aws_jobs.described(self.batch, jobs, ids)):
+                children[child.job_id or str(child.index)] = child
+        return aws_jobs.streams_of(state["children"].values())

@@ -248,6 +248,31 @@ def children(
     return result[: query.limit] if query.limit is not None else result
 
 
+def list_in(batch: Any, jobs: Sequence[Mapping[str, Any]], statuses: Sequence[str]) -> list[str]:
+    """Ids of the children now in these statuses (ListJobs pages; plain jobs by describe)."""
+    wanted = set(statuses)
+    ids = [
+        summary["jobId"]
+        for status in VIEW_ORDER
+        if status in wanted
+        for job in jobs
+        if job["size"] > 1
+        for summary in list_children(batch, job["jobId"], status, None)
+    ]
+    plain = [job["jobId"] for job in jobs if job["size"] == 1]
+    ids += [d["jobId"] for d in describe(batch, plain) if d["status"] in wanted]
+    return ids
+
+
+def described(batch: Any, jobs: Sequence[Mapping[str, Any]], ids: Sequence[str]) -> list[Child]:
+    """These children (ids ``<parent>:<i>`` or plain job ids), described, 100 a call."""
+    offsets = {job["jobId"]: job["offset"] for job in jobs}
+    return [
+        child_from(detail, index_of(detail["jobId"], offsets), None)
+        for detail in describe(batch, list(ids))
+    ]
+
+
 # --- console links ------------------------------------------------------------------------
 
 
