@@ -450,14 +450,19 @@ def follow_rows(aws: Aws, seconds: float) -> list[Row]:
         printed = len(outputs[label][0].decode().splitlines())
         ticks = calls.get("batch:describejobs", 0)
         what = "all 100 children" if label == "all" else "--index 0-9"
+        log_bytes = sum(v for k, v in sizes.items() if k.startswith("logs:"))
+        total = sum(sizes.values())
+        by_op = ", ".join(f"{k} {v:,}" for k, v in sorted(sizes.items()))
         row = Row(
-            f"`logs --follow` ({what}): bytes downloaded vs new events' bytes",
+            f"`logs --follow` ({what}): log bytes downloaded vs new events' bytes",
             2.0,
-            [float(sum(sizes.values()))],
+            [float(log_bytes)],
             [float(size)],
             unit="B",
-            note=f"{printed:,} lines printed of {events:,} events; AWS calls {_calls(calls)}; "
-            f"{sum(sizes.values()) / max(ticks, 1):,.0f} B per tick",
+            note=f"{printed:,} lines printed of {events:,} events over {seconds:.0f} s; "
+            f"AWS calls {_calls(calls)}; bytes {by_op}"
+            f" (all of them {total / size:.2f}x the new events'); {total / max(ticks, 1):,.0f} B "
+            "per 1 s tick",
         )
         rows.append(row)
     return rows
