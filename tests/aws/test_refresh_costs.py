@@ -54,3 +54,16 @@ def test_get_execution_describes_the_parents_once(
     # FAILED children, and the 50 rows shown
     assert calls == Counter(GetObject=1, DescribeJobs=2, ListJobs=1)
     assert built == Counter(s3=1, batch=1)
+
+
+@pytest.mark.usefixtures("aws")
+def test_a_submission_builds_one_client_per_service(
+    cli: Invoke, traffic: tuple[Counter[str], Counter[str]]
+) -> None:
+    exec_file = register_with_items(cli, 10, name="few")
+    _, built = traffic
+    built.clear()
+    created = cli("create", "execution", *P, "--execFile", str(exec_file), "few")
+    assert created.exit_code == 0, created.stderr
+    # batch twice: the second is the client that never retries SubmitJob (not idempotent)
+    assert built == Counter(s3=1, batch=2, iam=1, sts=1)
