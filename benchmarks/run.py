@@ -603,7 +603,9 @@ def main() -> None:
                 rows += follow_rows(aws, 10.0 if args.quick else 20.0)
         if "local" in only:
             sizes = [200] if args.quick else [1_000, 5_000]
-            rows += local_rows(work / "local", sizes, 200 if args.quick else 1_000, runs)
+            # the local rows are the long ones: 3 pairs each (the minimum) unless --runs says
+            local_runs = args.runs or 3
+            rows += local_rows(work / "local", sizes, 200 if args.quick else 1_000, local_runs)
     finally:
         print_rows(rows)
         for line in extra:
