@@ -53,12 +53,11 @@ ENTRY = "import sys\nfrom batchmap.cli.app import main\nsys.exit(main())\n"
 class Run:
     seconds: float
     cpu: float  # the process's own CPU (user + system), not its children's
-    rss_mb: float
     stdout: str
 
 
 def run(argv: Sequence[str], *, env: dict[str, str], cwd: Path, stdin: Path | None = None) -> Run:
-    """Run a process; its wall time, its own CPU and its peak RSS.
+    """Run a process; its wall time and its own CPU.
 
     Its own CPU is read from /proc while it is a zombie (waitid WNOWAIT), before it is
     reaped: what its threads used, without the children it started.
@@ -80,7 +79,7 @@ def run(argv: Sequence[str], *, env: dict[str, str], cwd: Path, stdin: Path | No
         seconds = time.perf_counter() - started
         fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
         cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICK  # utime, stime
-        _, status, usage = os.wait4(process.pid, 0)
+        _, status = os.waitpid(process.pid, 0)
         process.returncode = os.waitstatus_to_exitcode(status)
         for reader in readers:
             reader.join()
@@ -88,7 +87,7 @@ def run(argv: Sequence[str], *, env: dict[str, str], cwd: Path, stdin: Path | No
         raise RuntimeError(
             f"{' '.join(argv)} exited {process.returncode}: {b''.join(err).decode()[-2000:]}"
         )
-    return Run(seconds, cpu, usage.ru_maxrss / 1024, b"".join(out).decode())
+    return Run(seconds, cpu, b"".join(out).decode())
 
 
 @dataclass
@@ -128,6 +127,7 @@ def paired(row: Row, ours: Callable[[], float], anchor: Callable[[], float], run
         else:
             row.anchor.append(anchor())
             row.ours.append(ours())
+    print(f"  {row.figure}: median ratio {statistics.median(row.ratios):.2f}", file=sys.stderr)
     return row
 
 
@@ -192,11 +192,11 @@ def help_rows(work: Path, runs: int) -> list[Row]:
             1.3 if args == ["--help"] else None,
             note="" if same else "note: the help texts differ",
         )
-        paired(
+        paired(  # a fraction of a second each: three times the pairs
             row,
             lambda args=args: run([PYTHON, str(ours), *args], env=env, cwd=work).seconds,
             lambda args=args: run([PYTHON, str(bare), *args], env=env, cwd=work).seconds,
-            runs,
+            3 * runs,
         )
         rows.append(row)
     return rows
@@ -274,7 +274,8 @@ def _calls(counter: Counter[str]) -> str:
     return f"{sum(counter.values())} ({', '.join(f'{k} {v}' for k, v in sorted(counter.items()))})"
 
 
-def create_rows(aws: Aws, sizes: list[int], runs: int) -> list[Row]:
+def by_hand_definition(aws: Aws) -> str:
+    """The job definition the by-hand script submits to (registered once, beforehand)."""
     import boto3
 
     batch = boto3.client("batch", endpoint_url=aws.env["AWS_ENDPOINT_URL"])
@@ -290,6 +291,10 @@ def create_rows(aws: Aws, sizes: list[int], runs: int) -> list[Row]:
             ],
         },
     )["jobDefinitionArn"]
+    return str(definition)
+
+
+def create_rows(aws: Aws, sizes: list[int], runs: int, definition: str) -> list[Row]:
     rows = []
     for n in sizes:
         path = str(exec_file(aws, n))
@@ -369,14 +374,40 @@ def status_rows(aws: Aws, sizes: list[int], runs: int) -> list[Row]:
     return rows
 
 
-def memory_rows(aws: Aws, sizes: list[int]) -> list[str]:
+def peak_rss_mb(argv: Sequence[str], env: dict[str, str], cwd: Path) -> float | None:
+    """Peak RSS of a process, as GNU time reports it: a process forked from this one
+    (which holds moto's jobs) would count this one's memory as its own."""
+    gnu_time = shutil.which("time") or "/usr/bin/time"
+    if not Path(gnu_time).exists():
+        return None
+    done = subprocess.run(
+        [gnu_time, "-f", "%M", *argv], env=env, cwd=cwd, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: {done.stderr[-2000:]}")
+    return int(done.stderr.strip().splitlines()[-1]) / 1024
+
+
+def memory_rows(aws: Aws, sizes: list[int], definition: str) -> list[str]:
     """Peak RSS of separate, untimed runs (batchmap's and its anchor's)."""
     lines = []
     for n in sizes:
-        ours = aws.batchmap(
-            "create", "execution", "-p", "p", "-d", "d", "--execFile", str(exec_file(aws, n))
+        path = str(exec_file(aws, n))
+        ours = peak_rss_mb(
+            [PYTHON, "bm.py", "create", "execution", "-p", "p", "-d", "d", "--execFile", path],
+            aws.env,
+            aws.work,
         )
-        lines.append(f"create execution, {n:,} items: peak RSS {ours.rss_mb:.0f} MB")
+        theirs = peak_rss_mb(
+            [PYTHON, "by_hand_create.py", path, "bench-bucket", "q", definition], aws.env, aws.work
+        )
+        if ours is None or theirs is None:
+            lines.append("peak memory: GNU time is not installed")
+            continue
+        lines.append(
+            f"peak RSS, `create execution` of {n:,} items: batchmap {ours:.0f} MB, "
+            f"boto3 by hand {theirs:.0f} MB (separate, untimed runs)"
+        )
     return lines
 
 
@@ -596,9 +627,11 @@ def main() -> None:
             )
             aws = aws_setup(work / "aws", endpoint, traffic)
             if "aws" in only:
-                rows += create_rows(aws, [10, 1_000] if args.quick else [10, 1_000, 10_000], runs)
+                definition = by_hand_definition(aws)
+                sizes = [10, 1_000] if args.quick else [10, 1_000, 10_000]
+                rows += create_rows(aws, sizes, runs, definition)
                 rows += status_rows(aws, [100, 1_000], runs)
-                extra += memory_rows(aws, [10_000])
+                extra += memory_rows(aws, [sizes[-1]], definition)
             if "logs" in only:
                 rows += follow_rows(aws, 10.0 if args.quick else 20.0)
         if "local" in only:
