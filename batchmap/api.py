@@ -40,6 +40,7 @@ class Registered:
 
     registrations: list[Registration]
     skipped: list[tuple[str, str]]
+    notes: dict[tuple[str, str, str, str], list[str]]  # per launch plan: what is not applied
 
 
 class Batchmap:
@@ -142,15 +143,21 @@ class Batchmap:
         from batchmap.launchplans.parse import parse_all
 
         plans, skipped = parse_all(
-            [Path(p) for p in paths], PlanOverrides(project, domain, version)
+            [Path(p) for p in paths],
+            PlanOverrides(project, domain, version),
+            self.config.flyte_secrets,
         )
         if not plans:
             raise InvalidInputError(
                 "no launch plan batchmap can run in these files",
-                hint="batchmap runs workflows of one map task",
+                hint="batchmap runs workflows whose only node is a map task (flytekit's map_task "
+                "or legacy_map_task.map_task)",
                 problems=[
                     Problem(f"Flyte launch plan {name} not registered: {why}", warning=True)
                     for name, why in skipped
                 ],
             )
-        return Registered(self.registry.register(plans), skipped)
+        from batchmap.tasks import kind_of
+
+        notes = {plan.key: kind_of(plan).notes(plan, None) for plan in plans}
+        return Registered(self.registry.register(plans), skipped, notes)

@@ -120,7 +120,7 @@ def validate(
     elif not file.is_absolute():
         file = env.cwd / file
     doc = load_file(file)
-    problems = check_config(doc)
+    problems = check_config(doc, advice=True)
     errors = [p for p in problems if not p.warning or strict]
     if out.format is not OutputFormat.table:
         out.data(
@@ -175,7 +175,7 @@ def show(ctx: typer.Context, output: OutputOpt = None) -> None:
     rows.append(
         {
             "key": "queues.executionQueues",
-            "value": ", ".join(q["dynamic"] for q in queues) or None,
+            "value": ", ".join(q["dynamic"] for q in queues if q.get("dynamic")) or None,
             "source": "file" if queues else "unset",
             "detail": str(config.config_file) if queues else None,
         }

@@ -7,7 +7,6 @@ import typer
 
 from batchmap.cli.context import app_state
 from batchmap.cli.options import OptionalDomainOpt, OptionalProjectOpt, OutputOpt
-from batchmap.cli.output import Column
 
 app = typer.Typer(help="Register launch plans.", no_args_is_help=True)
 
@@ -46,38 +45,11 @@ def files(
       batchmap register files examples/squares.yaml
       batchmap register files lp/*.yaml -p flytesnacks -d development --version v2
     """
-    from batchmap.launchplans.registry import plan_summary
+    from batchmap.cli import views
 
     state = app_state(ctx)
     out = state.output(output)
     done = state.app.register(
         [state.path(p) for p in paths], project=project, domain=domain, version=version
     )
-    for name, why in done.skipped:
-        out.warn(f"Flyte launch plan {name} not registered: {why}")
-    results = done.registrations
-    for r in results:
-        for note in r.plan.notes:
-            out.info(f"{r.plan.name}: {note}")
-    rows = [
-        {
-            **plan_summary(r.plan),
-            "project": r.plan.project,
-            "domain": r.plan.domain,
-            "status": r.status,
-        }
-        for r in results
-    ]
-    out.data(
-        [{"status": r.status, "launchPlan": r.plan.to_dict()} for r in results],
-        columns=[
-            Column("NAME", "name"),
-            Column("VERSION", "version"),
-            Column("PROJECT", "project"),
-            Column("DOMAIN", "domain"),
-            Column("STATUS", "status"),
-        ],
-        rows=rows,
-    )
-    new = sum(r.status == "registered" for r in results)
-    out.success(f"{new} registered, {len(results) - new} unchanged in {state.config.registry}")
+    views.registered(out, done, state.config.registry)

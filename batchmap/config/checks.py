@@ -9,6 +9,7 @@ are shown (``config validate --strict`` makes them errors).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from batchmap.errors import Problem
@@ -38,14 +39,28 @@ def dig(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     return node
 
 
-def check_config(doc: YamlDocument, backend: str | None = None) -> list[Problem]:
+def check_config(
+    doc: YamlDocument, backend: str | None = None, *, advice: bool = False
+) -> list[Problem]:
     """Schema and cross-field problems of a config document (errors and warnings)."""
     if not isinstance(doc.data, dict):
         return [doc.problem([], "expected a mapping of settings at the top level")]
-    problems = schema_problems(doc, "config")
+    problems = [_admin_accepts(p) for p in schema_problems(doc, "config")]
     if any(not p.warning for p in problems):
         return problems
-    return problems + _cross_checks(doc, backend or doc.data.get("backend", "local"))
+    problems += _cross_checks(doc, backend or doc.data.get("backend", "local"))
+    return problems + (_advice(doc) if advice else [])
+
+
+def _admin_accepts(problem: Problem) -> Problem:
+    """FlyteAdmin loads its ``queues:`` block leniently (unknown keys ignored, empty lists
+    and any queue name taken): what it accepts loads here too, with a warning."""
+    if not problem.path.startswith("queues.") or problem.message.startswith("expected "):
+        return problem
+    hint = "FlyteAdmin accepts it and ignores it" if "unknown key" in problem.message else None
+    if problem.hint:
+        hint = f"{problem.hint}; {hint}" if hint else problem.hint
+    return replace(problem, warning=True, hint=hint)
 
 
 def _cross_checks(doc: YamlDocument, backend: str) -> list[Problem]:
@@ -159,13 +174,17 @@ def _queue_checks(doc: YamlDocument) -> list[Problem]:
             doc.problem(
                 ["queues", "workflowConfigs"],
                 "workflowConfigs route executions to tags, but queues.executionQueues "
-                "defines no queue",
+                "defines no queue, so no execution gets a queue from them",
                 hint="add the AWS Batch job queues under queues.executionQueues",
+                warning=True,
             )
         )
         return problems
     known = sorted(attributes)
-    seen_keys: dict[tuple[Any, ...], int] = {}
+    last: dict[tuple[Any, ...], int] = {}
+    for i, entry in enumerate(configs):
+        if entry.get("tags"):
+            last[(entry.get("project"), entry.get("domain"), entry.get("workflowName"))] = i
     for i, entry in enumerate(configs):
         tags = entry.get("tags") or []
         dead = [t for t in tags if t not in attributes]
@@ -174,8 +193,10 @@ def _queue_checks(doc: YamlDocument) -> list[Problem]:
                 doc.problem(
                     ["queues", "workflowConfigs", i, "tags"],
                     f"no tag of this entry ({', '.join(map(repr, tags))}) is an attribute "
-                    "of any execution queue, so it can never pick a queue",
-                    hint=f"queue attributes are: {', '.join(known)}",
+                    "of any execution queue: executions it is chosen for get no queue, as "
+                    "in FlyteAdmin",
+                    hint=f"queue attributes are: {', '.join(known) or 'none'}",
+                    warning=True,
                 )
             )
         else:
@@ -184,22 +205,39 @@ def _queue_checks(doc: YamlDocument) -> list[Problem]:
                 problems.append(
                     doc.problem(
                         ["queues", "workflowConfigs", i, "tags", j],
-                        f"tag {tag!r} is not an attribute of any execution queue",
+                        f"tag {tag!r} is not an attribute of any execution queue: it is skipped",
                         hint=did_you_mean(tag, known)
                         or f"queue attributes are: {', '.join(known)}",
                         warning=True,
                     )
                 )
         key = (entry.get("project"), entry.get("domain"), entry.get("workflowName"))
-        if key in seen_keys:
+        if tags and last[key] != i:
             problems.append(
                 doc.problem(
                     ["queues", "workflowConfigs", i],
-                    f"never used: workflowConfigs[{seen_keys[key]}] matches the same "
-                    "executions and comes first",
+                    f"never used: workflowConfigs[{last[key]}] matches the same executions and "
+                    "comes later (FlyteAdmin keeps the last matching entry)",
                     warning=True,
                 )
             )
-        else:
-            seen_keys[key] = i
     return problems
+
+
+def _advice(doc: YamlDocument) -> list[Problem]:
+    """What ``config validate`` adds to the checks every command runs: readings of the
+    config that differ from FlyteAdmin's, worth knowing once, not on every command."""
+    for i, entry in enumerate((doc.data.get("queues") or {}).get("workflowConfigs") or []):
+        if entry.get("project") or entry.get("workflowName"):
+            field = "project" if entry.get("project") else "workflowName"
+            return [
+                doc.problem(
+                    ["queues", "workflowConfigs", i, field],
+                    "FlyteAdmin ignores project and workflowName in workflowConfigs (since "
+                    "2020); batchmap honours them as Flyte's guide documents",
+                    hint="docs/queues.md shows both readings side by side; for FlyteAdmin's "
+                    "per-project routing use executionQueueAttributes",
+                    warning=True,
+                )
+            ]
+    return []

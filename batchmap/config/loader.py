@@ -86,6 +86,7 @@ class Config:
     queue_attributes: tuple[Mapping[str, Any], ...] = ()
     setup: Mapping[str, Any] = field(default_factory=dict)
     warnings: tuple[Problem, ...] = ()
+    aws_secrets: tuple[Mapping[str, str], ...] = ()
 
     def get(self, key: str) -> Any:
         return self.values[key].value
@@ -120,6 +121,14 @@ class Config:
     @property
     def log_group(self) -> str:
         return str(self.get("aws.logGroup"))
+
+    @property
+    def flyte_secrets(self) -> dict[str, str]:
+        """``aws.secrets`` as Flyte secret (``group[/groupVersion][/key]``) -> ARN."""
+        return {
+            "/".join(e[k] for k in ("group", "groupVersion", "key") if e.get(k)): e["valueFrom"]
+            for e in self.aws_secrets
+        }
 
     @property
     def batch_plugin(self) -> Mapping[str, Any]:
@@ -268,6 +277,7 @@ def resolve(
         queue_attributes=tuple(data.get("executionQueueAttributes") or ()),
         setup=data.get("setup") or {},
         warnings=checked.warnings if checked else (),
+        aws_secrets=tuple(dig(data, ("aws", "secrets")) or ()),
     )
 
 

@@ -37,8 +37,11 @@ KEY_ORDER = (
     "version",
     "workflow",
 )
-# flytectl's create-execution keys that batchmap has no use for.
-FLYTECTL_ONLY = (
+# Every key flytectl's ExecutionConfig reads (flytectl/cmd/create/execution.go). It reads
+# the file through sigs.k8s.io/yaml and encoding/json, so keys match case-insensitively.
+FLYTECTL_KEYS = (
+    *KEY_ORDER,
+    "task",
     "targetExecutionCluster",
     "clusterPool",
     "overwriteCache",
@@ -47,6 +50,21 @@ FLYTECTL_ONLY = (
     "recover",
     "execFile",
 )
+IDENTITY_KEYS = ("iamRoleARN", "kubeServiceAcct")
+# Keys flytectl knows that do not apply here: each gets a warning naming it, when set.
+NOT_APPLIED = {
+    "targetExecutionCluster": "AWS Batch has no Flyte clusters; the queue rules choose the "
+    "job queue (docs/queues.md)",
+    "clusterPool": "AWS Batch has no Flyte cluster pools; the queue rules choose the job queue "
+    "(docs/queues.md)",
+    "overwriteCache": "batchmap has no cache: every child runs anyway",
+    "dryRun": "flytectl reads it from the command line only: pass --dryRun",
+    "relaunch": "flytectl reads it from the command line only; batchmap relaunches with "
+    "'batchmap relaunch NAME'",
+    "recover": "flytectl reads it from the command line only; 'batchmap relaunch NAME --failed' "
+    "re-runs the failed children",
+    "execFile": "flytectl reads it from the command line only",
+}
 # Plain scalars YAML would read back as something other than a string.
 _LOOKS_TYPED = re.compile(
     r"^(true|false|yes|no|on|off|null|~|[-+]?(\d[\d_]*(\.\d*)?|\.\d+)([eE][-+]?\d+)?"
@@ -131,71 +149,127 @@ class ExecFile:
     target_domain: str | None = None
     version: str | None = None
     workflow: str | None = None
+    task: str | None = None
+    warnings: list[Problem] = field(default_factory=list)
 
 
 def _text(value: Any) -> str | None:
     return str(value) if value not in (None, "") else None
 
 
+def _canonical(doc: YamlDocument) -> tuple[dict[str, Any], dict[str, Any], list[Problem]]:
+    """(data under flytectl's key names, canonical -> key as written, problems): keys match
+    case-insensitively as in flytectl; a truly unknown key is an error with a did-you-mean."""
+    known = {k.lower(): k for k in FLYTECTL_KEYS}
+    data: dict[str, Any] = {}
+    written: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for key, value in doc.data.items():
+        canonical = known.get(str(key).lower())
+        if canonical is None:
+            problems.append(
+                doc.problem(
+                    [key],
+                    f"unknown key '{key}'",
+                    hint=did_you_mean(str(key), FLYTECTL_KEYS)
+                    or f"an exec file has flytectl's keys: {', '.join(KEY_ORDER)}, task",
+                )
+            )
+            continue
+        if canonical in written:
+            problems.append(
+                doc.problem(
+                    [key],
+                    f"{key!r} sets {canonical} again (after {written[canonical]!r}); the later "
+                    "one counts, as in flytectl",
+                    warning=True,
+                )
+            )
+        data[canonical] = value
+        written[canonical] = key
+        if canonical in NOT_APPLIED and value not in (None, "", False):
+            problems.append(
+                doc.problem(
+                    [key], f"{key} is not used here: {NOT_APPLIED[canonical]}", warning=True
+                )
+            )
+    return data, written, problems
+
+
 def load(path: Path) -> ExecFile:
-    """Read and shape-check an exec file; every problem at once, with lines."""
+    """Read and shape-check an exec file; every problem at once, with lines.
+
+    What flytectl accepts loads: its keys in any case, and the keys that have no meaning
+    here (``clusterPool``, ``overwriteCache``, ...) with a warning each."""
     doc = load_file(path)
     if not isinstance(doc.data, dict):
         raise InvalidInputError.from_problems(
             [doc.problem([], "expected an exec file (a mapping of iamRoleARN, inputs, ...)")],
             f"{path}: invalid exec file",
         )
-    problems = []
-    for p in schema_problems(doc, "execfile"):
-        key = p.path.split(".")[0].split("[")[0]
-        if p.message.startswith("unknown key") and key in FLYTECTL_ONLY:
+    data, written, problems = _canonical(doc)
+    for p in schema_problems(doc, "execfile", data=data):
+        head, _, rest = p.path.partition(".")
+        key, bracket, index = head.partition("[")
+        if written.get(key, key) != key:  # report it under the key as the user wrote it
+            where = [written[key]]
             p = Problem(
                 p.message,
                 p.file,
-                p.path,
-                p.line,
-                hint="flytectl ignores it here too; batchmap has no use for it: remove it",
-            )
-        elif p.message.startswith("unknown key"):
-            p = Problem(
-                p.message,
-                p.file,
-                p.path,
-                p.line,
-                hint=(p.hint + "; " if p.hint and "did you mean" in p.hint else "")
-                + "flytectl would silently ignore it; batchmap refuses it",
+                f"{written[key]}{bracket}{index}" + (f".{rest}" if rest else ""),
+                doc.line_of(where),
+                p.hint,
+                p.warning,
             )
         problems.append(p)
-    data = doc.data
-    if data.get("task"):
+
+    def path_of(key: str) -> list[Any]:
+        return [written.get(key, key)]
+
+    if data.get("task") and data.get("workflow"):
         problems.append(
             doc.problem(
-                ["task"],
-                "batchmap runs launch plans, not single tasks",
-                hint="write the file with 'batchmap get launchplan NAME --execFile FILE'",
+                path_of("task"),
+                "both task and workflow are set: an exec file runs one of them",
+                hint="flytectl refuses it too ('either task or workflow name should be "
+                "specified'): keep one",
             )
         )
-    elif not data.get("workflow"):
+    elif not data.get("task") and not data.get("workflow"):
         problems.append(
             doc.problem(
-                ["workflow"] if "workflow" in data else [],
+                path_of("workflow") if "workflow" in data else [],
                 "missing workflow: the launch plan to run",
             )
         )
     role = _text(data.get("iamRoleARN"))
     if role and isinstance(data.get("iamRoleARN"), str):
         problem = role_arn_problem(role)
-        if problem:
-            problems.append(doc.problem(["iamRoleARN"], problem))
+        if problem:  # flytectl checks nothing; AWS Batch refuses it (prepare stops it there)
+            problems.append(
+                doc.problem(
+                    path_of("iamRoleARN"),
+                    problem,
+                    hint="AWS Batch refuses it: create execution on AWS stops here",
+                    warning=True,
+                )
+            )
     account = _text(data.get("kubeServiceAcct"))
     if account and isinstance(data.get("kubeServiceAcct"), str):
         problem = service_account_problem(account)
         if problem:
-            problems.append(doc.problem(["kubeServiceAcct"], problem))
+            problems.append(
+                doc.problem(
+                    path_of("kubeServiceAcct"),
+                    problem,
+                    hint="EKS refuses it: create execution on AWS stops here",
+                    warning=True,
+                )
+            )
     envs = data.get("envs") or {}
     if isinstance(envs, dict):
         for name in envs:
-            for v in env_name_violations(str(name), ("envs", name)):
+            for v in env_name_violations(str(name), (path_of("envs")[0], name)):
                 problems.append(doc.problem(list(v.path), v.message, hint=v.fix))
     if any(not p.warning for p in problems):
         raise InvalidInputError.from_problems(problems, f"{path}: invalid exec file")
@@ -212,7 +286,72 @@ def load(path: Path) -> ExecFile:
         target_domain=_text(data.get("targetDomain")),
         version=_text(data.get("version")),
         workflow=_text(data.get("workflow")),
+        task=_text(data.get("task")),
+        warnings=[p for p in problems if p.warning],
     )
+
+
+def for_task(ef: ExecFile, plans: list[LaunchPlan]) -> ExecFile:
+    """A ``task:`` exec file (flytectl's single-task execution) as the launch plan that runs
+    that map task: flytectl runs the task once, and a map task's one run is the whole map.
+    Its inputs are the task's (``x``), renamed to the workflow inputs that feed them."""
+    doc = ef.doc
+    task = str(ef.task)
+    runs = [p for p in plans if (p.flyte or {}).get("taskName") == task]
+    if ef.version:
+        runs = [p for p in runs if p.version == ef.version]
+    names = sorted({p.name for p in runs})
+    if not runs:
+        maps = sorted({(p.flyte["taskName"], p.name) for p in plans if p.flyte})
+        raise InvalidInputError.from_problems(
+            [
+                doc.problem(
+                    ["task"],
+                    f"no registered launch plan runs task {task}"
+                    + (f" version {ef.version}" if ef.version else "")
+                    + ": flytectl would run it once; batchmap runs map tasks, through the "
+                    "launch plans 'register files' made of them",
+                    hint="map tasks registered here: "
+                    + ", ".join(f"{t} (launch plan {n})" for t, n in maps[:5])
+                    if maps
+                    else "register the pyflyte package that holds its map task, or write "
+                    "workflow: LAUNCH_PLAN",
+                )
+            ],
+            f"{ef.path}: invalid exec file",
+        )
+    if len(names) > 1:
+        raise InvalidInputError.from_problems(
+            [
+                doc.problem(
+                    ["task"],
+                    f"task {task} is the map of several launch plans ({', '.join(names)})",
+                    hint="write workflow: NAME instead of task:",
+                )
+            ],
+            f"{ef.path}: invalid exec file",
+        )
+    plan = runs[0]
+    bindings = plan.flyte["bindings"] if plan.flyte else {}
+    inputs: dict[str, Any] = {}
+    problems = []
+    for name, value in ef.inputs.items():
+        if name not in bindings:
+            problems.append(
+                doc.problem(
+                    ["inputs", name],
+                    f"unknown input {name!r} of task {task}",
+                    hint=did_you_mean(name, list(bindings))
+                    or f"its inputs: {', '.join(bindings) or 'none'}",
+                )
+            )
+        else:
+            inputs[bindings[name]] = value
+    if problems:
+        raise InvalidInputError.from_problems(problems, f"{ef.path}: invalid exec file")
+    from dataclasses import replace
+
+    return replace(ef, workflow=plan.name, version=plan.version, inputs=inputs)
 
 
 def resolve_inputs(ef: ExecFile, plan: LaunchPlan) -> dict[str, Any]:
@@ -225,7 +364,7 @@ def resolve_inputs(ef: ExecFile, plan: LaunchPlan) -> dict[str, Any]:
         if name not in plan.inputs:
             problems.append(
                 doc.problem(
-                    ["inputs", name],
+                    ["inputs", name] if name in (doc.data.get("inputs") or {}) else ["inputs"],
                     f"unknown input {name!r} of launch plan {plan.name}",
                     hint=did_you_mean(name, list(plan.inputs))
                     or f"its inputs: {', '.join(plan.inputs) or 'none'}",
@@ -255,6 +394,13 @@ def resolve_inputs(ef: ExecFile, plan: LaunchPlan) -> dict[str, Any]:
                 )
             )
     problems += _map_problems(doc, plan, values)
+    if not problems:  # local files and folders: absolute, and there (batchmap/executions/blobs)
+        from batchmap.executions.blobs import local_paths
+
+        types = {name: spec.type for name, spec in plan.inputs.items()}
+        values, missing = local_paths(types, values, Path(ef.path).parent)
+        for path, message in missing:
+            problems.append(doc.problem(["inputs", *path], message))
     if problems:
         raise InvalidInputError.from_problems(
             problems, f"{ef.path}: inputs do not fit launch plan {plan.name} {plan.version}"

@@ -28,6 +28,7 @@ from batchmap.backends.base import (
     Stopped,
 )
 from batchmap.errors import BatchmapError, BelowSuccessRatioError, InvalidInputError
+from batchmap.executions import blobs
 from batchmap.executions import manifest as manifests
 from batchmap.executions.manifest import (
     SUBMITTED,
@@ -144,6 +145,12 @@ class Executions:
     def _complete(self, plan: ExecutionPlan) -> ExecutionPlan:
         kind = kind_of(plan.launch_plan)
         backend = self.backend(plan.backend)
+        if plan.backend != "local" and not plan.relaunch:
+            # Local files and folders go where the children can read them: their storage
+            # URIs are decided now (--dryRun shows them), the copies made at submit.
+            types = {name: spec.type for name, spec in plan.launch_plan.inputs.items()}
+            values, uploads = blobs.remote(types, plan.values, plan.prefix, self.store.uri)
+            plan = replace(plan, values=values, uploads=tuple(uploads))
         if plan.child is None:
             target = Target(plan.name, plan.project, plan.domain, self.store.location(plan.prefix))
             plan = replace(plan, child=kind.child(plan.launch_plan, plan.values, target))
@@ -152,13 +159,14 @@ class Executions:
             plan,
             backend_plan=part,
             notes=(*kind.notes(plan.launch_plan, backend.name), *part.notes),
-            warnings=part.warnings,
+            warnings=(*plan.warnings, *part.warnings),
         )
 
     # -- submission ----------------------------------------------------------------------
     def submit(self, plan: ExecutionPlan, *, foreground: bool = False) -> Manifest:
         """Stage, record, submit, record: the only path from a plan to running children."""
         assert plan.child is not None and plan.backend_plan is not None, "plan() first"
+        kind_of(plan.launch_plan).check_backend(plan.launch_plan, plan.backend)
         backend = self.backend(plan.backend)
         key = manifests.key(plan.prefix)
         existing = self.store.get(key)
@@ -182,6 +190,7 @@ class Executions:
             root = self.get(plan.project, plan.domain, plan.relaunch.root)
             staged = kind.stage_relaunch(self.store, plan.prefix, root, plan.relaunch.indexes)
         else:
+            blobs.upload(self.store, list(plan.uploads))
             staged = kind.stage(self.store, plan.prefix, plan.launch_plan, plan.values)
         manifest = Manifest(
             name=plan.name,

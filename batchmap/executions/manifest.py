@@ -19,7 +19,6 @@ from typing import Any
 
 from batchmap import times
 from batchmap.errors import InvalidInputError, NotFoundError
-from batchmap.executions.phase import min_successes
 from batchmap.files.store import BlobStore
 from batchmap.launchplans.model import LaunchPlan
 from batchmap.tasks.base import ChildSpec
@@ -100,7 +99,7 @@ class Manifest:
 
     @property
     def min_successes(self) -> int:
-        return min_successes(self.launch_plan.map.min_success_ratio, self.size)
+        return self.launch_plan.map.required(self.size)
 
     @property
     def root(self) -> str:

@@ -8,7 +8,6 @@ execution was terminated.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,11 +35,6 @@ def empty_counts() -> dict[str, int]:
 def finished(counts: Mapping[str, int], size: int) -> bool:
     """Every child is terminal."""
     return sum(counts.get(s, 0) for s in TERMINAL) >= size
-
-
-def min_successes(ratio: float, size: int) -> int:
-    """Flyte's minimum: ceil(ratio × size), robust to float noise (0.9 × 10 = 9)."""
-    return math.ceil(ratio * size - 1e-9)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import re
 import secrets
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,13 +21,13 @@ from batchmap.aws.arns import role_arn_problem, service_account_problem
 from batchmap.errors import InvalidInputError
 from batchmap.executions import execfile
 from batchmap.executions.manifest import QueueChoice, Relaunch
-from batchmap.executions.phase import min_successes
 from batchmap.launchplans.model import LaunchPlan
 from batchmap.launchplans.registry import Registry
 from batchmap.tasks.base import ChildSpec
 
 if TYPE_CHECKING:
     from batchmap.backends.base import BackendPlan
+    from batchmap.executions.blobs import Upload
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 
@@ -85,6 +85,7 @@ class ExecutionPlan:
     backend_plan: BackendPlan | None = None  # the backend's part
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = field(default=())
+    uploads: tuple[Upload, ...] = ()  # local files and folders to copy into the store
 
     @property
     def prefix(self) -> str:
@@ -92,7 +93,7 @@ class ExecutionPlan:
 
     @property
     def min_successes(self) -> int:
-        return min_successes(self.launch_plan.map.min_success_ratio, self.size)
+        return self.launch_plan.map.required(self.size)
 
     @property
     def queue(self) -> QueueChoice | None:
@@ -123,6 +124,8 @@ class ExecutionPlan:
                 root=self.relaunch.root,
                 indexMap=list(self.relaunch.indexes),
             )
+        if self.uploads:
+            out["uploads"] = [u.to_dict() for u in self.uploads]
         if self.backend_plan:
             out.update(self.backend_plan.details)
         return out
@@ -133,6 +136,8 @@ def draft(
 ) -> ExecutionPlan:
     """Load and check the exec file against its launch plan. No side effects."""
     ef = execfile.load(request.exec_file)
+    if ef.task:  # flytectl's task exec file: the launch plan that maps that task
+        ef = execfile.for_task(ef, registry.list(request.project, request.domain))
     version = request.version or ef.version
     launch_plan = registry.get(request.project, request.domain, ef.workflow or "", version)
     values = execfile.resolve_inputs(ef, launch_plan)
@@ -145,10 +150,31 @@ def draft(
         problem = check(value) if value else None
         if problem:
             raise InvalidInputError(f"{flag}: {problem}")
+    if backend == "aws":  # the file's identity syntax was a warning until AWS uses it
+        identity = {k.lower() for k in execfile.IDENTITY_KEYS}
+        refused = [w for w in ef.warnings if w.path.lower() in identity]
+        if refused:
+            raise InvalidInputError.from_problems(
+                [replace(w, warning=False) for w in refused], f"{ef.path}: invalid exec file"
+            )
+    # flytectl: the execution goes to --targetProject/--targetDomain, else -p/-d; the file's
+    # values are replaced (flytectl/cmd/create/execution_util.go, resolveOverrides).
+    project = request.target_project or request.project
+    domain = request.target_domain or request.domain
+    warnings = [str(w) for w in ef.warnings]
+    for key, written, used, flag in (
+        ("targetProject", ef.target_project, project, "-p"),
+        ("targetDomain", ef.target_domain, domain, "-d"),
+    ):
+        if written and written != used:
+            warnings.append(
+                f"{ef.path}: {key} {written!r} is not used: as in flytectl, the execution goes "
+                f"to --{key}, else {flag} ({used})"
+            )
     return ExecutionPlan(
         name=check_name(request.name) if request.name else generate_name(),
-        project=request.target_project or ef.target_project or request.project,
-        domain=request.target_domain or ef.target_domain or request.domain,
+        project=project,
+        domain=domain,
         launch_plan=launch_plan,
         values=values,
         size=execfile.map_size(launch_plan, values),
@@ -157,4 +183,5 @@ def draft(
         iam_role_arn=role,
         kube_service_account=account,
         requested_queue=request.queue,
+        warnings=tuple(warnings),
     )

@@ -8,14 +8,18 @@ The rules, in order (docs/queues.md):
    project+domain+workflow, then project+domain, then project — gives tags.
 3. ``queues.workflowConfigs``: an entry matches when every field it sets
    (``project``, ``domain``, ``workflowName``) equals the execution's; the most
-   specific wins (workflowName 4, project 2, domain 1, summed; ties to the
-   earlier entry); an entry with no fields is the default. This is what
-   Flyte's guide documents; FlyteAdmin itself now ignores project and
-   workflowName.
-4. The chosen tags are tried in order; the first tag that some execution
-   queue carries wins. Several queues with that tag: one is picked from a
-   stable hash of the execution name (spreads load, reproducible). When no tag
-   of an entry has a queue, the next matching entry is tried.
+   specific wins (workflowName 4, project 2, domain 1, summed) and among equally
+   specific entries **the later one**, as in FlyteAdmin's ``GetQueue``, which
+   walks every entry and keeps the last match. An entry with no tags does not
+   count (FlyteAdmin then falls back to the default entry's tags); an entry
+   with no fields is the default. With only ``domain`` and ``tags`` (FlyteAdmin's
+   current ``WorkflowConfig``) this is FlyteAdmin's rule exactly; ``project``
+   and ``workflowName`` are the guide's fields, which FlyteAdmin ignores.
+4. The chosen entry's tags are tried in order; a tag no queue carries is
+   skipped, and the first tag that some execution queue carries wins. Several
+   queues with that tag: one is picked from a stable hash of the execution
+   name (spreads load, reproducible; FlyteAdmin picks at random). As in
+   FlyteAdmin, when no tag of the chosen entry has a queue, no queue is chosen.
 5. Nothing matches: NotFoundError (exit 4) with the explanation.
 """
 
@@ -74,6 +78,8 @@ def tag_index(execution_queues: Sequence[Mapping[str, Any]]) -> dict[str, list[s
     """tag -> queues carrying it, in config order (a queue listed twice counts twice)."""
     index: dict[str, list[str]] = {}
     for queue in execution_queues:
+        if not queue.get("dynamic"):  # FlyteAdmin would route to an empty queue name
+            continue
         for tag in queue.get("attributes") or []:
             index.setdefault(tag, []).append(queue["dynamic"])
     return index
@@ -167,7 +173,7 @@ def choose_queue(
             )
         )
 
-    # 3. workflowConfigs, most specific first
+    # 3. workflowConfigs: the most specific match, the later among equals (FlyteAdmin)
     candidates = []
     for i, entry in enumerate(queues.get("workflowConfigs") or []):
         label = f"workflowConfigs[{i}] " + _describe(entry, ("project", "domain", "workflowName"))
@@ -181,21 +187,36 @@ def choose_queue(
                 Step("workflowConfigs", label, False, f"{', '.join(mismatch)} does not match")
             )
             continue
+        if not entry.get("tags"):
+            steps.append(Step("workflowConfigs", label, False, "matches, but has no tags"))
+            continue
         weight = sum(w for k, w in WEIGHTS.items() if entry.get(k))
         candidates.append((weight, i, label, entry))
-    candidates.sort(key=lambda c: (-c[0], c[1]))
-    for weight, _, label, entry in candidates:
-        found = _try_tags(entry.get("tags") or [], index, execution)
+    candidates.sort(key=lambda c: (-c[0], -c[1]))
+    for weight, _, label, _ in candidates[1:]:
+        steps.append(
+            Step(
+                "workflowConfigs",
+                label,
+                False,
+                f"matches (specificity {weight}), but {candidates[0][2].split()[0]} wins",
+            )
+        )
+    if candidates:
+        weight, _, label, entry = candidates[0]
+        found = _try_tags(entry["tags"], index, execution)
         if found:
             tag, queue = found
             many = len(index[tag])
             how = f" (1 of {many} queues with that tag, by execution name)" if many > 1 else ""
+            skipped = entry["tags"][: entry["tags"].index(tag)]
+            before = f"tags {', '.join(map(repr, skipped))} name no queue; " if skipped else ""
             steps.append(
                 Step(
                     "workflowConfigs",
                     label,
                     True,
-                    f"specificity {weight}; tag {tag!r} → {queue}{how}",
+                    f"specificity {weight}; {before}tag {tag!r} → {queue}{how}",
                 )
             )
             return QueueChoice(
@@ -206,8 +227,8 @@ def choose_queue(
                 "workflowConfigs",
                 label,
                 False,
-                f"matches (specificity {weight}) but no queue has its tags "
-                f"{', '.join(entry.get('tags') or [])}",
+                f"chosen (specificity {weight}), but no queue has its tags "
+                f"{', '.join(entry['tags'])}",
             )
         )
     raise NoQueueError(

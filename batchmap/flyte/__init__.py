@@ -14,11 +14,14 @@ EXTRA_HINT = "pip install 'batchmap[flyte]'"
 
 
 def require() -> None:
-    """flyteidl is an optional extra: say so in one line when it is missing."""
+    """flyteidl and msgpack (flytekit's dataclass literals) are an optional extra: say so
+    in one line when one is missing."""
     try:
         import flyteidl  # noqa: F401
-    except ImportError:
+        import msgpack  # noqa: F401
+    except ImportError as exc:
         raise InvalidInputError(
-            "reading Flyte packages (.pb, .tgz) needs flyteidl, batchmap's 'flyte' extra",
+            f"reading Flyte packages (.pb, .tgz) needs {exc.name or 'flyteidl'}, part of "
+            "batchmap's 'flyte' extra",
             hint=EXTRA_HINT,
         ) from None

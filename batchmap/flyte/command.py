@@ -4,9 +4,15 @@ The command and arguments of the task template carry Propeller's placeholders
 (``{{.input}}``, ``{{.outputPrefix}}``, ...; case-insensitive, ``.`` or ``$``);
 the environment is Propeller's (``FLYTE_INTERNAL_EXECUTION_*``,
 ``FLYTE_FAIL_ON_ERROR=true``, ``BATCH_JOB_ARRAY_INDEX_VAR_NAME``). Each child
-then runs ``pyflyte-map-execute`` unchanged: it reads the whole ``inputs.pb``,
-takes element ``[index]`` of each list input and writes
-``<outputPrefix>/<index>/outputs.pb`` (or ``error.pb``).
+then runs ``pyflyte-map-execute`` unchanged: it reads the whole ``inputs.pb``
+and takes element ``[index]`` of each mapped input.
+
+Where a child writes differs by kind. A legacy map task's resolver appends the
+index itself (``<outputPrefix>/<index>/outputs.pb``). An ArrayNode child writes
+to the prefix it is given, and Propeller gives each sub-node its own
+(``<outputDir>/<index>/<attempt>``), so its ``--output-prefix`` carries
+``INDEX_MARK``, which the backend fills per child (``ChildSpec.command_for``): both kinds end at
+``flyte/outputs/<index>/outputs.pb`` (or ``error.pb``).
 """
 
 from __future__ import annotations
@@ -16,10 +22,12 @@ import re
 from typing import Any
 
 from batchmap.flyte.literals import literal_map
+from batchmap.runtime.env import INDEX_MARK
 
 PLACEHOLDER = re.compile(r"\{\{\s*[.$]([A-Za-z]+)(?:\.([A-Za-z0-9_]+))?\s*\}\}")
 INPUTS = "flyte/inputs.pb"
 OUTPUTS = "flyte/outputs"
+ARRAYNODE = "arraynode"
 
 
 def template(flyte: dict[str, Any]) -> Any:
@@ -35,11 +43,12 @@ def render(launch_plan: Any, values: Any, target: Any) -> dict[str, Any]:
     ``base``: the execution's folder or URI)."""
     flyte = launch_plan.flyte
     task = template(flyte)
+    per_child = flyte.get("kind") == ARRAYNODE
     base = target.base
     paths = {
         "input": f"{base}/{INPUTS}",
         "inputprefix": f"{base}/flyte",
-        "outputprefix": f"{base}/{OUTPUTS}",
+        "outputprefix": f"{base}/{OUTPUTS}" + (f"/{INDEX_MARK}" if per_child else ""),
         "rawoutputdataprefix": f"{base}/flyte/raw",
         "checkpointoutputprefix": f"{base}/flyte/checkpoints",
         "prevcheckpointprefix": '""',
@@ -78,15 +87,18 @@ def render(launch_plan: Any, values: Any, target: Any) -> dict[str, Any]:
         "command": command,
         "env": dict(sorted(env.items())),
         "inputs": paths["input"],
-        "outputPrefix": paths["outputprefix"],
+        "outputPrefix": f"{base}/{OUTPUTS}",
+        **({"perChildOutputPrefix": True} if per_child else {}),
     }
 
 
 def inputs_pb(launch_plan: Any, values: Any) -> bytes:
-    """The map task's ``inputs.pb``: its own input names, from the workflow's bindings."""
+    """The map task's ``inputs.pb``: its own input names (from the workflow's bindings),
+    each literal of the type the task template declares, so flytekit reads it back."""
+    variables = template(launch_plan.flyte).interface.inputs.variables
     return literal_map(
         {
-            task_input: (values[wf_input], str(launch_plan.inputs[wf_input].type))
+            task_input: (values[wf_input], variables[task_input].type)
             for task_input, wf_input in launch_plan.flyte["bindings"].items()
         }
     )

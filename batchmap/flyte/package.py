@@ -2,14 +2,23 @@
 
 flytekit serializes each task as ``NN_<name>_1.pb`` (TaskSpec), each workflow
 as ``_2.pb`` (WorkflowSpec) and each launch plan as ``_3.pb`` (LaunchPlan). A
-launch plan batchmap can run is one whose workflow is a single legacy map task
-(``container_array``, task type version 1): its inputs and defaults come from
-``spec.defaultInputs``, which workflow inputs feed the map node from the
-node's bindings, ``minSuccessRatio`` from the task's ``custom``, and image,
-resources, retries, timeout and environment from the task template. Values AWS Batch
-would refuse are changed as FlytePropeller changes them (a fractional CPU rounded up to a
-whole vCPU), each with a note kept in the launch plan's ``flyte.notes``, which
-``register files`` and ``create execution`` show.
+launch plan batchmap can run is one whose workflow's only node is a map task,
+of either kind flytekit makes:
+
+- ``arraynode``: ``flytekit.map_task`` — an array node (``parallelism``,
+  ``min_success_ratio``/``min_successes``, ``bound_inputs``) around a task node
+  whose template runs ``pyflyte-map-execute`` with ``ArrayNodeMapTaskResolver``;
+- ``legacy``: ``flytekit.core.legacy_map_task.map_task`` — a task node whose
+  template is a ``container_array`` (version 1) with an ArrayJob ``custom``.
+
+``PARSERS`` holds one function per kind; each returns a ``MapNode``. Inputs and
+defaults come from ``spec.defaultInputs``, which workflow inputs feed the map
+from the node's bindings, image, resources, retries, timeout, environment,
+``interruptible``, cache and secret requests from the task template. What the
+run side needs is kept in the launch plan's ``flyte:`` block. Values AWS Batch would
+refuse are changed as FlytePropeller changes them (a fractional CPU rounded up to a whole
+vCPU), each with a note kept in the launch plan's ``flyte.notes``, which ``register files``
+and ``create execution`` show.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ import base64
 import math
 import re
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +38,9 @@ from batchmap.flyte import require
 from batchmap.flyte.literals import Unsupported, to_value, type_name
 
 SUFFIXES = (".pb", ".tgz", ".tar.gz")
+LEGACY, ARRAYNODE = "legacy", "arraynode"
+KIND_WORDS = {LEGACY: "legacy map task", ARRAYNODE: "map task"}
+SECRET_ENV_PREFIX = "_FSEC_"  # flytekit's SecretsConfig.env_prefix
 
 
 def is_flyte_file(path: Path) -> bool:
@@ -127,52 +139,196 @@ def _resources(container: Any) -> tuple[dict[str, Any], list[str]]:
     return out, notes
 
 
+@dataclass(frozen=True)
+class MapNode:
+    """A workflow's map node, whatever flytekit API made it: what the run side needs."""
+
+    kind: str  # LEGACY or ARRAYNODE
+    task: Any  # the TaskTemplate each child runs (pyflyte-map-execute)
+    bindings: dict[str, str]  # task input -> workflow input
+    mapped: list[str]  # task inputs each child takes one element of
+    bound: list[str]  # task inputs every child takes whole
+    min_success_ratio: float | None = None
+    min_successes: int | None = None
+    concurrency: int | None = None  # None: unbounded (Flyte: the workflow's parallelism)
+    run_all_sub_nodes: bool = False
+
+
+def _bindings(node: Any, workflow_inputs: Any) -> dict[str, str]:
+    bindings: dict[str, str] = {}
+    for binding in node.inputs:
+        promise = binding.binding.promise if binding.binding.HasField("promise") else None
+        if promise is None or promise.node_id or promise.var not in workflow_inputs:
+            raise Unsupported(
+                f"map input {binding.var} is not bound to a workflow input (a constant or "
+                "another node's output)"
+            )
+        bindings[binding.var] = promise.var
+    return bindings
+
+
+def _task(entities: Entities, reference: Any) -> Any:
+    task = entities.tasks.get(reference.name)
+    if task is None:
+        raise Unsupported(f"its map task {reference.name} is not in the files")
+    return task
+
+
+def _legacy_map(node: Any, entities: Entities, workflow_inputs: Any) -> MapNode:
+    """``flytekit.core.legacy_map_task.map_task``: a task node whose task is a
+    ``container_array`` (version 1); ``custom`` holds Propeller's ArrayJob."""
+    from google.protobuf.json_format import MessageToDict
+
+    task = _task(entities, node.task_node.reference_id)
+    if task.type != "container_array" or task.task_type_version != 1:
+        raise Unsupported(
+            f"its only node runs task {task.id.name} ({task.type}), not a map task "
+            "(flytekit's map_task or legacy_map_task.map_task)"
+        )
+    custom = MessageToDict(task.custom) if task.HasField("custom") else {}
+    variables = task.interface.inputs.variables
+    mapped = sorted(n for n in variables if variables[n].type.HasField("collection_type"))
+    return MapNode(
+        kind=LEGACY,
+        task=task,
+        bindings=_bindings(node, workflow_inputs),
+        mapped=mapped,
+        bound=sorted(n for n in variables if n not in mapped),
+        min_success_ratio=custom.get("minSuccessRatio"),
+        min_successes=int(custom["minSuccesses"]) if "minSuccesses" in custom else None,
+        concurrency=int(custom.get("parallelism") or 0) or None,
+    )
+
+
+def _array_node_map(node: Any, entities: Entities, workflow_inputs: Any) -> MapNode:
+    """``flytekit.map_task`` (flytekit's ArrayNode map task): an array node whose sub-node
+    runs the map task's template; parallelism and success criteria sit on the node,
+    bound inputs are listed there too."""
+    array = node.array_node
+    sub = array.node
+    if not sub.HasField("task_node"):
+        raise Unsupported(
+            f"its array node maps over a {sub.WhichOneof('target') or 'missing'} "
+            "(a launch plan or workflow); batchmap maps tasks"
+        )
+    task = _task(entities, sub.task_node.reference_id)
+    variables = task.interface.inputs.variables
+    bound = sorted(set(array.bound_inputs) & set(variables))
+    mapped = sorted(n for n in variables if n not in bound)
+    not_lists = [n for n in mapped if not variables[n].type.HasField("collection_type")]
+    if not_lists:
+        raise Unsupported(f"its array node maps over {', '.join(not_lists)}, which are not lists")
+    criteria = array.WhichOneof("success_criteria")
+    parallelism = array.parallelism if array.WhichOneof("parallelism_option") else None
+    return MapNode(
+        kind=ARRAYNODE,
+        task=task,
+        bindings=_bindings(node, workflow_inputs),
+        mapped=mapped,
+        bound=bound,
+        min_success_ratio=array.min_success_ratio if criteria == "min_success_ratio" else None,
+        min_successes=array.min_successes if criteria == "min_successes" else None,
+        concurrency=parallelism or None,  # 0 is unbounded
+        run_all_sub_nodes=array.run_all_sub_nodes,
+    )
+
+
+# One parser per kind of map node, by the node's target (flyteidl.core.Node.target).
+PARSERS: dict[str, Callable[[Any, Entities, Any], MapNode]] = {
+    "task_node": _legacy_map,
+    "array_node": _array_node_map,
+}
+
+
+def map_node(workflow: Any, entities: Entities) -> MapNode:
+    """The workflow's only node, as a map; Unsupported says why it is not one."""
+    nodes = [n for n in workflow.nodes if n.id not in ("start-node", "end-node")]
+    if len(nodes) != 1:
+        names = ", ".join(f"{n.id} ({n.WhichOneof('target')})" for n in nodes[:4])
+        raise Unsupported(
+            f"its workflow has {len(nodes)} nodes ({names}); batchmap runs workflows whose "
+            "only node is a map task"
+        )
+    node = nodes[0]
+    target = node.WhichOneof("target")
+    parser = PARSERS.get(target or "")
+    if parser is None:
+        raise Unsupported(f"its only node is a {target or 'empty'} node, not a map task")
+    return parser(node, entities, workflow.interface.inputs.variables)
+
+
+def _secret_requests(task: Any) -> list[dict[str, str]]:
+    out = []
+    for secret in task.security_context.secrets:
+        request = {"group": secret.group}
+        if secret.group_version:
+            request["groupVersion"] = secret.group_version
+        if secret.key:
+            request["key"] = secret.key
+        out.append(request)
+    return out
+
+
+def secret_env(request: Mapping[str, str]) -> str:
+    """The variable flytekit's ``current_context().secrets.get`` reads first:
+    ``_FSEC_`` + GROUP[_GROUPVERSION][_KEY], upper-cased."""
+    parts = [request.get(k) for k in ("group", "groupVersion", "key")]
+    return SECRET_ENV_PREFIX + "_".join(p.upper() for p in parts if p)
+
+
+def secret_label(request: Mapping[str, str]) -> str:
+    return "/".join(request[k] for k in ("group", "groupVersion", "key") if request.get(k))
+
+
+def _cache(task: Any) -> dict[str, Any] | None:
+    metadata = task.metadata
+    if not metadata.discoverable:
+        return None
+    cache: dict[str, Any] = {"version": metadata.discovery_version}
+    if metadata.cache_serializable:
+        cache["serialize"] = True
+    return cache
+
+
 def convert(
-    plan: Any, entities: Entities, project: str, domain: str, version: str
+    plan: Any,
+    entities: Entities,
+    project: str,
+    domain: str,
+    version: str,
+    secrets: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A batchmap launch-plan spec (the file format) for one Flyte launch plan."""
+    """A batchmap launch-plan spec (the file format) for one Flyte launch plan.
+
+    ``secrets`` maps a Flyte secret (``group/key``, as ``secret_label``) to the ARN
+    AWS Batch injects (the config's ``aws.secrets``)."""
     workflow_name = plan.spec.workflow_id.name
     workflow = entities.workflows.get(workflow_name)
     if workflow is None:
         raise Unsupported(f"its workflow {workflow_name} is not in the files")
-    nodes = [n for n in workflow.nodes if n.id not in ("start-node", "end-node")]
-    if len(nodes) != 1 or not nodes[0].HasField("task_node"):
-        raise Unsupported(
-            f"its workflow has {len(nodes)} nodes; batchmap runs workflows of exactly one map task"
-        )
-    node = nodes[0]
-    task = entities.tasks.get(node.task_node.reference_id.name)
-    if task is None or task.type != "container_array" or task.task_type_version != 1:
-        kind = task.type if task is not None else "missing"
-        raise Unsupported(
-            f"its node is a {kind} task, not a legacy map task (container_array version 1)"
-        )
+    node = map_node(workflow, entities)
+    task = node.task
     inputs: dict[str, Any] = {}
     for name, parameter in plan.spec.default_inputs.parameters.items():
-        entry: dict[str, Any] = {"type": type_name(parameter.var.type)}
-        if parameter.HasField("default"):
-            entry["default"] = to_value(parameter.default)
+        try:
+            entry: dict[str, Any] = {"type": type_name(parameter.var.type)}
+            if parameter.HasField("default"):
+                entry["default"] = to_value(parameter.default)
+        except Unsupported as exc:
+            raise Unsupported(f"input {name}: {exc}") from None
         if parameter.var.description and parameter.var.description != name:
             entry["description"] = parameter.var.description
         inputs[name] = entry
-    bindings: dict[str, str] = {}
-    for binding in node.inputs:
-        promise = binding.binding.promise if binding.binding.HasField("promise") else None
-        if promise is None or promise.var not in inputs:
-            raise Unsupported(f"map input {binding.var} is not bound to a workflow input")
-        bindings[binding.var] = promise.var
-    task_inputs = task.interface.inputs.variables
-    over = [
-        bindings[name]
-        for name in task_inputs
-        if task_inputs[name].type.WhichOneof("type") == "collection_type"
-    ]
+    over = [node.bindings[name] for name in node.mapped if name in node.bindings]
     if not over:
-        raise Unsupported("the map task has no list input")
-    from google.protobuf.json_format import MessageToDict
-
-    custom = MessageToDict(task.custom) if task.HasField("custom") else {}
+        raise Unsupported("the map task has no list input fed by the workflow")
     container = task.container
+    requests = _secret_requests(task)
+    mapped_secrets = {
+        secret_env(r): (secrets or {})[secret_label(r)]
+        for r in requests
+        if secret_label(r) in (secrets or {})
+    }
     resources, notes = _resources(container)
     spec_task: dict[str, Any] = {
         "image": container.image,
@@ -181,6 +337,10 @@ def convert(
         "env": {e.key: e.value for e in container.env},
         **resources,
     }
+    if mapped_secrets:
+        spec_task["secrets"] = mapped_secrets
+    if task.metadata.interruptible:
+        spec_task["interruptible"] = True
     timeout = task.metadata.timeout.seconds
     if timeout:
         spec_task["timeout"] = max(limits.MIN_TIMEOUT_SECONDS, timeout)
@@ -189,27 +349,51 @@ def convert(
                 f"task.timeout: the task's {timeout}s is below AWS Batch's minimum, so "
                 f"{limits.MIN_TIMEOUT_SECONDS}s is used"
             )
+    map_spec: dict[str, Any] = {"over": over}
+    if node.min_successes is not None:
+        map_spec["minSuccesses"] = node.min_successes
+    else:
+        ratio = node.min_success_ratio
+        map_spec["minSuccessRatio"] = float(1.0 if ratio is None else ratio)
+    if node.concurrency:
+        map_spec["concurrency"] = node.concurrency
+    flyte: dict[str, Any] = {
+        "kind": node.kind,
+        "taskTemplate": base64.b64encode(task.SerializeToString()).decode(),
+        "taskName": task.id.name,
+        "bindings": node.bindings,
+        "mapped": node.mapped,
+        "bound": node.bound,
+    }
+    if notes:
+        flyte["notes"] = notes
+    if node.run_all_sub_nodes:
+        flyte["runAllSubNodes"] = True
+    if requests:
+        flyte["secretRequests"] = requests
+    cache = _cache(task)
+    if cache:
+        flyte["cache"] = cache
     return {
         "project": project,
         "domain": domain,
         "name": plan.id.name,
         "version": version,
         "workflow": workflow_name,
-        "description": f"Flyte launch plan {plan.id.name} (map task {task.id.name})",
+        "description": f"Flyte launch plan {plan.id.name} ({KIND_WORDS[node.kind]} {task.id.name})",
         "inputs": inputs,
-        "map": {"over": over, "minSuccessRatio": float(custom.get("minSuccessRatio", 1.0))},
+        "map": map_spec,
         "task": spec_task,
-        "flyte": {
-            "taskTemplate": base64.b64encode(task.SerializeToString()).decode(),
-            "taskName": task.id.name,
-            "bindings": bindings,
-            **({"notes": notes} if notes else {}),
-        },
+        "flyte": flyte,
     }
 
 
 def launch_plans(
-    paths: list[Path], project: str | None, domain: str | None, version: str | None
+    paths: list[Path],
+    project: str | None,
+    domain: str | None,
+    version: str | None,
+    secrets: Mapping[str, str] | None = None,
 ) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
     """(specs of the launch plans batchmap can run, [(name, why not)] for the others)."""
     missing = [
@@ -226,7 +410,7 @@ def launch_plans(
     specs, skipped = [], []
     for plan in entities.launch_plans:
         try:
-            specs.append(convert(plan, entities, str(project), str(domain), str(version)))
+            specs.append(convert(plan, entities, str(project), str(domain), str(version), secrets))
         except Unsupported as exc:
             skipped.append((plan.id.name, str(exc)))
     return specs, skipped

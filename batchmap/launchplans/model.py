@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,9 +44,21 @@ class MapSpec:
     over: tuple[str, ...]
     min_success_ratio: float = 1.0
     concurrency: int | None = None
+    min_successes: int | None = None  # Flyte's min_successes: a count, not a ratio
+
+    def required(self, size: int) -> int:
+        """How many of ``size`` children must succeed (Propeller's rule for either form)."""
+        if self.min_successes is not None:
+            return self.min_successes
+        # ceil(ratio × size), robust to float noise (0.9 × 10 = 9)
+        return math.ceil(self.min_success_ratio * size - 1e-9)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"over": list(self.over), "minSuccessRatio": self.min_success_ratio}
+        out: dict[str, Any] = {"over": list(self.over)}
+        if self.min_successes is not None:
+            out["minSuccesses"] = self.min_successes
+        else:
+            out["minSuccessRatio"] = self.min_success_ratio
         if self.concurrency is not None:
             out["concurrency"] = self.concurrency
         return out
@@ -64,6 +77,8 @@ class TaskSpec:
     secrets: Mapping[str, str] = field(default_factory=dict)
     platform: str = "EC2"
     execution_role_arn: str | None = None
+    interruptible: bool = False
+    runtime: str = "python3"  # how the child runs: python3 (inline) or the image's batchmap-task
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -81,6 +96,10 @@ class TaskSpec:
         out["platform"] = self.platform
         if self.execution_role_arn:
             out["executionRoleArn"] = self.execution_role_arn
+        if self.interruptible:
+            out["interruptible"] = True
+        if self.runtime != "python3":  # the default stays out: registered specs compare equal
+            out["runtime"] = self.runtime
         return out
 
 
@@ -102,11 +121,6 @@ class LaunchPlan:
     @property
     def key(self) -> tuple[str, str, str, str]:
         return (self.project, self.domain, self.name, self.version)
-
-    @property
-    def notes(self) -> list[str]:
-        """What registration changed to fit AWS, said to the user (e.g. 500m CPU → 1 vCPU)."""
-        return [str(n) for n in (self.flyte or {}).get("notes", [])]
 
     def ref(self) -> dict[str, str]:
         """How executions name the launch plan they ran."""
@@ -196,6 +210,7 @@ def build(spec: Mapping[str, Any], created_at: dt.datetime | None) -> LaunchPlan
             over=tuple(m["over"]),
             min_success_ratio=float(m.get("minSuccessRatio", 1.0)),
             concurrency=m.get("concurrency"),
+            min_successes=m.get("minSuccesses"),
         ),
         task=TaskSpec(
             image=t["image"],
@@ -209,6 +224,8 @@ def build(spec: Mapping[str, Any], created_at: dt.datetime | None) -> LaunchPlan
             secrets=dict(t.get("secrets") or {}),
             platform=t.get("platform", "EC2"),
             execution_role_arn=t.get("executionRoleArn") or None,
+            interruptible=bool(t.get("interruptible", False)),
+            runtime=t.get("runtime", "python3"),
         ),
         created_at=created_at,
         flyte=spec.get("flyte") or None,

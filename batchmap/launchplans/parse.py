@@ -8,7 +8,7 @@ each with its file, line and field path, before anything is registered.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +54,7 @@ def parse_files(paths: Sequence[Path], overrides: Overrides = Overrides()) -> li
 
 
 def _flyte_documents(
-    paths: Sequence[Path], overrides: Overrides
+    paths: Sequence[Path], overrides: Overrides, secrets: Mapping[str, str] | None
 ) -> tuple[list[YamlDocument], list[tuple[str, str]]]:
     """``pyflyte package`` output as launch-plan documents, and what could not be used."""
     if not paths:
@@ -62,7 +62,7 @@ def _flyte_documents(
     from batchmap.flyte.package import launch_plans
 
     specs, skipped = launch_plans(
-        list(paths), overrides.project, overrides.domain, overrides.version
+        list(paths), overrides.project, overrides.domain, overrides.version, secrets
     )
     return [
         YamlDocument(f"{', '.join(map(str, paths))} ({spec['name']})", spec) for spec in specs
@@ -70,16 +70,22 @@ def _flyte_documents(
 
 
 def parse_all(
-    paths: Sequence[Path], overrides: Overrides = Overrides()
+    paths: Sequence[Path],
+    overrides: Overrides = Overrides(),
+    flyte_secrets: Mapping[str, str] | None = None,
 ) -> tuple[list[LaunchPlan], list[tuple[str, str]]]:
     """(launch plans, [(Flyte launch plan, why batchmap cannot run it)]) of YAML files and
-    flytekit packages; every problem of every file in one error, before anything else."""
+    flytekit packages; every problem of every file in one error, before anything else.
+
+    ``flyte_secrets`` (the config's ``aws.secrets``) maps flytekit's secret requests to ARNs."""
     from batchmap.flyte.package import is_flyte_file
 
     plans: list[LaunchPlan] = []
     problems: list[Problem] = []
     origin: dict[tuple[str, str, str, str], str] = {}
-    flyte_docs, skipped = _flyte_documents([p for p in paths if is_flyte_file(p)], overrides)
+    flyte_docs, skipped = _flyte_documents(
+        [p for p in paths if is_flyte_file(p)], overrides, flyte_secrets
+    )
     groups: list[list[YamlDocument]] = [flyte_docs] if flyte_docs else []
     for path in paths:
         if is_flyte_file(path):

@@ -10,6 +10,9 @@ has no index variable, so batchmap names its own, set to 0).
 from __future__ import annotations
 
 INDEX_VAR = "AWS_BATCH_JOB_ARRAY_INDEX"
+# In a command run as is (not a template), replaced by each child's index by the backend
+# that starts it (e.g. the per-child output prefix of flytekit's ArrayNode map task).
+INDEX_MARK = "{{batchmap.index}}"
 SINGLE_INDEX_VAR = "BATCHMAP_JOB_INDEX"
 # Names a user may not set in envs or task.env: AWS Batch's own, and batchmap's contract.
 RESERVED_PREFIXES = ("AWS_BATCH", "BATCHMAP_")

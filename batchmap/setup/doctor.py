@@ -161,7 +161,9 @@ def run_checks(
     except BatchmapError as exc:
         checks.append(Check("credentials", "fail", exc.message, exc.hint))
         return checks
-    names = sorted({q["dynamic"] for q in config.queues.get("executionQueues") or []})
+    names = sorted(
+        {q["dynamic"] for q in config.queues.get("executionQueues") or [] if q.get("dynamic")}
+    )
     if names:
         checks += _queues(clients, names)
     else:

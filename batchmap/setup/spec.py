@@ -106,7 +106,9 @@ def desired(config: Config, account: str, region: str) -> Desired:
         account=account,
         region=region,
         compute=compute,
-        queues=sorted({q["dynamic"] for q in config.queues.get("executionQueues") or []}),
+        queues=sorted(
+            {q["dynamic"] for q in config.queues.get("executionQueues") or [] if q.get("dynamic")}
+        ),
         user_role=user.get("name", "batchmap-task"),
         managed_policies=list(user.get("managedPolicies") or []),
         pass_principal=setup.get("passRolePrincipal"),

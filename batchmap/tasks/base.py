@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from batchmap.runtime.env import INDEX_MARK
+
 if TYPE_CHECKING:
     from batchmap.backends.base import Child
     from batchmap.executions.manifest import Manifest
@@ -13,16 +15,29 @@ if TYPE_CHECKING:
     from batchmap.launchplans.model import LaunchPlan
 
 
+# In a command that is not templated, the one placeholder a backend fills per child: its
+# index (an ArrayNode child of flytekit writes to its own output prefix).
+
+
 @dataclass(frozen=True)
 class ChildSpec:
     """What every child of an execution runs: the contract between a task kind and a
     backend. ``templated`` commands hold placeholders that batchmap's child runtime
-    fills from the staged inputs (``{{ item }}``…); the others run as they are."""
+    fills from the staged inputs (``{{ item }}``…); the others run as they are, but for
+    ``INDEX_MARK``, which the backend replaces by the child's index (``command_for``)."""
 
     command: tuple[str, ...]
     env: Mapping[str, str] = field(default_factory=dict)
     templated: bool = True
     attempt_var: str | None = None  # a variable the task reads its 0-based attempt from
+
+    @property
+    def per_child(self) -> bool:
+        """Whether the command differs by child (it holds ``INDEX_MARK``)."""
+        return any(INDEX_MARK in arg for arg in self.command)
+
+    def command_for(self, index: int) -> tuple[str, ...]:
+        return tuple(arg.replace(INDEX_MARK, str(index)) for arg in self.command)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -70,8 +85,13 @@ class TaskKind(Protocol):
         """The command and environment of every child (no side effects)."""
         ...
 
-    def notes(self, launch_plan: LaunchPlan, backend: str) -> list[str]:
-        """What the user should know before running this task on ``backend``."""
+    def notes(self, launch_plan: LaunchPlan, backend: str | None) -> list[str]:
+        """What the user should know before running this task on ``backend`` (None: at
+        registration, for either backend)."""
+        ...
+
+    def check_backend(self, launch_plan: LaunchPlan, backend: str) -> None:
+        """Raise InvalidInputError, before any side effect, when ``backend`` cannot run it."""
         ...
 
     def stage(

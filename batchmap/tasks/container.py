@@ -24,8 +24,13 @@ class ContainerTask:
     ) -> ChildSpec:
         return ChildSpec(launch_plan.task.command, dict(launch_plan.task.env), templated=True)
 
-    def notes(self, launch_plan: LaunchPlan, backend: str) -> list[str]:
-        return []
+    def notes(self, launch_plan: LaunchPlan, backend: str | None) -> list[str]:
+        from batchmap.flyte.notes import launch_plan_notes
+
+        return launch_plan_notes(launch_plan, backend)  # concurrency, interruptible
+
+    def check_backend(self, launch_plan: LaunchPlan, backend: str) -> None:
+        return None
 
     def stage(
         self, store: BlobStore, prefix: str, launch_plan: LaunchPlan, values: Mapping[str, Any]

@@ -1,9 +1,11 @@
 """A flytekit map task: flytekit's own ``pyflyte-map-execute`` runs in each child, unchanged.
 
-The command and environment are FlytePropeller's (``batchmap.flyte.command``); the
-inputs are one ``inputs.pb`` for the whole map (flytekit takes element ``[index]`` of
-each list itself); each child writes ``<outputPrefix>/<index>/outputs.pb`` or
-``error.pb``.
+Both of flytekit's kinds — the legacy map task (``container_array``) and the ArrayNode
+map task (``flytekit.map_task``; ``flyte.kind: arraynode``) — are this one task kind: they
+differ only in how a child's output prefix is given (``batchmap.flyte.command``). The
+command and environment are FlytePropeller's; the inputs are one ``inputs.pb`` for the
+whole map (flytekit takes element ``[index]`` of each mapped input itself); each child
+ends at ``<outputPrefix>/<index>/outputs.pb`` or ``error.pb``.
 """
 
 from __future__ import annotations
@@ -36,15 +38,23 @@ class FlyteMapTask:
             tuple(rendered["command"]), env, templated=False, attempt_var="FLYTE_ATTEMPT_NUMBER"
         )
 
-    def notes(self, launch_plan: LaunchPlan, backend: str) -> list[str]:
-        # What registration changed to fit AWS (e.g. 500m CPU rounded up to 1 vCPU).
-        notes = list(launch_plan.notes)
+    def notes(self, launch_plan: LaunchPlan, backend: str | None) -> list[str]:
+        # What registration changed to fit AWS (e.g. 500m CPU rounded up to 1 vCPU), and
+        # what the task asks that is not applied here (cache, secrets, concurrency, ...).
+        from batchmap.flyte.notes import launch_plan_notes
+
+        notes = launch_plan_notes(launch_plan, backend)
         if backend == "local":
             notes.append(
                 "local backend: flytekit's pyflyte-map-execute runs from this folder; "
                 "the task's module must be importable here"
             )
         return notes
+
+    def check_backend(self, launch_plan: LaunchPlan, backend: str) -> None:
+        from batchmap.flyte.notes import check_backend
+
+        check_backend(launch_plan, backend)
 
     def stage(
         self, store: BlobStore, prefix: str, launch_plan: LaunchPlan, values: Mapping[str, Any]

@@ -24,7 +24,7 @@ from typing import Any
 from batchmap.errors import InvalidInputError
 from batchmap.files.store import BlobStore
 from batchmap.launchplans.model import LaunchPlan
-from batchmap.runtime.task import INDEX_ENTRY
+from batchmap.runtime.child import INDEX_ENTRY
 from batchmap.tasks.base import Staged
 
 INPUTS = "inputs.json"

@@ -7,6 +7,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from batchmap.runtime import bootstrap_command
 from tests.aws.conftest import ROLE_ARN, register_with_items
 from tests.conftest import Invoke
 
@@ -72,14 +73,9 @@ def test_one_array_job_carries_everything(cli: Invoke) -> None:
         jobDefinitionName=("batchmap-flytesnacks-development-squares")
     )["jobDefinitions"]
     props = definition["containerProperties"]
-    assert props["command"] == [
-        "batchmap-task",
-        "--",
-        "square",
-        "{{ item }}",
-        "--scale",
-        "{{ inputs.scale }}",
-    ]
+    assert props["command"] == bootstrap_command(
+        ["square", "{{ item }}", "--scale", "{{ inputs.scale }}"]
+    )
     assert props["jobRoleArn"] == ROLE_ARN
     assert {r["type"]: r["value"] for r in props["resourceRequirements"]} == {
         "VCPU": "2",

@@ -8,7 +8,7 @@ import pytest
 
 from batchmap.files.store import LocalStore
 from batchmap.launchplans.parse import parse_files
-from batchmap.runtime import task as runtime
+from batchmap.runtime import child as runtime
 from batchmap.tasks.staging import stage, stage_relaunch
 from tests.aws.conftest import register_with_items, set_job
 from tests.conftest import Invoke, write

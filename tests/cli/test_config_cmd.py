@@ -7,6 +7,9 @@ from tests.conftest import TESTDATA, Invoke, write
 
 GOOD = sorted((TESTDATA / "config" / "good").glob("*.yaml"))
 BAD = sorted((TESTDATA / "config" / "bad").glob("*.yaml"))
+# Configs FlyteAdmin loads (it ignores unknown keys and takes empty lists and any queue name):
+# they load here too, each with the warning its first line names.
+ACCEPTED = sorted((TESTDATA / "config" / "flyteadmin-accepts").glob("*.yaml"))
 
 
 def _expectation(path: Path) -> str:
@@ -34,6 +37,24 @@ def test_bad_configs_exit_3_with_path_and_line(cli: Invoke, path: Path) -> None:
     assert _expectation(path) in result.stderr
     assert "Traceback" not in result.output
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("path", ACCEPTED, ids=lambda p: p.name)
+def test_configs_flyteadmin_accepts_load_with_a_warning(cli: Invoke, path: Path) -> None:
+    result = cli("config", "validate", str(path))
+    assert result.exit_code == 0, result.stderr
+    assert f"warning: {path}:{_expectation(path)}" in result.stderr
+    assert cli("config", "validate", "--strict", str(path)).exit_code == 3
+
+
+def test_validate_says_flyteadmin_ignores_project_and_workflow_name(cli: Invoke) -> None:
+    path = TESTDATA / "config" / "good" / "guide-complex.yaml"
+    result = cli("config", "validate", str(path))
+    assert result.exit_code == 0
+    assert (
+        f"warning: {path}:19: queues.workflowConfigs[0].project: FlyteAdmin ignores project "
+        "and workflowName in workflowConfigs (since 2020)" in result.stderr
+    )
 
 
 def test_validate_json_reports_every_problem(cli: Invoke) -> None:
@@ -169,7 +190,7 @@ def test_show_json_contract(cli: Invoke) -> None:
     assert data["settings"]["backend"] == {"value": "aws", "source": "file", "detail": f"{cfg}:2"}
     assert data["plugins"]["aws"]["region"] == "us-east-2"
     assert data["tasks"]["task-plugins"]["default-for-task-types"]["container_array"] == "aws_array"
-    assert data["warnings"] == []
+    assert data["warnings"] == []  # config validate alone says how FlyteAdmin reads it
 
 
 def test_show_yaml(cli: Invoke) -> None:

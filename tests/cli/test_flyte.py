@@ -195,8 +195,49 @@ def test_loose_pb_files_and_launch_plans_batchmap_cannot_run(cli: Invoke, tmp_pa
     partial = [f for f in files if "map_square" not in f.name]
     result = cli("register", "files", *map(str, partial), *P, "--version", "v3")
     assert result.exit_code == 3
-    assert f"Flyte launch plan {NAME} not registered: its node is a missing task" in result.stderr
+    assert f"Flyte launch plan {NAME} not registered: its map task wf.map_square" in result.stderr
+    assert "is not in the files" in result.stderr
     assert "no launch plan batchmap can run" in result.stderr
+
+
+def test_a_flytectl_task_exec_file_runs_its_map_task(cli: Invoke, package: Path) -> None:
+    """flytectl's `task:` exec file runs that task once; for a map task that is the map."""
+    result = cli("register", "files", str(package / "pkg.tgz"), *P, "--version", "v1", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    (registered,) = json.loads(result.stdout)
+    task = registered["launchPlan"]["flyte"]["taskName"]
+    exec_file = package / "task.yaml"
+    exec_file.write_text(
+        'iamRoleARN: ""\ninputs:\n  x:\n  - 4\n  - 5\nkubeServiceAcct: ""\n'
+        f'targetDomain: "development"\ntargetProject: "elsewhere"\ntask: {task}\nversion: v1\n'
+    )
+    dry = cli("create", "execution", *P, "--execFile", str(exec_file), "--dryRun", "-o", "json")
+    assert dry.exit_code == 0, dry.stderr
+    plan = json.loads(dry.stdout)
+    assert (plan["launchPlan"]["name"], plan["size"]) == (NAME, 2)
+    # flytectl's meaning: --targetProject, else -p; the file's value is replaced.
+    assert plan["project"] == "flytesnacks"
+    assert "targetProject 'elsewhere' is not used: as in flytectl" in dry.stderr
+    moved = cli(
+        "create",
+        "execution",
+        *P,
+        "--execFile",
+        str(exec_file),
+        "--dryRun",
+        "-o",
+        "json",
+        "--targetProject",
+        "other",
+    )
+    assert json.loads(moved.stdout)["project"] == "other"
+    exec_file.write_text("inputs: {x: [1]}\ntask: wf.square\n")
+    inner = cli("create", "execution", *P, "--execFile", str(exec_file), "--dryRun")
+    assert inner.exit_code == 3
+    assert (
+        "no registered launch plan runs task wf.square: flytectl would run it once" in inner.stderr
+    )
+    assert f"{task} (launch plan {NAME})" in inner.stderr
 
 
 def _with_cpu(tmp_path: Path, cpu: str, timeout: int = 0) -> list[Path]:

@@ -151,3 +151,25 @@ def test_bad_exec_files_exit_3_from_create_execution(cli: Invoke, path: Path) ->
     assert result.exit_code == 3, result.stderr
     assert expected in result.stderr
     assert "Traceback" not in result.output
+
+
+ON_AWS = sorted((TESTDATA / "execfiles" / "bad-on-aws").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", ON_AWS, ids=lambda p: p.name)
+def test_identities_aws_would_refuse_stop_aws_runs_only(cli: Invoke, path: Path) -> None:
+    """flytectl checks no role syntax; batchmap warns, and stops where AWS would refuse it."""
+    pairs = TESTDATA / "launchplans" / "good" / "pairs.yaml"
+    assert cli("register", "files", str(pairs)).exit_code == 0
+    expected = path.read_bytes().split(b"\n", 1)[0].decode().removeprefix("# expect: ")
+    exec_file = Path("exec.yaml")
+    exec_file.write_text(
+        path.read_text() + "inputs: {xs: [1], label: l, weights: [[1.0]], ys: [a], options: {}}\n"
+    )
+    args = ("create", "execution", "-p", "proj", "-d", "dev", "--execFile", str(exec_file))
+    local = cli(*args, "--dryRun")
+    assert local.exit_code == 0, local.stderr
+    assert f"warning: {exec_file.resolve()}:{expected}" in local.stderr
+    on_aws = cli(*args, "--dryRun", "--backend", "aws")
+    assert on_aws.exit_code == 3
+    assert f"{exec_file.resolve()}:{expected}" in on_aws.stderr

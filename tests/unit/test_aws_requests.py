@@ -10,6 +10,7 @@ from batchmap.backends.aws.requests import (
     submit_requests,
 )
 from batchmap.errors import InvalidInputError
+from batchmap.runtime import bootstrap_command
 from batchmap.tasks.base import ChildSpec
 from batchmap.times import parse_duration
 
@@ -84,7 +85,7 @@ def test_eks_queues_get_pod_properties_with_the_service_account() -> None:
     pod = definition["eksProperties"]["podProperties"]
     assert pod["serviceAccountName"] == "runner"
     (container,) = pod["containers"]
-    assert container["command"] == ["batchmap-task", "--", "run", "{{ item }}"]
+    assert container["command"] == bootstrap_command(["run", "{{ item }}"])
     assert container["resources"]["limits"] == {"cpu": "0.25", "memory": "512Mi"}
 
 

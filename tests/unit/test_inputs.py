@@ -64,3 +64,43 @@ def test_ints_are_floats_but_floats_are_not_ints() -> None:
 def test_strings_are_not_numbers() -> None:
     (problem,) = check_value(parse_type("str"), 42)
     assert "quote it" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos", "text"),
+    [
+        (0, 0, "0s"),
+        (1, 0, "1s"),
+        (300, 0, "5m0s"),
+        (3600, 0, "1h0m0s"),
+        (5400, 0, "1h30m0s"),
+        (1, 500_000_000, "1.5s"),
+        (0, 300_000_000, "300ms"),
+        (0, 1_500, "1.5µs"),
+        (-90, 0, "-1m30s"),
+    ],
+)
+def test_durations_print_as_go_does(seconds: int, nanos: int, text: str) -> None:
+    """Go's time.Duration.String(), which flytectl writes into exec files."""
+    from batchmap.launchplans.inputs import duration_seconds, format_duration
+
+    assert format_duration(seconds, nanos) == text
+    assert duration_seconds(text) == pytest.approx(seconds + nanos / 1e9)
+
+
+def test_flyte_types_check_their_text() -> None:
+    assert not list(check_value(parse_type("datetime"), "2024-01-02T03:04:05Z"))
+    assert coerce(parse_type("datetime"), "2024-01-02T04:04:05+01:00") == "2024-01-02T03:04:05Z"
+    assert coerce(parse_type("datetime"), "2024-01-02 03:04:05") == "2024-01-02T03:04:05Z"
+    (wrong,) = check_value(parse_type("list[datetime]"), ["yesterday"])
+    assert wrong.path == (0,) and "RFC 3339" in wrong.message
+    assert not list(check_value(parse_type("duration"), "1h30m"))
+    (unitless,) = check_value(parse_type("duration"), 90)
+    assert "write 90s" in unitless.message
+    assert not list(check_value(parse_type("list[file]"), ["a.csv", "s3://b/k"]))
+    (empty,) = check_value(parse_type("directory"), "")
+    assert "a local path or a URI" in empty.message
+    assert zero_value(parse_type("file")) == "/tmp/somepath"  # flytectl's blob zero value
+    assert zero_value(parse_type("duration")) == "1s"
+    with pytest.raises(TypeSyntaxError, match="did you mean 'file'"):
+        parse_type("FlyteFile")

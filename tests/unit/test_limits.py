@@ -3,6 +3,8 @@ builders of the AWS backend refusing what AWS would refuse before anything is se
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from batchmap.aws import limits
@@ -332,7 +334,10 @@ def test_a_large_task_env_breaks_the_job_definition_limit() -> None:
     with pytest.raises(InvalidInputError) as caught:
         _build(spec)
     (line,) = caught.value.lines()
-    assert "RegisterJobDefinition request is 25," in line and "environment BLOB" in line
+    # 25,000 bytes of env plus the rest, the child's inline command among it
+    size = re.search(r"RegisterJobDefinition request is ([\d,]+) bytes as sent", line)
+    assert size is not None and int(size.group(1).replace(",", "")) > 25_002 + 10_000, line
+    assert "environment BLOB (25,002 bytes)" in line
 
 
 def _requests(envs: dict, size: int = 5, max_array: int = limits.MAX_ARRAY_SIZE) -> list:

@@ -129,7 +129,11 @@ def test_warnings_for_unused_tags_plugins_and_duplicates() -> None:
         and "did you mean 'default'" in w
         for w in warnings
     )
-    assert any("workflowConfigs[1]: never used" in w for w in warnings)
+    assert any(
+        "workflowConfigs[0]: never used: workflowConfigs[1] matches the same executions and "
+        "comes later" in w
+        for w in warnings
+    )
     assert any("plugins.k8s: ignored" in w for w in warnings)
 
 

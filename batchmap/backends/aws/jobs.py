@@ -10,6 +10,7 @@ described in batches of 100 only for the rows a view shows.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -106,6 +107,31 @@ def stuck_reason(
     return f"stuck in RUNNABLE for {minutes}m: {detail_text}"
 
 
+# How Docker, containerd and Kubernetes say the container's command does not exist, as AWS
+# Batch passes it on in statusReason or container.reason, e.g. 'CannotStartContainerError:
+# Error response from daemon: ... exec: "python3": executable file not found in $PATH'
+# (quotes sometimes escaped, the end sometimes cut off).
+_MISSING_EXECUTABLE = re.compile(r'exec: \\*"(python3|batchmap-task)\\*"')
+
+
+def start_failure(reason: str | None) -> str | None:
+    """One line for a child whose image lacks the executable the job definition starts
+    (docs/aws.md, the child contract), or None for any other reason."""
+    match = _MISSING_EXECUTABLE.search(reason or "")
+    if match is None:
+        return None
+    if match.group(1) == "python3":
+        return (
+            "the image has no python3, which runs batchmap's child: add Python 3.8+ to the "
+            "image (examples/Dockerfile), or install batchmap in it and set "
+            "task.runtime: batchmap-task"
+        )
+    return (
+        "the image has no batchmap-task (task.runtime: batchmap-task): install batchmap in "
+        "the image (examples/Dockerfile), or drop task.runtime to run the child with python3"
+    )
+
+
 def index_of(job_id: str, offsets: Mapping[str, int]) -> int:
     """A child's execution-wide index from its id ``<parent>:<i>`` plus its array's offset."""
     parent, _, local = job_id.rpartition(":")
@@ -163,6 +189,7 @@ def child_from(
     container_reason = (detail.get("container") or {}).get("reason")
     if container_reason and container_reason != reason:
         reason = f"{reason} - {container_reason}" if reason else container_reason
+    reason = start_failure(reason) or reason
     reason = stuck_reason(detail, now or dt.datetime.now(dt.timezone.utc)) or reason
     return Child(index, detail["status"], attempts, reason, detail["jobId"])
 

@@ -26,7 +26,6 @@ FilterLogEvents' account-wide quota.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import time
 from collections.abc import Iterable, Mapping
 from email.utils import parsedate_to_datetime
@@ -35,11 +34,11 @@ from typing import Any
 from batchmap.aws.clients import aws_call
 from batchmap.backends.base import LogCursor, LogEvent
 from batchmap.errors import NotFoundError
+from batchmap.runtime.child import LABEL_LINE
 
 LOOKBACK_MS = 6_000  # docker's awslogs driver flushes every 5 s (batchPublishFrequency), +1 s
 INDEXING_MS = 1_000  # added to the largest delay seen: CloudWatch indexes what it ingested
 PACE_SECONDS = (5.0, 10.0)  # a follow reads every look-back, within these bounds
-FIRST_LINE = re.compile(r"^batchmap-task: index=(\d+) attempt=(\d+)")
 NAMES_PER_CALL = 100
 
 
@@ -64,7 +63,7 @@ def _first_line(logs: Any, group: str, stream: str) -> tuple[int, int] | None:
         events = logs.get_log_events(
             logGroupName=group, logStreamName=stream, startFromHead=True, limit=1
         ).get("events", [])
-    match = FIRST_LINE.match(events[0]["message"]) if events else None
+    match = LABEL_LINE.match(events[0]["message"]) if events else None
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 
@@ -158,7 +157,7 @@ def read(
     out = []
     for event in sorted(fresh, key=lambda e: (e["timestamp"], e.get("eventId", ""))):
         stream = event["logStreamName"]
-        match = FIRST_LINE.match(event["message"])
+        match = LABEL_LINE.match(event["message"])
         if match:
             streams[stream] = (int(match.group(1)), int(match.group(2)))
             continue  # the runtime's label line is not part of the child's output

@@ -17,6 +17,7 @@ from typing import Any
 from batchmap.aws import limits
 from batchmap.aws.limits import MAX_ARRAY_SIZE, MAX_ATTEMPTS, MAX_NAME_LENGTH
 from batchmap.errors import InvalidInputError
+from batchmap.runtime import bootstrap_command
 from batchmap.runtime.env import child_environment
 from batchmap.tasks.base import ChildSpec
 from batchmap.times import parse_duration
@@ -88,6 +89,13 @@ def resources(task: Mapping[str, Any]) -> list[dict[str, str]]:
     return out
 
 
+def child_command(task: Mapping[str, Any], template: Sequence[str]) -> list[str]:
+    """The container command that runs ``template`` in batchmap's child, by ``task.runtime``."""
+    if task.get("runtime", "python3") == "batchmap-task":
+        return ["batchmap-task", "--", *template]
+    return bootstrap_command(template)
+
+
 def job_definition(
     *,
     execution: str,
@@ -100,9 +108,13 @@ def job_definition(
     eks: bool,
 ) -> dict[str, Any]:
     """RegisterJobDefinition's input for one execution (``plan`` is the launch plan spec,
-    ``child`` what each child runs: a template for batchmap's runtime, or a command as is)."""
+    ``child`` what each child runs: a template for batchmap's child, or a command as is).
+
+    A template runs in batchmap's child (docs/aws.md, the child contract): ``python3``
+    with the child inline, or the image's own ``batchmap-task`` with
+    ``task.runtime: batchmap-task``."""
     task = plan["task"]
-    command = ["batchmap-task", "--", *child.command] if child.templated else list(child.command)
+    command = child_command(task, child.command) if child.templated else list(child.command)
     env = {
         **{str(k): str(v) for k, v in (plugin.get("defaultEnvVars") or {}).items()},
         **child.env,

@@ -40,10 +40,10 @@ from batchmap.executions.manifest import Manifest
 from batchmap.executions.phase import empty_counts
 from batchmap.executions.plan import ExecutionPlan
 from batchmap.files.store import BlobStore, LocalStore
+from batchmap.runtime.child import LABEL_LINE
 from batchmap.times import parse_iso as _time
 
 LOST = "Lost: the local supervisor stopped before this child finished"
-FIRST_LINE = "batchmap-task: index="
 
 
 def _alive(pid: int) -> bool:
@@ -273,7 +273,7 @@ class LocalBackend:
                 complete = data if a.stopped_at else data[: data.rfind(b"\n") + 1]
                 offsets[a.log] = start + len(complete)
                 for line in complete.decode("utf-8", "replace").splitlines():
-                    if line.startswith(FIRST_LINE):
+                    if LABEL_LINE.match(line):
                         continue
                     events.append(LogEvent(child.index, a.number, line))
         return events

@@ -29,8 +29,8 @@ from typing import Any
 
 from batchmap import times
 from batchmap.executions.manifest import Manifest, decode
+from batchmap.runtime import child as runtime
 from batchmap.runtime import env as contract
-from batchmap.runtime import task as runtime
 from batchmap.tasks.base import ChildSpec
 
 STATUS_FILE = "local/status.json"
@@ -169,13 +169,12 @@ class Supervisor:
         deadline = time.monotonic() + float(self.timeout) if self.timeout else None
         if not self.child.templated:  # e.g. flytekit's pyflyte-map-execute: run as it is
             handle.write(
-                f"batchmap-task: index={index} attempt={number} size={self.size} "
-                f"execution={self.manifest.name}\n".encode()
+                (runtime.label_line(index, number, self.size, self.manifest.name) + "\n").encode()
             )
             handle.flush()
             try:
                 process: subprocess.Popen[bytes] | int = subprocess.Popen(
-                    self.child.command,
+                    self.child.command_for(index),
                     stdout=handle,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
@@ -201,7 +200,10 @@ class Supervisor:
             start_new_session=True,
         )
         if isinstance(process, int):
-            handle.write(f"batchmap-task: cannot start {prepared.command[0]!r}\n".encode())
+            handle.write(
+                f"batchmap-task: cannot start {prepared.command[0]!r}: "
+                f"{prepared.start_error}\n".encode()
+            )
         return Running(process, deadline, handle, prepared)
 
     @staticmethod

@@ -1,7 +1,9 @@
-"""batchmap-task: index arithmetic, item loading at the edges, templating with hostile
-strings (argv only, never a shell), outputs and exit codes."""
+"""The child (batchmap/runtime/child.py): index arithmetic, item loading at the edges,
+templating with hostile strings (argv only, never a shell), outputs, exit codes, signals."""
 
 import json
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -9,7 +11,8 @@ import pytest
 
 from batchmap.files.store import LocalStore
 from batchmap.launchplans.parse import parse_files
-from batchmap.runtime import task as runtime
+from batchmap.runtime import bootstrap_command, task
+from batchmap.runtime import child as runtime
 from batchmap.tasks.staging import stage
 from tests.conftest import write
 
@@ -125,14 +128,20 @@ def test_exit_codes_and_outputs(tmp_path: Path, capfd) -> None:
     text = [sys.executable, "-c", "import os; open(os.environ['BATCHMAP_OUTPUT'],'w').write('hi')"]
     assert runtime.run(text, env) == 0
     assert json.loads((tmp_path / "out" / "0.json").read_text()) == "hi"
+    capfd.readouterr()
     assert runtime.run(["/nonexistent/cmd"], env) == runtime.EXIT_NOT_FOUND
+    assert capfd.readouterr().err == "batchmap-task: command not found: /nonexistent/cmd\n"
+    not_executable = str(tmp_path / "lp.yaml")
+    assert runtime.run([not_executable], env) == runtime.EXIT_NOT_EXECUTABLE == 126
+    err = capfd.readouterr().err
+    assert err == f"batchmap-task: cannot execute {not_executable}: Permission denied\n"
 
 
 def test_main_reports_runtime_errors_in_one_line(capsys, monkeypatch) -> None:
     monkeypatch.delenv("BATCHMAP_INPUTS", raising=False)
-    assert runtime.main(["--", "echo"]) == runtime.EXIT_RUNTIME_ERROR
+    assert task.main(["--", "echo"]) == runtime.EXIT_RUNTIME_ERROR
     assert capsys.readouterr().err.strip() == "batchmap-task: error: BATCHMAP_INPUTS is not set"
-    assert runtime.main([]) == 2
+    assert task.main([]) == 2
 
 
 def test_staging_streams_many_items(tmp_path: Path) -> None:
@@ -142,3 +151,39 @@ def test_staging_streams_many_items(tmp_path: Path) -> None:
     assert staged.size == 100_000
     assert runtime.load_item(staged.inputs_uri, 99_999)[0] == 99_999
     assert (tmp_path / "store/p/d/e/items.idx").stat().st_size == 8 * 100_001
+
+
+WAITS_FOR_A_SIGNAL = """
+import os, signal, sys
+def stop(signum, frame):
+    open(os.environ["BATCHMAP_OUTPUT"], "w").write("stopped by %d" % signum)
+    sys.exit(0)
+if sys.argv[1] == "handles":
+    signal.signal(signal.SIGTERM, stop)
+print("ready", flush=True)
+signal.pause()
+"""
+
+
+@pytest.mark.parametrize(
+    ("mode", "sig", "code", "output"),
+    [
+        ("handles", signal.SIGTERM, 0, "stopped by 15"),  # AWS Batch's stop: the command's say
+        ("ignores", signal.SIGTERM, 128 + 15, None),  # killed by it, as a shell reports
+        ("ignores", signal.SIGINT, 128 + 2, None),
+    ],
+)
+def test_signals_are_forwarded_to_the_command(tmp_path: Path, mode, sig, code, output) -> None:
+    plan = _plan(tmp_path, ["x"])
+    uri = _stage(tmp_path, plan, {"xs": ["a"], "tag": "T"})
+    command = bootstrap_command([sys.executable, "-c", WAITS_FOR_A_SIGNAL, mode])
+    env = {"BATCHMAP_INPUTS": uri, "BATCHMAP_OUTPUT_PREFIX": (tmp_path / "out").as_uri()}
+    process = subprocess.Popen([sys.executable, *command[1:]], env=env, stdout=subprocess.PIPE)
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith(b"batchmap-task: index=0")
+    assert process.stdout.readline() == b"ready\n"
+    process.send_signal(sig)
+    assert process.wait(timeout=60) == code
+    process.stdout.close()
+    stored = tmp_path / "out" / "0.json"
+    assert (json.loads(stored.read_text()) if stored.exists() else None) == output
