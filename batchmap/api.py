@@ -126,6 +126,7 @@ class Batchmap:
             self._make_backend,
             default_backend=self.config.backend,
             default_role=self.config.get("flyteadmin.assumableIamRole"),
+            s3=lambda: self.clients.client("s3"),
         )
 
     def register(

@@ -131,3 +131,17 @@ class BelowSuccessRatioError(BatchmapError):
     """The execution finished with fewer successes than its minimum ratio."""
 
     exit_code = ExitCode.BELOW_SUCCESS_RATIO
+
+
+class StorageWriteError(BatchmapError):
+    """A file could not be written: a full disk, an exceeded quota, a read-only filesystem.
+
+    Exit 3 like other problems the user fixes on their side (free space, or point
+    ``storage:``/``registry:`` elsewhere); nothing is left half-written.
+    """
+
+    exit_code = ExitCode.INVALID_INPUT
+
+    def __init__(self, message: str, *, path: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.path = path

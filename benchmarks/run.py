@@ -3,6 +3,7 @@
     python benchmarks/run.py            # every row of issue 21's table (about 10 minutes)
     python benchmarks/run.py --quick    # smaller sizes, 3 runs: a fast look (about 2 minutes)
     python benchmarks/run.py --only help,aws
+    python benchmarks/run.py --only items       # items at scale (benchmarks/items.py)
 
 Each row runs batchmap and its anchor (a bare typer app, boto3 scripts, ``xargs -P 2``;
 see anchors.py) in turns, as separate processes, and prints min and median of both and of
@@ -597,7 +598,7 @@ def local_rows(work: Path, sizes: list[int], python_size: int, runs: int) -> lis
 
 # --- main ------------------------------------------------------------------------------------
 
-SECTIONS = ("help", "aws", "logs", "local")
+SECTIONS = ("help", "aws", "logs", "local", "items")
 
 
 def main() -> None:
@@ -605,7 +606,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, 3 runs")
     parser.add_argument("--runs", type=int, default=None, help="paired runs per row (>= 3)")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"of {','.join(SECTIONS)}")
+    parser.add_argument("--items-only", action="store_true", help="the same as --only items")
     args = parser.parse_args()
+    if args.items_only:
+        args.only = "items"
     runs = max(3, args.runs or (3 if args.quick else 5))
     only = set(args.only.split(","))
     work = Path(tempfile.mkdtemp(prefix="batchmap-bench-"))
@@ -620,7 +624,7 @@ def main() -> None:
     try:
         if "help" in only:
             rows += help_rows(work, runs)
-        if only & {"aws", "logs"}:
+        if only & {"aws", "logs", "items"}:
             server, endpoint, traffic = motoserver.start()
             print(
                 f"AWS rows: moto's ThreadedMotoServer at {endpoint} (moto's timings are not AWS's)"
@@ -634,6 +638,10 @@ def main() -> None:
                 extra += memory_rows(aws, [sizes[-1]], definition)
             if "logs" in only:
                 rows += follow_rows(aws, 10.0 if args.quick else 20.0)
+            if "items" in only:
+                from benchmarks.items import print_items
+
+                print_items(work, args.quick, endpoint)
         if "local" in only:
             sizes = [200] if args.quick else [1_000, 5_000]
             # the local rows are the long ones: 3 pairs each (the minimum) unless --runs says

@@ -4,7 +4,9 @@ and ``cli`` to run batchmap's ``main()`` in-process with captured streams."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +37,63 @@ def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 30.0) 
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(0.05)
+
+
+def _atomic_conditional_writes() -> None:
+    """S3 makes a conditional write (IfMatch, IfNoneMatch) and its check one step: of two
+    writers of one version exactly one wins. moto checks, then writes, without a lock, so
+    two threads can both pass the check. Make moto's S3 key writes one step, as S3's are."""
+    import functools
+    import threading
+
+    from moto.s3.responses import S3Response
+
+    guard = threading.RLock()
+    for name in ("put_object", "_key_response_delete"):
+        real = getattr(S3Response, name)
+
+        @functools.wraps(real)
+        def atomic(self, *args, _real=real, **kwargs):  # type: ignore[no-untyped-def]
+            with guard:
+                return _real(self, *args, **kwargs)
+
+        setattr(S3Response, name, atomic)
+
+
+_atomic_conditional_writes()
+
+
+def moto_api(server: str, path: str, body: dict | bytes | None = None) -> None:
+    """POST to moto's own API (``/moto-api/reset``, ``/config``, ``/reset-auth``…): a dict
+    as JSON, bytes as they are (moto reads some bodies raw)."""
+    import json
+    import urllib.request
+
+    data = body if isinstance(body, bytes) else json.dumps(body or {}).encode()
+    kind = "text/plain" if isinstance(body, bytes) else "application/json"
+    request = urllib.request.Request(
+        server + path, data=data, method="POST", headers={"Content-Type": kind}
+    )
+    # A reset reloads AWS's managed policies where a test asked for them: slow on a busy machine.
+    urllib.request.urlopen(request, timeout=120).read()
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[str]:
+    """moto's threaded server on 127.0.0.1 for the whole run (each test resets what it
+    uses); Batch in its no-Docker mode: every job succeeds at once, nothing runs."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    srv = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    srv.start()
+    host, port = srv.get_host_and_port()
+    url = f"http://{host}:{port}"
+    moto_api(url, "/moto-api/config", {"batch": {"use_docker": False}})
+    yield url
+    srv.stop()
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -99,11 +158,17 @@ def cli(isolated: Path) -> Invoke:
     """Run ``batchmap ARGS...`` through ``main()`` (the real error → exit code path)."""
     import io
 
-    def invoke(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> Result:
+    def invoke(
+        *args: str,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        stdin: bytes | None = None,
+    ) -> Result:
         environ = dict(os.environ)
         environ.update(env or {})
         stdout, stderr = io.StringIO(), io.StringIO()
-        environment = Environment(stdout, stderr, environ, cwd or Path.cwd(), isolated)
+        piped = io.BytesIO(stdin) if stdin is not None else None
+        environment = Environment(stdout, stderr, environ, cwd or Path.cwd(), isolated, piped)
         import contextlib
 
         saved = dict(os.environ)
@@ -117,6 +182,34 @@ def cli(isolated: Path) -> Invoke:
         return Result(code, stdout.getvalue(), stderr.getvalue())
 
     return invoke
+
+
+ROOT = Path(__file__).parents[1]
+
+
+def batchmap_process(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.Popen[str]:
+    """Start the real ``batchmap`` (this tree's) in a subprocess, with the test's environment
+    (isolated HOME, fake credentials) plus ``env``; the caller waits for it."""
+    environ = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.Popen(
+        [sys.executable, "-m", "batchmap", *args],
+        cwd=cwd or Path.cwd(),
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def run_batchmap(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120
+) -> Result:
+    """Run the real ``batchmap`` in a subprocess to its end."""
+    process = batchmap_process(*args, env=env, cwd=cwd)
+    stdout, stderr = process.communicate(timeout=timeout)
+    return Result(process.returncode, stdout, stderr)
 
 
 def write(path: Path, text: str) -> Path:
@@ -143,7 +236,10 @@ S3_ACTIONS = {
 _CALLS: set[str] = set()
 
 
-SETUP_MODULES = tuple(f"batchmap.setup.{m}" for m in ("apply", "storage", "spec", "cfn"))
+def _made_by_setup(module: str) -> bool:
+    """`batchmap setup` (batchmap.setup, doctor aside) needs an administrator's rights by
+    design; the policy covers what batchmap needs to run executions."""
+    return module.startswith("batchmap.setup.") and module != "batchmap.setup.doctor"
 
 
 def _record_calls() -> None:
@@ -161,9 +257,7 @@ def _record_calls() -> None:
             if module.startswith("batchmap.") or module.startswith("tests."):
                 break
             frame = frame.f_back
-        # `batchmap setup` (batchmap.setup, doctor aside) needs an administrator's rights by design;
-        # the policy covers what batchmap needs to run executions.
-        if module.startswith("batchmap.") and not module.startswith(SETUP_MODULES):
+        if module.startswith("batchmap.") and not _made_by_setup(module):
             prefix = self.meta.service_model.signing_name
             action = (
                 S3_ACTIONS.get(operation_name, operation_name)
@@ -188,6 +282,7 @@ def pytest_sessionfinish(session, exitstatus) -> None:  # type: ignore[no-untype
         "iam:PassRole",
         "s3:GetObject",
         "s3:PutObject",
+        "s3:DeleteObject",
         "s3:ListBucket",
     }
     missing = sorted(_CALLS - allowed)

@@ -24,7 +24,8 @@ from batchmap.errors import (
 
 RETRY_MODE = "adaptive"
 DEFAULT_REGION = "us-east-1"
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 8  # requests per call, the first included
+READ_TIMEOUT = 60.0  # seconds; botocore's default
 
 _THROTTLING = {
     "Throttling",
@@ -176,7 +177,8 @@ class ClientFactory:
         from botocore.config import Config
 
         return Config(
-            retries={"mode": self._retry_mode, "max_attempts": self._max_attempts},
+            retries=self._retries(self._max_attempts),
+            read_timeout=READ_TIMEOUT,
             user_agent_extra=f"batchmap/{__version__}",
         )
 
@@ -192,7 +194,9 @@ class ClientFactory:
 
             config = self.config
             if single_attempt:
-                config = config.merge(self._retries(1))
+                from botocore.config import Config
+
+                config = config.merge(Config(retries=self._retries(1)))
             kwargs: dict[str, Any] = {"config": config}
             if self._endpoint_url:
                 kwargs["endpoint_url"] = self._endpoint_url
@@ -205,10 +209,10 @@ class ClientFactory:
                 ) from None
         return self._clients[key]
 
-    def _retries(self, attempts: int) -> Any:
-        from botocore.config import Config
-
-        return Config(retries={"mode": self._retry_mode, "max_attempts": attempts})
+    def _retries(self, attempts: int) -> dict[str, Any]:
+        # botocore's ``max_attempts`` counts retries after the first try (8 would send 9
+        # requests, 1 would send 2); ``total_max_attempts`` counts every request sent.
+        return {"mode": self._retry_mode, "total_max_attempts": attempts}
 
     @property
     def region(self) -> str | None:

@@ -24,6 +24,7 @@ from batchmap.cli import get as get_cmd
 from batchmap.cli import logs as logs_cmd
 from batchmap.cli import register as register_cmd
 from batchmap.cli import relaunch as relaunch_cmd
+from batchmap.cli import run as run_cmd
 from batchmap.cli import setup as setup_cmd
 from batchmap.cli.context import AppState, Environment, GlobalOptions
 from batchmap.cli.output import Output, OutputFormat
@@ -47,6 +48,7 @@ app.add_typer(delete_cmd.app, name="delete")
 app.add_typer(delete_cmd.app, name="terminate", help="The same as delete: stop executions.")
 app.add_typer(register_cmd.app, name="register")
 app.add_typer(config_cmd.app, name="config")
+app.command("run")(run_cmd.run)
 app.command("logs")(logs_cmd.logs)
 app.command("relaunch")(relaunch_cmd.relaunch)
 app.command("doctor")(doctor_cmd.doctor)
@@ -171,6 +173,13 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         if isinstance(exc.__context__, KeyboardInterrupt):
             out.error("interrupted")
             return int(ExitCode.INTERRUPTED)
+        if isinstance(exc, OSError):  # a full disk where no writer translated it
+            from batchmap.files.atomic import storage_error
+
+            full = storage_error(exc, exc.filename or "a file")
+            if full is not None:
+                out.error(full.message)
+                return int(full.exit_code)
         if type(exc).__module__.split(".")[0] in ("botocore", "boto3", "s3transfer"):
             # An AWS error that escaped a call site: still one line and a documented code.
             from batchmap.aws.clients import translate

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
 from batchmap.cli.output import Output, OutputFormat
 
@@ -31,12 +31,14 @@ class Environment:
     environ: Mapping[str, str]
     cwd: Path
     home: Path
+    stdin: IO[bytes] | None = None  # `batchmap run` reads items from it when it is a pipe
 
     @classmethod
     def from_os(cls) -> Environment:
         environ = dict(os.environ)
         home = Path(environ.get("HOME") or Path.home())
-        return cls(sys.stdout, sys.stderr, environ, Path.cwd(), home)
+        stdin = getattr(sys.stdin, "buffer", None)
+        return cls(sys.stdout, sys.stderr, environ, Path.cwd(), home, stdin)
 
 
 @dataclass(frozen=True)

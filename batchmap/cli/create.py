@@ -72,6 +72,15 @@ def execution(
     backend: Annotated[
         str | None, _opt("--backend", help="local or aws (default: the config's).")
     ] = None,
+    items: Annotated[
+        list[str] | None,
+        _opt(
+            "--items",
+            help="NAME=PATH: a list input's items from a .txt/.jsonl/.json/.csv file or an "
+            "s3:// object; NAME=s3://BUCKET/PREFIX/ (or .../*.jpg) for one item per object. "
+            "Repeatable; overrides the file.",
+        ),
+    ] = None,
     dry_run: DryRunOpt = False,
     wait: WaitOpt = False,
     output: OutputOpt = None,
@@ -89,6 +98,8 @@ def execution(
       batchmap create execution -p flytesnacks -d development --execFile exec.yaml
       batchmap create execution -p flytesnacks -d development --execFile exec.yaml --wait
       batchmap create execution -p flytesnacks -d development --execFile exec.yaml --dryRun -o json
+      batchmap create execution -p flytesnacks -d development --execFile exec.yaml \\
+          --items numbers=s3://my-bucket/numbers.jsonl
     """
     from batchmap.cli import views
     from batchmap.errors import InvalidInputError
@@ -111,6 +122,8 @@ def execution(
         version=version,
         queue=queue,
         backend=backend,
+        items=tuple(items or ()),
+        cwd=state.env.cwd,
     )
     plan = state.executions.plan(request)
     views.notes(out, plan)

@@ -25,7 +25,7 @@ def doctor(
         str | None,
         typer.Option(
             "--role",
-            help="Also check this IAM role (default: flyteadmin.assumableIamRole).",
+            help="Check this IAM role (default: setup.userRole's and flyteadmin.assumableIamRole).",
             show_default=False,
         ),
     ] = None,
@@ -42,7 +42,8 @@ def doctor(
 
     Every check is a row: ok, warn, unverified or fail. Exits 0 when nothing
     failed and 5 otherwise. With the local backend, AWS is checked only with
-    --aws.
+    --aws. Without --role it checks the role 'batchmap setup' makes
+    (setup.userRole) and flyteadmin.assumableIamRole.
 
     Examples:
 
@@ -67,8 +68,7 @@ def doctor(
         or any(loc.startswith("s3://") for loc in (config.storage, config.registry))
     )
     clients = state.app.clients if uses_aws else None
-    role = role or config.get("flyteadmin.assumableIamRole")
-    checks = run_checks(config, clients, role if clients else None)
+    checks = run_checks(config, clients, role)
     rows = [c.to_dict() for c in checks]
     if out.format is OutputFormat.table:
         out.table(COLUMNS, rows)

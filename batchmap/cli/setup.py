@@ -1,13 +1,18 @@
 """`batchmap setup`."""
 
+import shlex
+from collections.abc import Callable
 from enum import Enum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from batchmap.cli.context import app_state
+from batchmap.cli.context import GlobalOptions, app_state
 from batchmap.cli.options import DryRunOpt
-from batchmap.cli.output import Column, OutputFormat
+from batchmap.cli.output import Column, Output, OutputFormat
+
+if TYPE_CHECKING:
+    from batchmap.setup.plan import Outcome
 
 
 class SetupOutput(str, Enum):
@@ -46,8 +51,11 @@ def setup(
     """Create the AWS side of Flyte's guide: compute environment, job queues, roles, bucket.
 
     Reads queues.executionQueues and the setup: section of the config
-    (docs/setup.md). Each resource is created when missing, reported as
+    (docs/setup.md). With no subnets and security groups there, it uses the
+    account's default VPC. Each resource is created when missing, reported as
     already there, or as differing — and then changed only with --update.
+    Ends with the role ARN for exec files' iamRoleARN and the next command; a
+    run that AWS stops midway says what it created, and a re-run finishes it.
     -o cloudformation prints the same resources as a CloudFormation template.
     Never prompts; run 'batchmap doctor' afterwards.
 
@@ -58,43 +66,61 @@ def setup(
       batchmap setup
       batchmap setup -o cloudformation > batchmap-stack.yaml
     """
-    from batchmap.aws.clients import DEFAULT_REGION
     from batchmap.cli.output import to_yaml
-    from batchmap.setup.apply import Provisioner
-    from batchmap.setup.cfn import template
-    from batchmap.setup.spec import desired
+    from batchmap.setup.cfn import cloudformation
+    from batchmap.setup.plan import setup as run_setup
 
     state = app_state(ctx)
-    config = state.config
     if output is SetupOutput.cloudformation:
-        want = desired(config, "${AWS::AccountId}", config.region or DEFAULT_REGION)
-        state.output(OutputFormat.yaml).text(to_yaml(template(want)))
+        state.output(OutputFormat.yaml).text(to_yaml(cloudformation(state.config)))
         return
     out = state.output(OutputFormat(output.value) if output else None)
-    provisioner = Provisioner.for_account(state.app.clients, config)
-    changes = provisioner.plan()
-    if not dry_run:
-        provisioner.apply(changes, update=update)
-    rows = [c.to_dict() for c in changes]
+    outcome = run_setup(state.app.clients, state.config, dry_run=dry_run, update=update)
+    rows = [c.to_dict() for c in outcome.plan.changes]
     out.data(rows, columns=COLUMNS, rows=rows)
-    count = {
-        a: sum(c.action == a for c in changes)
-        for a in ("create", "created", "updated", "differs", "exists")
-    }
+    _report(out, outcome, dry_run=dry_run, again=_command(state.options))
+
+
+def _command(options: GlobalOptions) -> Callable[[str], str]:
+    """The exact command line of another batchmap command, with this run's global options."""
+    words = ["batchmap"]
+    for flag, value in (
+        ("--config", options.config_path),
+        ("--region", options.region),
+        ("--profile", options.profile),
+        ("--endpoint-url", options.endpoint_url),
+    ):
+        if value:
+            words += [flag, value]
+    return lambda command: shlex.join(words) + " " + command
+
+
+def _report(out: Output, outcome: "Outcome", *, dry_run: bool, again: Callable[[str], str]) -> None:
+    plan = outcome.plan
+    for note in plan.notes:
+        out.info(note)
+    if outcome.error is not None:
+        done = ", ".join(f"{c.resource.label} {c.name}" for c in outcome.created) or "nothing"
+        left = ", ".join(f"{c.resource.label} {c.name}" for c in outcome.not_done)
+        out.warn(f"setup stopped: created {done}; not done: {left}")
+        out.info(f"re-run '{again('setup')}' to finish: what exists is kept")
+        raise outcome.error
     if dry_run:
         out.info(
-            f"dry run: {count['create']} to create, {count['differs']} differ, "
-            f"{count['exists']} already there; nothing was changed"
+            f"dry run: {plan.count('create')} to create, {plan.count('differs')} differ, "
+            f"{plan.count('exists')} already there; nothing was changed"
         )
-    elif count["created"] or count["updated"]:
+    elif plan.count("created") or plan.count("updated"):
         out.success(
-            f"{count['created']} created, {count['updated']} updated, "
-            f"{count['exists']} already there"
+            f"{plan.count('created')} created, {plan.count('updated')} updated, "
+            f"{plan.count('exists')} already there"
         )
     else:
-        out.success(f"nothing to do: {count['exists']} already there")
-    if count["differs"]:
+        out.success(f"nothing to do: {plan.count('exists')} already there")
+    if plan.count("differs"):
         out.warn(
-            f"{count['differs']} resources differ from the config and were left alone "
+            f"{plan.count('differs')} resources differ from the config and were left alone "
             "(re-run with --update to change them)"
         )
+    out.info(f"iamRoleARN for exec files: {plan.user_role_arn}")
+    out.info(f"next: {again('setup' if dry_run else 'doctor')}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from batchmap.aws.clients import partition_for
 from batchmap.config.checks import backend_storage_problem, check_config
 from batchmap.errors import InvalidInputError
 from batchmap.files.atomic import atomic_write_text
@@ -25,12 +26,35 @@ registry: {registry}
 
 {aws_block}
 
+{setup_block}
+
 # ---------------------------------------------------------------------------
 # The blocks below are Flyte's own, accepted verbatim: paste your FlyteAdmin
 # `flyteadmin:` and `queues:` blocks and your FlytePropeller `plugins.aws:` and
 # `tasks:` blocks here (from "AWS Batch Setup for Map Tasks").
 # ---------------------------------------------------------------------------
 {flyte_blocks}"""
+
+_SETUP = """\
+# What `batchmap setup` creates in AWS (docs/setup.md): a compute environment,
+# one job queue per queues.executionQueues entry, the roles, the bucket of
+# `storage`. Every key has a default; `batchmap setup --dryRun` shows the plan.
+setup:
+  computeEnvironment:
+    name: batchmap                  # the AWS Batch compute environment
+    type: SPOT                      # SPOT, EC2, FARGATE or FARGATE_SPOT
+    maxvCpus: 256
+    # Without these two, setup uses the default VPC: its default subnets and
+    # its "default" security group (as the AWS Batch console does).
+    # subnets: [subnet-0abc1234]
+    # securityGroups: [sg-0def5678]
+    # instanceTypes: [optimal]      # EC2/SPOT
+  userRole:
+    name: batchmap-task             # the role children run as: iamRoleARN in exec files
+    # managedPolicies: ["arn:{partition}:iam::aws:policy/AmazonS3ReadOnlyAccess"]
+  # Who submits jobs, if not you: gets iam:PassRole on the user role.
+  # passRolePrincipal: arn:{partition}:iam::123456789012:role/ci-runner
+"""
 
 _FLYTE_EXAMPLE = """\
 # flyteadmin:
@@ -112,6 +136,9 @@ def render_starter_config(
         storage=json.dumps(storage or "~/.batchmap/store"),
         registry=json.dumps(registry or "~/.batchmap/registry"),
         aws_block="\n".join(aws_lines),
+        setup_block=_SETUP.rstrip("\n").format(partition=partition_for(region))
+        if backend == "aws"
+        else "# setup:    # what `batchmap setup` creates in AWS: docs/setup.md",
         flyte_blocks=_FLYTE_QUEUE.format(queue=json.dumps(queue)) if queue else _FLYTE_EXAMPLE,
     )
     doc = load_document(text, "<starter config>")

@@ -21,6 +21,7 @@ from typing import Any
 from batchmap.aws.arns import role_arn_problem, service_account_problem
 from batchmap.aws.limits import env_name_violations
 from batchmap.errors import InvalidInputError, Problem
+from batchmap.executions import items
 from batchmap.files.atomic import atomic_write_text
 from batchmap.files.schemas import did_you_mean, schema_problems
 from batchmap.files.yamldoc import YamlDocument, load_file
@@ -354,12 +355,26 @@ def for_task(ef: ExecFile, plans: list[LaunchPlan]) -> ExecFile:
     return replace(ef, workflow=plan.name, version=plan.version, inputs=inputs)
 
 
-def resolve_inputs(ef: ExecFile, plan: LaunchPlan) -> dict[str, Any]:
+def resolve_inputs(
+    ef: ExecFile,
+    plan: LaunchPlan,
+    *,
+    overrides: Mapping[str, items.ItemsSpec] | None = None,
+    s3: items.S3Getter | None = None,
+) -> dict[str, Any]:
     """The execution's inputs: the file's values checked against the launch plan's types,
-    defaults filled in, mapped lists non-empty and of equal length."""
+    defaults filled in, mapped lists non-empty and of equal length.
+
+    A list input may name its items' source (``{fromFile: …}``, ``{fromPrefix: …}``, or
+    ``overrides`` from ``--items``): once everything else checks out, each source is read
+    as a stream (``executions/items.py``); a mapped list stays in its spool, any other list
+    is read whole.
+    """
     doc = ef.doc
+    overrides = overrides or {}
     problems: list[Problem] = []
     values: dict[str, Any] = {}
+    sources: dict[str, items.ItemsSpec] = {}
     for name, value in ef.inputs.items():
         if name not in plan.inputs:
             problems.append(
@@ -372,6 +387,15 @@ def resolve_inputs(ef: ExecFile, plan: LaunchPlan) -> dict[str, Any]:
             )
             continue
         spec = plan.inputs[name]
+        if name in overrides:
+            continue
+        if spec.type.is_list and items.is_spec(value):
+            try:
+                sources[name] = items.parse_spec(value, Path(ef.path).parent)
+            except items.SpecError as exc:
+                where = ["inputs", name, *exc.path]
+                problems.append(doc.problem(where, exc.message, hint=exc.hint))
+            continue
         found = list(check_value(spec.type, value))
         for vp in found[:20]:
             problems.append(doc.problem(["inputs", name, *vp.path], vp.message))
@@ -381,8 +405,23 @@ def resolve_inputs(ef: ExecFile, plan: LaunchPlan) -> dict[str, Any]:
             )
         if not found:
             values[name] = coerce(spec.type, value)
+    for name, source in overrides.items():
+        if name not in plan.inputs:
+            problems.append(
+                Problem(
+                    f"--items {name}: launch plan {plan.name} has no input {name!r}",
+                    hint=did_you_mean(name, list(plan.inputs))
+                    or f"its inputs: {', '.join(plan.inputs) or 'none'}",
+                )
+            )
+        elif not plan.inputs[name].type.is_list:
+            problems.append(
+                Problem(f"--items {name}: input {name!r} is a {plan.inputs[name].type}, not a list")
+            )
+        else:
+            sources[name] = source
     for name, spec in plan.inputs.items():
-        if name in values or name in ef.inputs:
+        if name in values or name in ef.inputs or name in overrides:
             continue
         if spec.has_default:
             values[name] = spec.default
@@ -393,6 +432,29 @@ def resolve_inputs(ef: ExecFile, plan: LaunchPlan) -> dict[str, Any]:
                     f"missing required input {name!r} ({spec.type})",
                 )
             )
+    what = f"{ef.path}: inputs do not fit launch plan {plan.name} {plan.version}"
+    if problems:
+        raise InvalidInputError.from_problems(problems, what)
+    from batchmap.executions.blobs import has_blobs
+
+    errors: list[InvalidInputError] = []
+    for name, source in sources.items():
+        item_type = plan.inputs[name].type.item
+        try:
+            read = items.read(source, item_type, s3=s3)
+        except InvalidInputError as exc:
+            errors.append(exc)
+            continue
+        # A flytekit map task's inputs.pb and a broadcast input hold the whole list, and
+        # local files and folders are each checked and, on AWS, uploaded (executions/blobs).
+        whole = name not in plan.map.over or plan.flyte or has_blobs(plan.inputs[name].type)
+        values[name] = list(read) if whole else read
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise InvalidInputError.from_problems(
+            [p for e in errors for p in (e.problems or [Problem(e.message, hint=e.hint)])], what
+        )
     problems += _map_problems(doc, plan, values)
     if not problems:  # local files and folders: absolute, and there (batchmap/executions/blobs)
         from batchmap.executions.blobs import local_paths
@@ -402,9 +464,7 @@ def resolve_inputs(ef: ExecFile, plan: LaunchPlan) -> dict[str, Any]:
         for path, message in missing:
             problems.append(doc.problem(["inputs", *path], message))
     if problems:
-        raise InvalidInputError.from_problems(
-            problems, f"{ef.path}: inputs do not fit launch plan {plan.name} {plan.version}"
-        )
+        raise InvalidInputError.from_problems(problems, what)
     return values
 
 

@@ -30,6 +30,8 @@ from batchmap.backends.base import (
 from batchmap.errors import BatchmapError, BelowSuccessRatioError, InvalidInputError
 from batchmap.executions import blobs
 from batchmap.executions import manifest as manifests
+from batchmap.executions.items import S3Getter, describe_sources
+from batchmap.executions.lock import ExecutionLock
 from batchmap.executions.manifest import (
     SUBMITTED,
     SUBMITTING,
@@ -114,6 +116,7 @@ class Executions:
         default_backend: str = "local",
         default_role: str | None = None,
         clock: Callable[[], Any] = times.now,
+        s3: S3Getter | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -122,6 +125,7 @@ class Executions:
         self.default_backend = default_backend
         self.default_role = default_role
         self.clock = clock
+        self.s3 = s3  # the S3 client for items read from S3, made only when needed
 
     def backend(self, name: str) -> Backend:
         if name not in ("local", "aws"):
@@ -139,8 +143,14 @@ class Executions:
             self.registry,
             backend=request.backend or self.default_backend,
             default_role=self.default_role,
+            s3=self.s3,
         )
         return self._complete(first)
+
+    def complete(self, plan: ExecutionPlan) -> ExecutionPlan:
+        """Complete a plan drafted elsewhere (``batchmap run``'s ad-hoc launch plan) with the
+        task kind's child and the backend's part, as ``plan`` does."""
+        return self._complete(plan)
 
     def _complete(self, plan: ExecutionPlan) -> ExecutionPlan:
         kind = kind_of(plan.launch_plan)
@@ -164,9 +174,18 @@ class Executions:
 
     # -- submission ----------------------------------------------------------------------
     def submit(self, plan: ExecutionPlan, *, foreground: bool = False) -> Manifest:
-        """Stage, record, submit, record: the only path from a plan to running children."""
+        """Stage, record, submit, record: the only path from a plan to running children.
+
+        Under the execution's lock (executions/lock.py): a second creator of the same
+        name at the same time is refused (exit 3) and names the one at work."""
         assert plan.child is not None and plan.backend_plan is not None, "plan() first"
         kind_of(plan.launch_plan).check_backend(plan.launch_plan, plan.backend)
+        what = f"execution {plan.name!r} in {plan.project}/{plan.domain}"
+        with ExecutionLock(self.store, plan.prefix, what) as lock:
+            return self._submit(plan, lock, foreground=foreground)
+
+    def _submit(self, plan: ExecutionPlan, lock: ExecutionLock, *, foreground: bool) -> Manifest:
+        assert plan.child is not None and plan.backend_plan is not None
         backend = self.backend(plan.backend)
         key = manifests.key(plan.prefix)
         existing = self.store.get(key)
@@ -178,12 +197,14 @@ class Executions:
                     hint=f"see it with 'batchmap get execution -p {plan.project} -d "
                     f"{plan.domain} {plan.name}', or pick another name",
                 )
+            lock.check()
             recovered = backend.recover(plan, manifest)
             if recovered is not None:  # submitted before the crash: record it, never resubmit
                 manifest = manifest.replace(
                     run=recovered, state=SUBMITTED, submitted_at=self.clock()
                 )
                 manifests.save(self.store, manifest)
+                manifests.record_relaunch(self.store, manifest)
                 return manifest
         kind = kind_of(plan.launch_plan)
         if plan.relaunch:
@@ -209,28 +230,34 @@ class Executions:
             kube_service_account=plan.kube_service_account,
             queue=plan.queue,
             relaunch=plan.relaunch,
+            item_sources=describe_sources(plan.values),
         )
         if existing is None:
             try:
                 self.store.put(key, manifests.encode(manifest), exclusive=True)
             except AlreadyExists:
-                raise InvalidInputError(
-                    f"execution {plan.name!r} was created concurrently in "
-                    f"{plan.project}/{plan.domain}"
-                ) from None
+                # Ours, when the answer of the first try was lost and botocore's retry found it.
+                if self.store.get(key) != manifests.encode(manifest):
+                    raise InvalidInputError(
+                        f"execution {plan.name!r} was created concurrently in "
+                        f"{plan.project}/{plan.domain}"
+                    ) from None
         else:
             manifests.save(self.store, manifest)
+        manifests.record_relaunch(self.store, manifest)
+        lock.check()
         run = backend.submit(plan, manifest, foreground=foreground)
         manifest = manifest.replace(run=run, state=SUBMITTED, submitted_at=self.clock())
         manifests.save(self.store, manifest)
-        if plan.relaunch:
-            root = self.get(plan.project, plan.domain, plan.relaunch.root)
-            manifests.save(self.store, root.replace(relaunches=(*root.relaunches, plan.name)))
         return manifest
 
     # -- reading -------------------------------------------------------------------------
     def get(self, project: str, domain: str, name: str) -> Manifest:
-        return manifests.load(self.store, project, domain, name)
+        """The manifest; a root's with every relaunch recorded under it."""
+        manifest = manifests.load(self.store, project, domain, name)
+        if manifest.relaunch:
+            return manifest
+        return manifest.replace(relaunches=manifests.relaunches_of(self.store, manifest))
 
     def list(self, project: str, domain: str) -> Listing:
         """Every execution with its phase: one backend call per 100 array jobs."""

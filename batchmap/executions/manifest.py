@@ -10,6 +10,7 @@ version before this one.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -19,7 +20,7 @@ from typing import Any
 
 from batchmap import times
 from batchmap.errors import InvalidInputError, NotFoundError
-from batchmap.files.store import BlobStore
+from batchmap.files.store import AlreadyExists, BlobStore
 from batchmap.launchplans.model import LaunchPlan
 from batchmap.tasks.base import ChildSpec
 
@@ -90,7 +91,10 @@ class Manifest:
     submitted_at: dt.datetime | None = None
     terminated: Termination | None = None
     run: dict[str, Any] = field(default_factory=dict)  # the backend's own record
-    relaunches: tuple[str, ...] = ()  # format 1 roots listed their relaunches here
+    # A root's relaunches, oldest first: each records itself as ROOT/relaunches/NAME.json
+    # (relaunches_of); format 1 roots listed them here, and that list is still read.
+    relaunches: tuple[str, ...] = ()
+    item_sources: Mapping[str, Any] = field(default_factory=dict)  # lists read from files/S3
 
     # -- derived -------------------------------------------------------------------------
     @property
@@ -148,6 +152,8 @@ class Manifest:
             out["terminated"] = self.terminated.to_dict()
         if self.relaunches:
             out["relaunches"] = list(self.relaunches)
+        if self.item_sources:
+            out["itemSources"] = dict(self.item_sources)
         return out
 
     def view(self) -> dict[str, Any]:
@@ -213,6 +219,7 @@ class Manifest:
             else None,
             run=run,
             relaunches=tuple(data.get("relaunches") or ()),
+            item_sources=dict(data.get("itemSources") or {}),
         )
 
     def replace(self, **changes: Any) -> Manifest:
@@ -283,3 +290,40 @@ def list_all(
                 broken.append(exc)
     manifests.sort(key=lambda m: m.created_at, reverse=True)
     return manifests, broken
+
+
+# -- relaunches, each recorded under its root ----------------------------------------------
+RELAUNCHES = "relaunches"
+
+
+def record_relaunch(store: BlobStore, manifest: Manifest) -> None:
+    """Record a relaunch under its root with an exclusive create of its own object, so
+    relaunches made at the same time never overwrite each other (no read-modify-write of
+    the root's manifest). Idempotent: a re-run finds its record there."""
+    if manifest.relaunch is None:
+        return
+    data = {
+        "name": manifest.name,
+        "relaunchOf": manifest.relaunch.of,
+        "createdAt": times.iso(manifest.created_at),
+    }
+    key = f"{manifest.project}/{manifest.domain}/{manifest.relaunch.root}/{RELAUNCHES}"
+    with contextlib.suppress(AlreadyExists):
+        store.put(f"{key}/{manifest.name}.json", (json.dumps(data) + "\n").encode(), exclusive=True)
+
+
+def relaunches_of(store: BlobStore, root: Manifest) -> tuple[str, ...]:
+    """The relaunches of a root execution, oldest first (records and the format 1 list)."""
+    names = list(root.relaunches)
+    records = []
+    for name in store.list(f"{root.prefix}/{RELAUNCHES}"):
+        data = store.get(name) if name.endswith(".json") else None
+        try:
+            entry = json.loads(data) if data is not None else None
+            records.append((str(entry["createdAt"]), str(entry["name"])))
+        except (ValueError, KeyError, TypeError):
+            continue  # not a record: ignore it rather than fail every reader
+    for _, name in sorted(records):
+        if name not in names:
+            names.append(name)
+    return tuple(names)

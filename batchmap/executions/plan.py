@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from batchmap.aws.arns import role_arn_problem, service_account_problem
 from batchmap.errors import InvalidInputError
 from batchmap.executions import execfile
+from batchmap.executions.items import S3Getter, describe_sources, parse_overrides
 from batchmap.executions.manifest import QueueChoice, Relaunch
 from batchmap.launchplans.model import LaunchPlan
 from batchmap.launchplans.registry import Registry
@@ -63,6 +64,8 @@ class ExecutionRequest:
     version: str | None = None
     queue: str | None = None
     backend: str | None = None  # default: the config's
+    items: tuple[str, ...] = ()  # --items NAME=PATH: a list input's items from a file or S3
+    cwd: Path | None = None  # where relative --items paths start (default: the process's)
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,9 @@ class ExecutionPlan:
             "command": list(lp.task.command),
             "child": self.child.to_dict() if self.child else None,
         }
+        sources = describe_sources(self.values)
+        if sources:
+            out["itemSources"] = sources
         if self.relaunch:
             out.update(
                 relaunchOf=self.relaunch.of,
@@ -132,15 +138,22 @@ class ExecutionPlan:
 
 
 def draft(
-    request: ExecutionRequest, registry: Registry, *, backend: str, default_role: str | None
+    request: ExecutionRequest,
+    registry: Registry,
+    *,
+    backend: str,
+    default_role: str | None,
+    s3: S3Getter | None = None,
 ) -> ExecutionPlan:
-    """Load and check the exec file against its launch plan. No side effects."""
+    """Load and check the exec file against its launch plan, reading items from files or
+    S3 (``s3`` gives the S3 client, only when one is needed). No side effects."""
+    overrides = parse_overrides(request.items, request.cwd or Path.cwd())
     ef = execfile.load(request.exec_file)
     if ef.task:  # flytectl's task exec file: the launch plan that maps that task
         ef = execfile.for_task(ef, registry.list(request.project, request.domain))
     version = request.version or ef.version
     launch_plan = registry.get(request.project, request.domain, ef.workflow or "", version)
-    values = execfile.resolve_inputs(ef, launch_plan)
+    values = execfile.resolve_inputs(ef, launch_plan, overrides=overrides, s3=s3)
     role = request.iam_role_arn or ef.iam_role_arn or launch_plan.iam_role_arn or default_role
     account = request.kube_service_account or ef.kube_service_account
     for flag, value, check in (

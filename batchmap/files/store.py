@@ -7,17 +7,29 @@ are relative, ``/``-separated, and can never climb out of the store's root.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from batchmap.aws.clients import aws_call
 from batchmap.errors import InvalidInputError
-from batchmap.files.atomic import atomic_write_bytes
+from batchmap.files.atomic import (
+    atomic_create_bytes,
+    atomic_write_bytes,
+    atomic_write_stream,
+    translated,
+)
 
 
 class AlreadyExists(Exception):
     """``put(..., exclusive=True)`` found an object at the key."""
+
+
+class Changed(Exception):
+    """``put``/``delete`` with ``if_match``: the object is gone or is not that version."""
 
 
 def check_key(key: str) -> str:
@@ -29,12 +41,23 @@ def check_key(key: str) -> str:
 
 
 class BlobStore(Protocol):
+    """Objects by key. ``put`` returns the new version's tag; ``exclusive`` creates only
+    (``AlreadyExists``), ``if_match=TAG`` replaces only that version (``Changed``)."""
+
     def uri(self, key: str) -> str: ...
     def location(self, key: str) -> str: ...
     def get(self, key: str) -> bytes | None: ...
-    def put(self, key: str, data: bytes, *, exclusive: bool = False) -> None: ...
+    def get_tagged(self, key: str) -> tuple[bytes, str] | None: ...
+    def put(
+        self, key: str, data: bytes, *, exclusive: bool = False, if_match: str | None = None
+    ) -> str: ...
     def put_stream(self, key: str, stream: BinaryIO) -> None: ...
+    def delete(self, key: str, *, if_match: str | None = None) -> None: ...
     def list(self, prefix: str) -> Iterator[str]: ...
+
+
+def _tag(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 class LocalStore:
@@ -59,27 +82,57 @@ class LocalStore:
         except (FileNotFoundError, NotADirectoryError):
             return None
 
-    def put(self, key: str, data: bytes, *, exclusive: bool = False) -> None:
+    def get_tagged(self, key: str) -> tuple[bytes, str] | None:
+        data = self.get(key)
+        return None if data is None else (data, _tag(data))
+
+    def put(
+        self, key: str, data: bytes, *, exclusive: bool = False, if_match: str | None = None
+    ) -> str:
         path = self.path(key)
         if exclusive:
-            path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                with path.open("xb") as handle:
-                    handle.write(data)
+                atomic_create_bytes(path, data)
             except FileExistsError:
                 raise AlreadyExists(key) from None
-            return
-        atomic_write_bytes(path, data)
+        elif if_match is not None:
+            with self._guard(path.parent):
+                current = self.get(key)
+                if current is None or _tag(current) != if_match:
+                    raise Changed(key)
+                atomic_write_bytes(path, data)
+        else:
+            atomic_write_bytes(path, data)
+        return _tag(data)
+
+    def delete(self, key: str, *, if_match: str | None = None) -> None:
+        path = self.path(key)
+        with self._guard(path.parent) if if_match is not None else contextlib.nullcontext():
+            if if_match is not None:
+                current = self.get(key)
+                if current is None or _tag(current) != if_match:
+                    raise Changed(key)
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                path.unlink()
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _guard(folder: Path) -> Iterator[None]:
+        """Compare-and-swap needs read, compare and write as one step: an exclusive flock
+        on the object's folder (no other file needed) serialises them across processes."""
+        import fcntl
+
+        with translated(folder):
+            folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the flock
 
     def put_stream(self, key: str, stream: BinaryIO) -> None:
-        import shutil
-        import tempfile
-
-        path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
-            shutil.copyfileobj(stream, tmp, length=1 << 20)
-        Path(tmp.name).replace(path)
+        atomic_write_stream(self.path(key), stream)
 
     def list(self, prefix: str) -> Iterator[str]:
         base = self.root / check_key(prefix.rstrip("/")) if prefix.strip("/") else self.root
@@ -122,17 +175,61 @@ class S3Store:
             data: bytes = response["Body"].read()
         return data
 
-    def put(self, key: str, data: bytes, *, exclusive: bool = False) -> None:
+    def get_tagged(self, key: str) -> tuple[bytes, str] | None:
+        from botocore.exceptions import ClientError
+
+        with aws_call("s3:GetObject"):
+            try:
+                response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                    return None
+                raise
+            data: bytes = response["Body"].read()
+        return data, str(response["ETag"])
+
+    def put(
+        self, key: str, data: bytes, *, exclusive: bool = False, if_match: str | None = None
+    ) -> str:
+        """S3's conditional writes: ``IfNoneMatch='*'`` creates only, ``IfMatch=ETAG``
+        replaces only that version (412 PreconditionFailed otherwise, 409 on a race)."""
         from botocore.exceptions import ClientError
 
         extra = {"IfNoneMatch": "*"} if exclusive else {}
+        if if_match is not None:
+            extra["IfMatch"] = if_match
         with aws_call("s3:PutObject"):
             try:
-                self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, **extra)
+                response = self.client.put_object(
+                    Bucket=self.bucket, Key=self._key(key), Body=data, **extra
+                )
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code")
-                if exclusive and code in ("PreconditionFailed", "ConditionalRequestConflict"):
-                    raise AlreadyExists(key) from None
+                if code in ("PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey"):
+                    if exclusive:
+                        raise AlreadyExists(key) from None
+                    if if_match is not None:
+                        raise Changed(key) from None
+                raise
+        return str(response.get("ETag", ""))
+
+    def delete(self, key: str, *, if_match: str | None = None) -> None:
+        """DeleteObject, with ``IfMatch`` (S3's conditional delete) when given."""
+        from botocore.exceptions import ClientError
+
+        extra = {"IfMatch": if_match} if if_match is not None else {}
+        with aws_call("s3:DeleteObject"):
+            try:
+                self.client.delete_object(Bucket=self.bucket, Key=self._key(key), **extra)
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code")
+                if if_match is not None and code in (
+                    "PreconditionFailed",
+                    "ConditionalRequestConflict",
+                    "NoSuchKey",
+                    "404",
+                ):
+                    raise Changed(key) from None
                 raise
 
     def put_stream(self, key: str, stream: BinaryIO) -> None:

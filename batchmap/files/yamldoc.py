@@ -1,10 +1,14 @@
 """YAML files people edit: load them safely, keep where every value was.
 
-ruamel.yaml's round-trip loader keeps comments, order and positions; it never
-builds Python objects from tags, and we refuse tags it would keep as opaque
-values. Positions let every error name the file, the field path and the line.
-Documents are walked once with a budget so that alias bombs and absurd nesting
-end in one clear error instead of a hang or a ``RecursionError``.
+Files are read into plain data (dict, list, str, int, float, bool, None) by a
+fast builder over libyaml's events (``yamlevents``), or, for documents with
+anything more (tags, anchors, timestamps, ...), by ruamel's safe loader, which
+never builds Python objects from tags; tags it would keep as opaque values are
+refused. Positions let every error name the file, the field path and the line;
+they are found from the events only once a problem is reported. Documents are
+walked with a budget so that alias bombs and absurd nesting end in one clear
+error instead of a hang or a ``RecursionError``. Files batchmap writes back
+(``config init``, exec files) are written with ruamel's round-trip dumper.
 """
 
 from __future__ import annotations
@@ -17,10 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from batchmap.errors import InvalidInputError, Problem
+from batchmap.files.yamlevents import (
+    MAX_DEPTH,
+    MAX_NODES,
+    EventPositions,
+    TooLarge,
+    Unsupported,
+    build_all,
+)
 
 PathPart = str | int
-MAX_NODES = 2_000_000
-MAX_DEPTH = 64
 _STANDARD_TAGS = {
     None,
     "tag:yaml.org,2002:map",
@@ -45,78 +55,30 @@ def format_path(path: Sequence[PathPart]) -> str:
     return out
 
 
-class _Positions:
-    """The round-trip trees of a stream, parsed once and only when a line is asked for.
-
-    Loading goes through ruamel's fast safe loader (libyaml via ruamel.yaml.clib);
-    positions cost a second, slower parse, which only files with problems pay.
-    """
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self._trees: list[Any] | None = None
-
-    def tree(self, index: int) -> Any:
-        if self._trees is None:
-            try:
-                self._trees = list(_yaml().load_all(self.text))
-            except Exception:  # positions are a nicety; the data already loaded
-                self._trees = []
-        return self._trees[index] if index < len(self._trees) else None
-
-
 @dataclass
 class YamlDocument:
     """One YAML document: plain data plus (lazily) the positions of its nodes."""
 
     source: str
     data: Any
-    positions: _Positions | None = None
+    positions: EventPositions | None = None
     index: int = 0
 
     @property
-    def _tree(self) -> Any:
-        return self.positions.tree(self.index) if self.positions is not None else None
-
-    @property
     def first_line(self) -> int:
-        lc = getattr(self._tree, "lc", None)
-        line = getattr(lc, "line", None) if lc is not None else None
-        return line + 1 if isinstance(line, int) else 1
+        line = self.positions.root_line(self.index) if self.positions is not None else None
+        return line or 1
 
     def line_of(self, path: Sequence[PathPart]) -> int | None:
         """Line (1-based) of the deepest node on ``path`` that exists."""
-        node = self._tree
-        line: int | None = self.first_line if node is not None else None
-        for part in path:
-            lc = getattr(node, "lc", None)
-            try:
-                if isinstance(part, int) and isinstance(node, list):
-                    if lc is not None:
-                        line = lc.item(part)[0] + 1
-                    node = node[part]
-                elif isinstance(node, dict) and part in node:
-                    if lc is not None:
-                        line = lc.key(part)[0] + 1
-                    node = node[part]
-                else:
-                    break
-            except (KeyError, IndexError, TypeError, AttributeError):
-                break
-        return line
+        if self.positions is None:
+            return None
+        return self.positions.line_of(self.index, path)
 
     def problem(self, path: Sequence[PathPart], message: str, **kw: Any) -> Problem:
         return Problem(
             message, file=self.source, path=format_path(path), line=self.line_of(path), **kw
         )
-
-
-def _yaml() -> Any:
-    from ruamel.yaml import YAML
-
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
-    return yaml
 
 
 def read_text(path: Path) -> str:
@@ -157,6 +119,8 @@ def _mark_problem(exc: Exception, source: str, text: str = "") -> Problem:
         hint = "indent with spaces, not tabs"
     elif line is not None and "[" in str(what) and re.search(r"\{[^}]*\w\[", source_line):
         hint = 'inside { } quote values with brackets: type: "list[int]"'
+    elif line is not None and "':'" in str(what) and re.search(r"\{[^}]*\w:/", source_line):
+        hint = 'inside { } quote values with "://": {fromFile: "s3://bucket/items.jsonl"}'
     return Problem(message, file=source, line=line, hint=hint)
 
 
@@ -169,24 +133,49 @@ def _fast_yaml() -> Any:
 
 
 def load_documents(text: str, source: str) -> list[YamlDocument]:
-    """Parse every document of a YAML stream; raise one located error if it is not YAML."""
-    yaml = _fast_yaml()
+    """Parse every document of a YAML stream; raise one located error if it is not YAML.
+
+    The fast builder (``yamlevents``) reads what batchmap's files hold; a document with
+    anything else (tags, anchors, timestamps, ...) is read by ruamel's safe loader, so
+    values and errors are the same either way.
+    """
+    positions = EventPositions(text)
     try:
-        trees = list(yaml.load_all(text))
-    except RecursionError:
-        raise InvalidInputError(f"{source}: invalid YAML: nesting too deep", problems=()) from None
-    except Exception as exc:  # ruamel raises YAMLError and warnings-as-errors
-        if not exc.__class__.__module__.startswith("ruamel"):
-            raise
-        problem = _mark_problem(exc, source, text)
-        raise InvalidInputError(f"{source}: not valid YAML", problems=[problem]) from None
-    positions = _Positions(text)
+        trees = build_all(text)
+        fast = True
+    except Unsupported:
+        trees, fast = _load_with_ruamel(text, source), False
+    except TooLarge as exc:
+        doc = YamlDocument(source, None, positions, exc.index)
+        raise _walk_problem(doc, exc.path, _too_large()) from None
+    except Exception as exc:
+        raise _yaml_error(exc, source, text) from None
     docs = []
     for index, tree in enumerate(trees):
         doc = YamlDocument(source, None, positions, index)
-        doc.data = _to_plain(tree, doc)
+        doc.data = tree if fast else _to_plain(tree, doc)
         docs.append(doc)
     return docs
+
+
+def _load_with_ruamel(text: str, source: str) -> list[Any]:
+    try:
+        return list(_fast_yaml().load_all(text))
+    except Exception as exc:
+        raise _yaml_error(exc, source, text) from None
+
+
+def _yaml_error(exc: Exception, source: str, text: str) -> Exception:
+    if isinstance(exc, RecursionError):
+        return InvalidInputError(f"{source}: invalid YAML: nesting too deep", problems=())
+    if not exc.__class__.__module__.startswith("ruamel"):
+        return exc
+    problem = _mark_problem(exc, source, text)
+    return InvalidInputError(f"{source}: not valid YAML", problems=[problem])
+
+
+def _too_large() -> str:
+    return f"document too large (over {MAX_NODES:,} values after expanding aliases)"
 
 
 def load_document(text: str, source: str) -> YamlDocument:
@@ -228,11 +217,7 @@ def _to_plain(tree: Any, doc: YamlDocument) -> Any:
     def convert(node: Any, path: list[PathPart]) -> Any:
         budget[0] -= 1
         if budget[0] < 0:
-            raise _walk_problem(
-                doc,
-                path[:1],
-                f"document too large (over {MAX_NODES:,} values after expanding aliases)",
-            )
+            raise _walk_problem(doc, path[:1], _too_large())
         if len(path) > MAX_DEPTH:
             raise _walk_problem(doc, path, f"nested deeper than {MAX_DEPTH} levels")
         tag = _tag_of(node)

@@ -156,6 +156,9 @@ class Store:
                 os.replace(tmp, path)
             except OSError as exc:
                 raise RuntimeFailure(f"cannot write {uri}: {exc.strerror or exc}") from None
+            finally:
+                if os.path.exists(tmp):  # after a failed write (a full disk): no temp left
+                    os.unlink(tmp)
         elif uri.startswith("s3://"):
             bucket, key = _s3_parts(uri)
             try:

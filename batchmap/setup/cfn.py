@@ -1,149 +1,56 @@
-"""The resources of `batchmap setup` as a CloudFormation template (`setup -o cloudformation`)."""
+"""The CloudFormation side of the description: ``setup -o cloudformation``."""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping
 from typing import Any
 
-from batchmap.aws.iam import ECS_TASKS
-from batchmap.setup.spec import (
-    INSTANCE_ROLE,
-    PASS_ROLE_POLICY_NAME,
-    SERVICE_ROLE,
-    Desired,
-    trust,
-)
+from batchmap.config.loader import Config
+from batchmap.setup.model import GetAtt, Ref, Stack, Sub
 
 
-def _logical(prefix: str, name: str) -> str:
-    return prefix + "".join(part.title() for part in re.split(r"[^A-Za-z0-9]+", name) if part)
+def to_cfn(value: Any) -> Any:
+    """A description value in CloudFormation's JSON form."""
+    if isinstance(value, Ref):
+        return {"Ref": value.target}
+    if isinstance(value, GetAtt):
+        return {"Fn::GetAtt": [value.target, value.attribute]}
+    if isinstance(value, Sub):
+        return {"Fn::Sub": value.template} if "${" in value.template else value.template
+    if isinstance(value, Mapping):
+        return {k: to_cfn(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_cfn(v) for v in value]
+    return value
 
 
-def _managed(policy: str) -> dict[str, Any]:
-    return {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/" + policy}
-
-
-def template(want: Desired) -> dict[str, Any]:
-    """The same resources as ``Provisioner.plan``, declared for CloudFormation."""
-    resources: dict[str, Any] = {}
-    if want.service_role:
-        service_role: Any = want.service_role
-    else:
-        resources["BatchServiceRole"] = {
-            "Type": "AWS::IAM::Role",
-            "Properties": {
-                "RoleName": SERVICE_ROLE,
-                "AssumeRolePolicyDocument": trust("batch.amazonaws.com"),
-                "ManagedPolicyArns": [_managed("service-role/AWSBatchServiceRole")],
-            },
-        }
-        service_role = {"Fn::GetAtt": ["BatchServiceRole", "Arn"]}
-    instance_profile: Any = want.instance_role
-    if want.ec2 and not want.instance_role:
-        resources["InstanceRole"] = {
-            "Type": "AWS::IAM::Role",
-            "Properties": {
-                "RoleName": INSTANCE_ROLE,
-                "AssumeRolePolicyDocument": trust("ec2.amazonaws.com"),
-                "ManagedPolicyArns": [_managed("service-role/AmazonEC2ContainerServiceforEC2Role")],
-            },
-        }
-        resources["InstanceProfile"] = {
-            "Type": "AWS::IAM::InstanceProfile",
-            "Properties": {
-                "InstanceProfileName": INSTANCE_ROLE,
-                "Roles": [{"Ref": "InstanceRole"}],
-            },
-        }
-        instance_profile = {"Fn::GetAtt": ["InstanceProfile", "Arn"]}
-    user: dict[str, Any] = {
-        "RoleName": want.user_role,
-        "AssumeRolePolicyDocument": trust(ECS_TASKS),
-    }
-    if want.managed_policies:
-        user["ManagedPolicyArns"] = want.managed_policies
-    resources["UserRole"] = {"Type": "AWS::IAM::Role", "Properties": user}
-    if want.pass_principal:
-        kind, _, name = want.pass_principal.split(":", 5)[5].partition("/")
-        resources["PassRolePolicy"] = {
-            "Type": "AWS::IAM::Policy",
-            "Properties": {
-                "PolicyName": PASS_ROLE_POLICY_NAME,
-                "PolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Action": "iam:PassRole",
-                            "Resource": {"Fn::GetAtt": ["UserRole", "Arn"]},
-                            "Condition": {
-                                "StringEquals": {"iam:PassedToService": "batch.amazonaws.com"}
-                            },
-                        }
-                    ],
-                },
-                ("Roles" if kind == "role" else "Users"): [name.rsplit("/", 1)[-1]],
-            },
-        }
-    if want.bucket:
-        resources["Bucket"] = {
-            "Type": "AWS::S3::Bucket",
-            "Properties": {
-                "BucketName": want.bucket,
-                "BucketEncryption": {
-                    "ServerSideEncryptionConfiguration": [
-                        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
-                    ]
-                },
-                "PublicAccessBlockConfiguration": {
-                    "BlockPublicAcls": True,
-                    "IgnorePublicAcls": True,
-                    "BlockPublicPolicy": True,
-                    "RestrictPublicBuckets": True,
-                },
-            },
-        }
-    resources["LogGroup"] = {
-        "Type": "AWS::Logs::LogGroup",
-        "Properties": {"LogGroupName": want.log_group},
-    }
-    c = want.compute
-    # The API's computeResources, in CloudFormation's PascalCase: one source for both.
-    compute = {
-        key[0].upper() + key[1:]: value
-        for key, value in want.compute_resources(instance_profile).items()
-    }
-    resources["ComputeEnvironment"] = {
-        "Type": "AWS::Batch::ComputeEnvironment",
-        "Properties": {
-            "ComputeEnvironmentName": c["name"],
-            "Type": "MANAGED",
-            "State": "ENABLED",
-            "ServiceRole": service_role,
-            "ComputeResources": compute,
-        },
-    }
-    for queue in want.queues:
-        resources[_logical("Queue", queue)] = {
-            "Type": "AWS::Batch::JobQueue",
-            "Properties": {
-                "JobQueueName": queue,
-                "Priority": 1,
-                "State": "ENABLED",
-                "ComputeEnvironmentOrder": [
-                    {"Order": 1, "ComputeEnvironment": {"Ref": "ComputeEnvironment"}}
-                ],
-            },
-        }
-    return {
+def template(stack: Stack) -> dict[str, Any]:
+    """The stack as a CloudFormation template."""
+    body: dict[str, Any] = {
         "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": "AWS Batch for batchmap (Flyte's 'AWS Batch Setup for Map Tasks'), "
-        "generated by batchmap setup -o cloudformation",
-        "Resources": resources,
-        "Outputs": {
-            "UserRoleArn": {
-                "Value": {"Fn::GetAtt": ["UserRole", "Arn"]},
-                "Description": "iamRoleARN for exec files",
-            }
-        },
+        "Description": stack.description,
     }
+    if stack.parameters:
+        body["Parameters"] = {
+            p.logical_id: {"Type": p.type, "Description": p.description} for p in stack.parameters
+        }
+    resources: dict[str, Any] = {}
+    for r in stack.resources:
+        entry: dict[str, Any] = {"Type": r.type, "Properties": to_cfn(r.properties)}
+        if r.depends_on:
+            entry["DependsOn"] = list(r.depends_on)
+        resources[r.logical_id] = entry
+    body["Resources"] = resources
+    if stack.outputs:
+        body["Outputs"] = {
+            o.logical_id: {"Value": to_cfn(o.value), "Description": o.description}
+            for o in stack.outputs
+        }
+    return body
+
+
+def cloudformation(config: Config) -> dict[str, Any]:
+    """`setup -o cloudformation`: the config's resources as a template (no AWS call)."""
+    from batchmap.setup.describe import describe
+
+    return template(describe(config))

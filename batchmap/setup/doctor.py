@@ -17,6 +17,7 @@ from batchmap.aws.iam import Check, check_role
 from batchmap.config.loader import Config
 from batchmap.errors import BatchmapError
 from batchmap.files.store import parse_s3_uri
+from batchmap.setup.describe import user_role_name
 
 
 def _location(clients: ClientFactory | None, what: str, location: str) -> Check:
@@ -131,10 +132,23 @@ def _queues(clients: ClientFactory, names: list[str]) -> list[Check]:
     return checks
 
 
+def default_roles(config: Config, account: str, region: str | None) -> list[str]:
+    """The roles doctor checks without --role: the one `setup` makes for children
+    (``setup.userRole``) and FlyteAdmin's ``flyteadmin.assumableIamRole``."""
+    roles = []
+    name = user_role_name(config)
+    if name:
+        roles.append(f"arn:{partition_for(region)}:iam::{account}:role/{name}")
+    assumable = config.get("flyteadmin.assumableIamRole")
+    if assumable and assumable not in roles:
+        roles.append(str(assumable))
+    return roles
+
+
 def run_checks(
     config: Config, clients: ClientFactory | None, role: str | None = None
 ) -> list[Check]:
-    """Every check, in the order doctor shows them."""
+    """Every check, in the order doctor shows them; ``role`` replaces the default roles."""
     checks = [
         Check(
             "config",
@@ -174,10 +188,13 @@ def run_checks(
                 "no queues.executionQueues in the config: every execution needs --queue",
             )
         )
-    if role:
+    roles = [role] if role else default_roles(config, identity["Account"], clients.region)
+    for arn in roles:
+        # One role: "role: trust policy", as always; two: each row names its role.
+        label = "role" if len(roles) == 1 else f"role {arn.rsplit('/', 1)[-1]}"
         checks += [
-            Check(f"role: {c.name}", c.status, c.message, c.fix)
-            for c in check_role(clients.client("iam"), clients.client("sts"), role)
+            Check(f"{label}: {c.name}", c.status, c.message, c.fix)
+            for c in check_role(clients.client("iam"), clients.client("sts"), arn)
         ]
     try:
         with aws_call("logs:DescribeLogGroups"):
@@ -257,7 +274,8 @@ def policy(config: Config) -> dict[str, Any]:
             {
                 "Sid": "BatchmapStoreObjects",
                 "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:PutObject"],
+                # DeleteObject: an execution lock is deleted (conditionally) when released.
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
                 "Resource": [f"arn:{partition}:s3:::{b}/*" for b in buckets],
             }
         )

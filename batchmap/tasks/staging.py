@@ -11,7 +11,8 @@ Three objects under ``PROJECT/DOMAIN/EXECUTION/``:
 A child reads ``inputs.json``, 16 bytes of the index and its own line: three
 small reads whatever the size, with S3 range requests. Items are streamed to
 a temporary file while being written, so 100,000 items never need the whole
-JSON twice in memory.
+JSON twice in memory; items read from a file or S3 (``items.py``) are copied
+line by line from their spool, so ten million need no more memory than ten.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from batchmap.errors import InvalidInputError
+from batchmap.files.atomic import translated
 from batchmap.files.store import BlobStore
 from batchmap.launchplans.model import LaunchPlan
 from batchmap.runtime.child import INDEX_ENTRY
@@ -32,15 +34,25 @@ ITEMS = "items.jsonl"
 INDEX = "items.idx"
 
 
-def items(plan: LaunchPlan, values: Mapping[str, Any]) -> Iterator[Any]:
-    """Each child's item in index order: the element, or {name: element} for several lists."""
+def _encode(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def item_lines(plan: LaunchPlan, values: Mapping[str, Any]) -> Iterator[bytes]:
+    """Each child's item as one line of JSON, in index order; lists read from a source
+    (``executions/items.py``: they have ``lines()``) stream from their spool, several
+    lists zip line by line."""
     over = plan.map.over
-    columns = [values[name] for name in over]
+    columns = [
+        values[name].lines() if hasattr(values[name], "lines") else map(_encode, values[name])
+        for name in over
+    ]
     if len(over) == 1:
         yield from columns[0]
         return
+    keys = [_encode(name) + b":" for name in over]
     for row in zip(*columns, strict=True):
-        yield dict(zip(over, row, strict=True))
+        yield b"{" + b",".join(key + value for key, value in zip(keys, row, strict=True)) + b"}"
 
 
 def broadcast(plan: LaunchPlan, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -51,18 +63,19 @@ def stage(store: BlobStore, prefix: str, plan: LaunchPlan, values: Mapping[str, 
     """Write the three objects under ``prefix``; inputs.json last, so it marks completion."""
     size = 0
     written = 0
+    scratch = translated(tempfile.gettempdir(), "free space there or set TMPDIR elsewhere")
     with tempfile.TemporaryFile() as body, tempfile.TemporaryFile() as index:
-        offset = 0
-        index.write(INDEX_ENTRY.pack(0))
-        for item in items(plan, values):
-            line = json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
-            body.write(line)
-            offset += len(line)
-            index.write(INDEX_ENTRY.pack(offset))
-            size += 1
-        written = offset + index.tell()
-        body.seek(0)
-        index.seek(0)
+        with scratch:  # unnamed files: nothing is left behind, whatever happens
+            offset = 0
+            index.write(INDEX_ENTRY.pack(0))
+            for item in item_lines(plan, values):
+                body.write(item + b"\n")
+                offset += len(item) + 1
+                index.write(INDEX_ENTRY.pack(offset))
+                size += 1
+            written = offset + index.tell()
+            body.seek(0)
+            index.seek(0)
         store.put_stream(f"{prefix}/{ITEMS}", body)
         store.put_stream(f"{prefix}/{INDEX}", index)
     meta = {

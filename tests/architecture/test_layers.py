@@ -29,6 +29,7 @@ LAYERS: list[tuple[str, ...]] = [
         "batchmap.executions.plan",
         "batchmap.executions.queues",
         "batchmap.executions.execfile",
+        "batchmap.executions.items",
         "batchmap.executions.blobs",
     ),
     ("batchmap.backends",),

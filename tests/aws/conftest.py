@@ -12,7 +12,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tests.conftest import Invoke, write
+from tests.conftest import Invoke, moto_api, write
+from tests.faultproxy import FaultProxy
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -112,6 +113,34 @@ def aws(isolated: Path) -> Iterator[None]:
         make_account()
         write(Path("batchmap.yaml"), CONFIG)
         yield
+
+
+@pytest.fixture
+def served(server: str, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh account on the threaded server, with the guide's setup and config."""
+    moto_api(server, "/moto-api/reset")
+    moto_api(server, "/moto-api/config", {"batch": {"use_docker": False}})
+    monkeypatch.setenv("AWS_ENDPOINT_URL", server)
+    make_account()
+    write(Path("batchmap.yaml"), CONFIG)
+    return server
+
+
+@pytest.fixture
+def proxy(served: str) -> Iterator[FaultProxy]:
+    """A fault proxy in front of ``served``: point the client under test at ``proxy.url``;
+    the test's own clients keep talking to moto directly."""
+    with FaultProxy(served) as started:
+        yield started
+
+
+def no_real_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore's retry backoff and adaptive mode's token bucket, on a fake clock."""
+    monkeypatch.setattr("botocore.endpoint.time.sleep", lambda _s: None)
+    monkeypatch.setattr(
+        "botocore.retries.adaptive.ClientRateLimiter.on_sending_request",
+        lambda self, request, **kwargs: None,
+    )
 
 
 def register_with_items(

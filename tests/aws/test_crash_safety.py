@@ -59,7 +59,7 @@ def test_crash_after_each_step_then_rerun(cli: Invoke, monkeypatch, step: str) -
 
         owner, name = S3Store, "put"
 
-        def when(self, key, data, exclusive=False):  # type: ignore[no-untyped-def]
+        def when(self, key, data, exclusive=False, **_):  # type: ignore[no-untyped-def]
             return key.endswith("execution.json") and exclusive
 
     real = _crash_after(monkeypatch, owner, name, when or (lambda *a, **k: True))

@@ -86,7 +86,10 @@ def test_one_array_job_carries_everything(cli: Invoke) -> None:
     assert definition["retryStrategy"]["attempts"] == 4
     assert definition["retryStrategy"]["evaluateOnExit"][0]["onStatusReason"] == "Host EC2*"
     assert definition["timeout"] == {"attemptDurationSeconds": 3600}
-    assert {e["name"]: e["value"] for e in props["environment"]} == {"MODE": "fast"}
+    assert {e["name"]: e["value"] for e in props["environment"]} == {
+        "MODE": "fast",
+        "AWS_DEFAULT_REGION": "us-east-1",  # the child's S3 reads go to its own region
+    }
     s3 = boto3.client("s3", region_name="us-east-1")
     staged = json.loads(
         s3.get_object(Bucket="bm-bucket", Key=("store/flytesnacks/development/ex1/inputs.json"))[

@@ -225,3 +225,32 @@ def test_pass_role_allowed_and_denied_with_stubber() -> None:
         assert check.status == status
         if status == "fail":
             assert '"Action": "iam:PassRole"' in check.fix
+
+
+@pytest.mark.usefixtures("aws")
+def test_without_role_the_setup_role_and_flyteadmins_role_are_checked(cli: Invoke) -> None:
+    """The role `setup` makes (setup.userRole, in the caller's account) needs no --role;
+    with flyteadmin.assumableIamRole too, each row names its role."""
+    config = Path("batchmap.yaml").read_text()
+    Path("batchmap.yaml").write_text(config + "setup:\n  userRole:\n    name: batchmap-task\n")
+    rows = _rows(cli("doctor", "-o", "json"))
+    assert rows["role: role exists"]["message"] == ROLE_ARN
+    assert rows["role: trust policy"]["status"] == "ok"
+    other = "arn:aws:iam::123456789012:role/flyte-default"
+    Path("batchmap.yaml").write_text(
+        config
+        + "setup:\n  userRole:\n    name: batchmap-task\n"
+        + f"flyteadmin:\n  assumableIamRole: {other}\n"
+    )
+    result = cli("doctor", "-o", "json")
+    assert result.exit_code == 5
+    rows = _rows(result)
+    assert rows["role batchmap-task: role exists"]["status"] == "ok"
+    assert rows["role flyte-default: role exists"]["status"] == "fail"
+    # --role replaces both.
+    only = _rows(cli("doctor", "--role", ROLE_ARN, "-o", "json"))
+    assert [k for k in only if k.startswith("role")] == [
+        "role: role exists",
+        "role: trust policy",
+        "role: iam:PassRole",
+    ]

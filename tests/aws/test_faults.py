@@ -13,7 +13,6 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -24,8 +23,8 @@ from botocore.awsrequest import AWSResponse
 from batchmap.aws.clients import RateLimiter
 from batchmap.backends.aws import logs as aws_logs
 from batchmap.backends.base import LogCursor
-from tests.aws.conftest import CONFIG, make_account, register_with_items, set_job, write_logs
-from tests.conftest import Invoke, write
+from tests.aws.conftest import no_real_waits, register_with_items, set_job, write_logs
+from tests.conftest import Invoke
 
 P = ("-p", "flytesnacks", "-d", "development")
 
@@ -82,42 +81,6 @@ class Faults:
         )
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    import logging
-
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    srv = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    srv.start()
-    host, port = srv.get_host_and_port()
-    yield f"http://{host}:{port}"
-    srv.stop()
-
-
-@pytest.fixture
-def served(server: str, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A fresh account on the threaded server, with the guide's setup and config."""
-    import urllib.request
-
-    for path, body in (
-        ("/moto-api/reset", {}),
-        ("/moto-api/config", {"batch": {"use_docker": False}}),
-    ):
-        request = urllib.request.Request(
-            server + path,
-            data=json.dumps(body).encode(),
-            method="POST",
-            headers={"Content-Type": "application/json"},
-        )
-        urllib.request.urlopen(request, timeout=10).read()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", server)
-    make_account()
-    write(Path("batchmap.yaml"), CONFIG)
-    return server
-
-
 @pytest.fixture
 def faults(served: str, monkeypatch: pytest.MonkeyPatch) -> Faults:
     injected = Faults()
@@ -136,16 +99,7 @@ def _inject(monkeypatch: pytest.MonkeyPatch, hook: Faults, services: tuple[str, 
             self.events.register(f"before-send.{service}", hook)
 
     monkeypatch.setattr(boto3.session.Session, "__init__", patched)
-    _no_real_waits(monkeypatch)
-
-
-def _no_real_waits(monkeypatch: pytest.MonkeyPatch) -> None:
-    """botocore's retry backoff and adaptive mode's token bucket, on a fake clock."""
-    monkeypatch.setattr("botocore.endpoint.time.sleep", lambda _s: None)
-    monkeypatch.setattr(
-        "botocore.retries.adaptive.ClientRateLimiter.on_sending_request",
-        lambda self, request, **kwargs: None,
-    )
+    no_real_waits(monkeypatch)
 
 
 def test_rate_limiter_paces_calls_with_a_fake_clock() -> None:

@@ -1,5 +1,7 @@
-"""batchmap setup against an empty moto account: create, rerun, dry run, differences,
-and the CloudFormation template accepted by moto's CloudFormation."""
+"""batchmap setup against an empty moto account with a network given in the config:
+create, rerun, dry run, differences, partitions, and the CloudFormation template
+accepted by moto's CloudFormation and by cfn-lint. The default-VPC path, partial
+failures and the first run from `config init` are in test_setup_first_run.py."""
 
 import json
 from pathlib import Path
@@ -115,6 +117,7 @@ def test_setup_creates_everything_then_changes_nothing_and_doctor_passes(cli: In
         "instance profile:batchmap-ecs-instance",
         "user role:batchmap-task",
         "PassRole policy:role/ci-runner",
+        "storage policy:role/batchmap-task",
         "S3 bucket:team-batchmap",
         "log group:/aws/batch/job",
         "compute environment:batchmap-spot",
@@ -133,8 +136,14 @@ def test_setup_creates_everything_then_changes_nothing_and_doctor_passes(cli: In
     second = cli("setup", "-o", "json")
     assert set(_actions(second).values()) == {"exists"}
     assert "nothing to do" in second.stderr
-    doctor = cli("doctor", "--role", "arn:aws:iam::123456789012:role/batchmap-task")
+    storage = iam.get_role_policy(RoleName="batchmap-task", PolicyName="batchmap-storage")
+    assert storage["PolicyDocument"]["Statement"][0]["Resource"] == (
+        "arn:aws:s3:::team-batchmap/store/*"
+    )
+    doctor = cli("doctor", "-o", "json")  # no --role: the role setup made (setup.userRole)
     assert doctor.exit_code == 0, doctor.stdout + doctor.stderr
+    rows = {r["check"]: r for r in json.loads(doctor.stdout)}
+    assert rows["role: role exists"]["message"] == "arn:aws:iam::123456789012:role/batchmap-task"
 
 
 @pytest.mark.usefixtures("empty_account")
@@ -162,30 +171,119 @@ def test_a_difference_is_reported_and_left_alone_without_update(cli: Invoke) -> 
     )
 
 
-@pytest.mark.usefixtures("empty_account")
-def test_cloudformation_template_is_accepted_by_cloudformation(cli: Invoke) -> None:
-    result = cli("setup", "-o", "cloudformation")
-    assert result.exit_code == 0, result.stderr
-    assert "AWS::Batch::ComputeEnvironment" in result.stdout
-    assert _snapshot()["queues"] == []  # printing a template touches nothing
+def _lint(template: str, region: str = REGION) -> list[str]:
+    """cfn-lint's findings on a template (errors and warnings; informational ones aside)."""
+    from cfnlint.api import lint
+
+    return [
+        f"{m.rule.id} {m.message} (line {m.linenumber})"
+        for m in lint(template, regions=[region])
+        if not m.rule.id.startswith("I")
+    ]
+
+
+# moto 5.2.5's CloudFormation ignores an AWS::IAM::Role's ManagedPolicyArns and an
+# AWS::S3::Bucket's PublicAccessBlockConfiguration; CloudFormation applies both.
+MOTO_CFN_GAPS = ("missing policies arn:aws:iam::aws:policy/", "public access is not blocked")
+
+
+def _beyond_moto_cfn(rows: list[dict]) -> list[dict]:
+    """The rows of a plan that are not `exists`, but for moto's CloudFormation gaps."""
+    return [
+        r
+        for r in rows
+        if r["action"] != "exists"
+        and not (r["action"] == "differs" and r["detail"].startswith(MOTO_CFN_GAPS))
+    ]
+
+
+def _create_stack(template: str, parameters: dict[str, str] | None = None) -> set[str]:
     cfn = boto3.client("cloudformation", region_name=REGION)
     cfn.create_stack(
-        StackName="batchmap", TemplateBody=result.stdout, Capabilities=["CAPABILITY_NAMED_IAM"]
+        StackName="batchmap",
+        TemplateBody=template,
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        Parameters=[
+            {"ParameterKey": k, "ParameterValue": v} for k, v in (parameters or {}).items()
+        ],
     )
     stack = cfn.describe_stacks(StackName="batchmap")["Stacks"][0]
-    assert stack["StackStatus"] == "CREATE_COMPLETE"
-    types = {
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    return {
         r["ResourceType"]
         for r in cfn.list_stack_resources(StackName="batchmap")["StackResourceSummaries"]
     }
+
+
+@pytest.mark.usefixtures("empty_account")
+def test_cloudformation_template_is_accepted_by_cloudformation_and_cfn_lint(cli: Invoke) -> None:
+    result = cli("setup", "-o", "cloudformation")
+    assert result.exit_code == 0, result.stderr
+    assert "Parameters" not in result.stdout  # the config names the network
+    assert _snapshot()["queues"] == []  # printing a template touches nothing
+    assert _lint(result.stdout) == []
+    types = _create_stack(result.stdout)
     assert {
         "AWS::Batch::ComputeEnvironment",
         "AWS::Batch::JobQueue",
         "AWS::IAM::Role",
+        "AWS::IAM::InstanceProfile",
+        "AWS::IAM::Policy",
         "AWS::S3::Bucket",
         "AWS::Logs::LogGroup",
     } <= types
     assert sorted(_snapshot()["queues"]) == ["critical", "default"]
+    iam = boto3.client("iam", region_name=REGION)
+    passing = iam.get_role_policy(RoleName="ci-runner", PolicyName="batchmap-pass-role")
+    assert passing["PolicyDocument"]["Statement"][0]["Resource"] == (
+        "arn:aws:iam::123456789012:role/batchmap-task"
+    )
+    # What the stack made is what `setup` would have made: nothing left to create, and
+    # nothing different but what moto's CloudFormation leaves out.
+    after = cli("setup", "--dryRun", "-o", "json")
+    assert after.exit_code == 0, after.stderr
+    assert _beyond_moto_cfn(json.loads(after.stdout)) == []
+
+
+def test_cloudformation_template_without_a_network_takes_it_as_parameters(cli: Invoke) -> None:
+    """No subnets in the config: the template asks for them (typed parameters), and a
+    stack made with the default VPC's is what `setup` itself would have made."""
+    with mock_aws(config=MOTO):
+        _empty_account(REGION)
+        text = Path("batchmap.yaml").read_text()
+        network = text[text.index("    subnets:") : text.index("    maxvCpus")]
+        Path("batchmap.yaml").write_text(text.replace(network, ""))
+        result = cli("setup", "-o", "cloudformation")
+        assert result.exit_code == 0, result.stderr
+        assert _lint(result.stdout) == []
+        ec2 = boto3.client("ec2", region_name=REGION)
+        vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
+        subnets = [
+            s["SubnetId"]
+            for s in ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])[
+                "Subnets"
+            ]
+        ]
+        group = ec2.describe_security_groups(
+            Filters=[
+                {"Name": "vpc-id", "Values": [vpc["VpcId"]]},
+                {"Name": "group-name", "Values": ["default"]},
+            ]
+        )["SecurityGroups"][0]["GroupId"]
+        _create_stack(result.stdout, {"Subnets": ",".join(subnets), "SecurityGroupIds": group})
+        after = cli("setup", "--dryRun", "-o", "json")
+        assert after.exit_code == 0, after.stderr
+        assert _beyond_moto_cfn(json.loads(after.stdout)) == []
+
+
+def test_cfn_lint_finds_what_aws_would_refuse() -> None:
+    """The lint is no rubber stamp: an id AWS does not accept is reported."""
+    template = (
+        "Resources:\n  Env:\n    Type: AWS::Batch::ComputeEnvironment\n    Properties:\n"
+        "      Type: MANAGED\n      ComputeResources:\n        Type: SPOT\n"
+        "        MaxvCpus: 4\n        Subnets: [subnet-1]\n        SecurityGroupIds: [sg-1]\n"
+    )
+    assert any("subnet-1" in finding for finding in _lint(template))
 
 
 def test_setup_needs_a_setup_section(cli: Invoke) -> None:

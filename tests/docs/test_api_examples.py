@@ -32,4 +32,5 @@ def test_every_example_of_the_api_page_runs(isolated: Path, monkeypatch) -> None
     assert "child 3: 4 squared is 16" in text
     assert "SUCCEEDED (2, 5)" in text
     assert "4 True" in text  # NotFoundError's exit code
+    assert "3 txt" in text and "True SUCCEEDED" in text  # items from a file; an ad-hoc run
     assert (isolated / ".batchmap" / "store" / "flytesnacks" / "development" / "api-demo").is_dir()

@@ -4,48 +4,23 @@ server on 127.0.0.1, from an empty account to submitted array jobs of 1..25,000 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
 
 from tests.aws.conftest import BATCH_TRUST, ECS_TRUST, ROLE_ARN
-from tests.conftest import installed
+from tests.conftest import installed, moto_api
 
 pytestmark = pytest.mark.server
 ROOT = Path(__file__).parents[2]
 
 
-def _post(url: str, body: dict | None = None) -> None:
-    data = json.dumps(body or {}).encode()
-    request = urllib.request.Request(
-        url, data=data, method="POST", headers={"Content-Type": "application/json"}
-    )
-    urllib.request.urlopen(request, timeout=10).read()
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    srv = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    srv.start()
-    host, port = srv.get_host_and_port()
-    url = f"http://{host}:{port}"
-    _post(f"{url}/moto-api/config", {"batch": {"use_docker": False}})
-    yield url
-    srv.stop()
-
-
 @pytest.fixture
 def account(server: str, tmp_path: Path, isolated: Path) -> dict:
-    _post(f"{server}/moto-api/reset")
+    moto_api(server, "/moto-api/reset")
     kw = {"region_name": "us-east-1", "endpoint_url": server}
     iam = boto3.client("iam", **kw)
     iam.create_role(RoleName="batchmap-task", AssumeRolePolicyDocument=json.dumps(ECS_TRUST))

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import logging
 import re
 import socket
 import subprocess
@@ -38,6 +37,7 @@ from batchmap.tasks import kind_of
 from batchmap.tasks.base import Target
 from batchmap.tasks.staging import stage, stage_relaunch
 from tests.aws.conftest import ECS_TRUST
+from tests.conftest import moto_api
 from tests.runtime.awsbatch import Container, image_with_python3, start_child
 from tests.runtime.conftest import StandIn
 
@@ -63,29 +63,11 @@ json.dump({
 ITEMS = ["zero", "un ü", "deux;$(id) 'q'", "fail"]
 
 
-def _post(url: str, data: bytes = b"{}") -> None:
-    headers = {"Content-Type": "text/plain"}  # moto reads the raw body, not a form
-    request = urllib.request.Request(url, data=data, method="POST", headers=headers)
-    urllib.request.urlopen(request, timeout=10).read()
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    srv = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    srv.start()
-    host, port = srv.get_host_and_port()
-    yield f"http://{host}:{port}"
-    srv.stop()
-
-
 @pytest.fixture
 def account(server: str, standin: Callable[..., StandIn], tmp_path: Path) -> dict[str, Any]:
     """A bucket, a role allowed to read and write it, and a container credentials endpoint
     that hands out that role's credentials (as the ECS agent does for jobRoleArn)."""
-    _post(f"{server}/moto-api/reset")
+    moto_api(server, "/moto-api/reset")
     kw = {"region_name": "us-east-1", "endpoint_url": server}
     s3 = boto3.client("s3", **kw)
     s3.create_bucket(Bucket=BUCKET)
@@ -128,11 +110,11 @@ def account(server: str, standin: Callable[..., StandIn], tmp_path: Path) -> dic
 @contextlib.contextmanager
 def signatures_checked(server: str) -> Iterator[None]:
     """moto authenticates every request (SigV4 signature, session token, role policy)."""
-    _post(f"{server}/moto-api/reset-auth", b"0")
+    moto_api(server, "/moto-api/reset-auth", b"0")
     try:
         yield
     finally:
-        _post(f"{server}/moto-api/reset-auth", b"inf")
+        moto_api(server, "/moto-api/reset-auth", b"inf")
 
 
 def _plan(tmp_path: Path, command: list[str]) -> LaunchPlan:

@@ -43,6 +43,7 @@ def test_empty_file_is_an_empty_mapping() -> None:
         ("a: [1, 2\nb: 3\n", "f.yaml:2: invalid YAML"),
         ("a: !!python/object/apply:os.system ['true']\n", "f.yaml:1: YAML tag"),
         ("a: !custom x\n", "f.yaml:1: YAML tag '!custom' is not allowed"),
+        ("a: {fromFile: s3://b/k.txt}\n", 'quote values with "://"'),
         ("a: " + "[" * 400 + "]" * 400 + "\n", "nest"),
         ("a: 1\n---\nb: 2\n", "holds 2 YAML documents"),
     ],

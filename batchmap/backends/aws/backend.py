@@ -196,6 +196,7 @@ class AwsBatchBackend:
                 log_group=self.config.log_group,
                 plugin=plugin,
                 eks=eks,
+                region=self.region,
             ),
             "submitJobs": submit_requests(
                 execution=plan.name,
@@ -224,7 +225,22 @@ class AwsBatchBackend:
 
     # -- submission ---------------------------------------------------------------------
     def _register(self, definition: dict[str, Any]) -> str:
-        """Reuse the ACTIVE revision with the same content, else register a new one."""
+        """Reuse the ACTIVE revision with the same content, else register a new one.
+
+        RegisterJobDefinition is sent once per try, like SubmitJob: a revision whose
+        answer was lost is found by content and reused, so revisions never pile up."""
+        found = self._registered(definition)
+        if found:
+            return found
+        once = self.clients.client("batch", single_attempt=True)
+        return self._once(
+            "batch:RegisterJobDefinition",
+            lambda: str(once.register_job_definition(**definition)["jobDefinitionArn"]),
+            lambda: self._registered(definition),
+        )
+
+    def _registered(self, definition: dict[str, Any]) -> str | None:
+        """The ACTIVE revision of the definition with the same content, if any."""
         paginator = self.batch.get_paginator("describe_job_definitions")
         with aws_call("batch:DescribeJobDefinitions"):
             for page in paginator.paginate(
@@ -233,8 +249,7 @@ class AwsBatchBackend:
                 for existing in page["jobDefinitions"]:
                     if _normal(existing) == _normal(definition):
                         return str(existing["jobDefinitionArn"])
-        with aws_call("batch:RegisterJobDefinition"):
-            return str(self.batch.register_job_definition(**definition)["jobDefinitionArn"])
+        return None
 
     def _jobs(
         self, plan: ExecutionPlan, requests: list[dict[str, Any]], ids: list[str]
@@ -281,19 +296,29 @@ class AwsBatchBackend:
         it blindly. After such a failure the job is looked up by name and tags, and only
         submitted again when it is not there."""
         once = self.clients.client("batch", single_attempt=True)
+        return self._once(
+            "batch:SubmitJob",
+            lambda: str(once.submit_job(**request)["jobId"]),
+            lambda: self._find(request),
+        )
+
+    def _once(self, operation: str, call: Any, find: Any) -> str:
+        """Make a call that is not idempotent: one request per try and, after an ambiguous
+        failure (5xx, lost answer, timeout, throttling), look for what it may have created
+        before trying again. The look-up waits first: AWS's listings may lag a moment."""
         delay = 1.0
         for attempt in range(1, SUBMIT_ATTEMPTS + 1):
             try:
-                with aws_call("batch:SubmitJob"):
-                    return str(once.submit_job(**request)["jobId"])
+                with aws_call(operation):
+                    return str(call())
             except AwsServiceError:
-                found = self._find(request)
-                if found:
-                    return found
-                if attempt == SUBMIT_ATTEMPTS:
-                    raise
                 self.sleep(delay)
                 delay = min(delay * 2, 20.0)
+                found = find()
+                if found:
+                    return str(found)
+                if attempt == SUBMIT_ATTEMPTS:
+                    raise
         raise AssertionError("unreachable")
 
     def _find(self, request: dict[str, Any]) -> str | None:

@@ -106,6 +106,7 @@ def job_definition(
     log_group: str,
     plugin: Mapping[str, Any],
     eks: bool,
+    region: str | None = None,
 ) -> dict[str, Any]:
     """RegisterJobDefinition's input for one execution (``plan`` is the launch plan spec,
     ``child`` what each child runs: a template for batchmap's child, or a command as is).
@@ -116,6 +117,9 @@ def job_definition(
     task = plan["task"]
     command = child_command(task, child.command) if child.templated else list(child.command)
     env = {
+        # The child reads its inputs from the execution's bucket in this region: saying so
+        # spares it a redirect where the container is not told its region.
+        **({"AWS_DEFAULT_REGION": region} if region and child.templated else {}),
         **{str(k): str(v) for k, v in (plugin.get("defaultEnvVars") or {}).items()},
         **child.env,
     }

@@ -1,0 +1,47 @@
+"""Relaunches of one root made at the same time (real processes, local backend): each
+records itself under the root, so every one of them is merged into `--outputs`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.cli.test_local_backend import PY, P, prepare, status
+from tests.conftest import Invoke, Result, batchmap_process
+
+pytestmark = pytest.mark.server
+N = 6
+# Fails until the marker file exists; then outputs ten times its item.
+FIXABLE = (
+    "import json, os, sys; n = int(sys.argv[1]); ok = os.path.exists(sys.argv[2]); "
+    "ok and json.dump(n * 10, open(os.environ['BATCHMAP_OUTPUT'], 'w')); sys.exit(0 if ok else 4)"
+)
+
+
+def test_concurrent_relaunches_all_appear_in_the_merged_outputs(
+    cli: Invoke, tmp_path: Path
+) -> None:
+    marker = tmp_path / "fixed"
+    items = list(range(1, N + 1))
+    exec_file = prepare(
+        cli, tmp_path, [PY, "-c", FIXABLE, "{{ item }}", str(marker)], default=items, ratio=0.5
+    )
+    first = cli("create", "execution", *P, "--execFile", str(exec_file), "--wait", "root")
+    assert first.exit_code == 7, first.stderr
+    marker.write_text("yes")
+    processes = [
+        batchmap_process("relaunch", *P, "root", "--index", str(i), "--wait", "--name", f"fix{i}")
+        for i in range(N)
+    ]
+    results = []
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=180)
+        results.append(Result(process.returncode, stdout, stderr))
+    assert [r.exit_code for r in results] == [0] * N, [r.stderr for r in results]
+    merged = cli("get", "execution", *P, "root", "--outputs", "-o", "json")
+    assert json.loads(merged.stdout) == [n * 10 for n in items]
+    table = cli("get", "execution", *P, "root", "--outputs").stdout.splitlines()[2:]
+    assert [line.split()[-1] for line in table] == [f"fix{i}" for i in range(N)]
+    assert sorted(status(cli, "root")["relaunches"]) == sorted(f"fix{i}" for i in range(N))
