@@ -50,9 +50,9 @@ def test_get_execution_describes_the_parents_once(
     data = json.loads(result.stdout)
     assert data["status"]["failed"] == 100
     assert [c["index"] for c in data["children"]] == list(range(0, 500, 10))
-    # the manifest, the parents once (counts and which statuses to list), one page of
-    # FAILED children, and the 50 rows shown
-    assert calls == Counter(GetObject=1, DescribeJobs=2, ListJobs=1)
+    # the manifest and its relaunch records, the parents once (counts and which statuses
+    # to list), one page of FAILED children, and the 50 rows shown
+    assert calls == Counter(GetObject=1, ListObjectsV2=1, DescribeJobs=2, ListJobs=1)
     assert built == Counter(s3=1, batch=1)
 
 
