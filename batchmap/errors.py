@@ -78,6 +78,21 @@ class BatchmapError(Exception):
         return [self.message]
 
 
+class UsageError(BatchmapError):
+    """The command line cannot be used as given: an option value outside its vocabulary
+    or syntax (``-o xml``, ``--status FAILD``, ``--index 3-``, an index the execution
+    does not have), options that exclude each other, a missing choice. Exit 2, as
+    typer's own usage errors (docs/exit-codes.md)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class Interrupted(BatchmapError):
+    """Ctrl-C (or SIGTERM) ended a command; the message says what goes on (exit 130)."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+
 class InvalidInputError(BatchmapError):
     """A config, launch plan, exec file, input, role ARN or service account is wrong."""
 

@@ -336,6 +336,23 @@ def mixed(n: int) -> list[str]:
     ]
 
 
+def grid_calls(aws: Aws, name: str) -> Counter[str]:
+    """The AWS calls of the live view's status grid (a status per child, re-read at most
+    every 10 s), through the library in this process."""
+    from batchmap.api import Batchmap
+
+    bm = Batchmap.open(
+        environ=aws.env,
+        cwd=aws.work,
+        home=Path(aws.env["HOME"]),
+        endpoint_url=aws.env["AWS_ENDPOINT_URL"],
+    )
+    manifest = bm.executions.get("p", "d", name)
+    backend = bm.backend("aws")
+    counts = backend.counts(manifest)
+    return aws.calls(lambda: backend.statuses(manifest, counts))
+
+
 def status_rows(aws: Aws, sizes: list[int], runs: int) -> list[Row]:
     rows = []
     for n in sizes:
@@ -346,10 +363,12 @@ def status_rows(aws: Aws, sizes: list[int], runs: int) -> list[Row]:
         ours_calls = aws.calls(lambda get=get: aws.batchmap(*get))
         naive_calls = aws.calls(lambda parent=parent: aws.script("naive_status.py", parent))
         one_calls = aws.calls(lambda parent=parent: aws.script("parent_status.py", parent))
+        grid = grid_calls(aws, name)
         naive = Row(
             f"`get execution NAME`, {n:,} children vs naive boto3 (every child)",
             1.0,
-            note=f"AWS calls: batchmap {_calls(ours_calls)}; naive {_calls(naive_calls)}",
+            note=f"AWS calls: batchmap {_calls(ours_calls)}; naive {_calls(naive_calls)}; "
+            f"the live view's status grid {_calls(grid)}",
         )
         rows.append(
             paired(

@@ -189,6 +189,15 @@ class Backend(Protocol):
         showing both calls, so that it does not read the execution twice."""
         ...
 
+    def statuses(self, manifest: Manifest, counts: Mapping[str, int]) -> list[str]:
+        """Every child's status by position (the status grid), as cheaply as the backend
+        can: ``counts`` (just read) says which statuses are worth listing."""
+        ...
+
+    def finished_at(self, manifest: Manifest) -> dt.datetime | None:
+        """When the last child of a finished execution stopped (None if unknown)."""
+        ...
+
     def links(self, manifest: Manifest) -> list[str]:
         """Where to see the whole execution (console links, a folder)."""
         ...

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from batchmap import __version__
 from batchmap.cli import config as config_cmd
@@ -28,13 +29,47 @@ from batchmap.cli import run as run_cmd
 from batchmap.cli import setup as setup_cmd
 from batchmap.cli.context import AppState, Environment, GlobalOptions
 from batchmap.cli.output import Output, OutputFormat
-from batchmap.errors import BatchmapError, ExitCode
+from batchmap.errors import BatchmapError, ExitCode, Interrupted
+
+# The order a user takes the commands in: configure, set up AWS, register, run, watch, fix.
+ORDER = (
+    "config",
+    "setup",
+    "doctor",
+    "register",
+    "get",
+    "create",
+    "logs",
+    "relaunch",
+    "delete",
+    "terminate",
+)
+
+
+class InOrder(TyperGroup):
+    """Lists the commands in ORDER (typer lists single commands before groups)."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        names = super().list_commands(ctx)
+        return sorted(names, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))
+
 
 app = typer.Typer(
+    cls=InOrder,
     name="batchmap",
     help=(
         "Run map tasks (array jobs) on AWS Batch the way Flyte does, without a Flyte "
-        "backend.\n\nStart with 'batchmap config init', then see docs/ for the tour."
+        "backend, or on this machine (the default local backend).\n\n"
+        "A first run, in the order of the commands below:\n\n"
+        "\b\n"
+        "  batchmap register files squares.yaml\n"
+        "  batchmap get launchplan -p flytesnacks -d development squares --execFile exec.yaml\n"
+        "  batchmap create execution -p flytesnacks -d development --execFile exec.yaml --wait\n"
+        "  batchmap logs -p flytesnacks -d development NAME\n\n"
+        "For AWS Batch: 'batchmap config init --backend aws', 'batchmap setup', "
+        "'batchmap doctor'. Every command has --help with examples; exit codes: 0 ok, "
+        "2 usage, 3 invalid input, 4 not found, 5 AWS refused, 6 AWS unavailable, "
+        "7 below the success ratio, 130 interrupted."
     ),
     no_args_is_help=True,
     add_completion=True,
@@ -42,17 +77,17 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app.add_typer(config_cmd.app, name="config")
+app.command("setup")(setup_cmd.setup)
+app.command("doctor")(doctor_cmd.doctor)
+app.add_typer(register_cmd.app, name="register")
 app.add_typer(get_cmd.app, name="get")
 app.add_typer(create_cmd.app, name="create")
-app.add_typer(delete_cmd.app, name="delete")
-app.add_typer(delete_cmd.app, name="terminate", help="The same as delete: stop executions.")
-app.add_typer(register_cmd.app, name="register")
-app.add_typer(config_cmd.app, name="config")
 app.command("run")(run_cmd.run)
 app.command("logs")(logs_cmd.logs)
 app.command("relaunch")(relaunch_cmd.relaunch)
-app.command("doctor")(doctor_cmd.doctor)
-app.command("setup")(setup_cmd.setup)
+app.add_typer(delete_cmd.app, name="delete")
+app.add_typer(delete_cmd.app, name="terminate", help="The same as delete: abort executions.")
 
 
 def _version(value: bool) -> None:
@@ -140,8 +175,10 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         return int(result) if isinstance(result, int) else ExitCode.OK
     except BatchmapError as exc:
         lines = exc.lines()
+        # Ctrl-C says what goes on, which is no error.
+        say = out.info if isinstance(exc, Interrupted) else out.error
         for line in lines:
-            out.error(line)
+            say(line)
         for warning in getattr(exc, "warnings", []):
             out.warn(str(warning))
         if exc.hint:

@@ -91,15 +91,25 @@ class AppState:
     def executions(self) -> Executions:
         return self.app.executions
 
-    def output(self, fmt: OutputFormat | None = None) -> Output:
+    def output(self, fmt: OutputFormat | None = None, *, wide: bool = False) -> Output:
         """The renderer; a command's own ``-o`` wins over the global one."""
         return Output(
-            fmt or self.options.output, self.env.stdout, self.env.stderr, self.env.environ
+            fmt or self.options.output,
+            self.env.stdout,
+            self.env.stderr,
+            self.env.environ,
+            wide=wide,
         )
 
     def path(self, path: Path) -> Path:
         """A path given on the command line, relative to the run's working directory."""
         return path if path.is_absolute() else self.env.cwd / path
+
+    @property
+    def cli(self) -> str:
+        """How to call batchmap again with this run's config (in commands it suggests)."""
+        config = self.options.config_path
+        return f"batchmap -c {config}" if config else "batchmap"
 
     def show_warnings(self, out: Output) -> None:
         out.problems(self.config.warnings)

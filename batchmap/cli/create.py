@@ -89,8 +89,10 @@ def execution(
 
     Checks the exec file against the launch plan before anything else, stages
     the inputs, records the execution and submits it. --dryRun prints the whole
-    plan and changes nothing. With --wait, shows live progress and exits 0 when
-    the execution met its success ratio, 7 when not; Ctrl-C exits 130.
+    plan and changes nothing. With --wait, shows live progress (a plain line at
+    most every 10 s when not on a terminal), then a summary: failed children,
+    the success ratio, wall time and the commands to run next. Exits 0 when the
+    execution met its success ratio, 7 when not; Ctrl-C exits 130.
 
     Examples:
 
@@ -102,13 +104,13 @@ def execution(
           --items numbers=s3://my-bucket/numbers.jsonl
     """
     from batchmap.cli import views
-    from batchmap.errors import InvalidInputError
+    from batchmap.errors import UsageError
     from batchmap.executions.plan import ExecutionRequest
 
     state = app_state(ctx)
     out = state.output(output)
     if name and name_arg and name != name_arg:
-        raise InvalidInputError(f"two names given: {name_arg!r} and --name {name!r}")
+        raise UsageError(f"two names given: {name_arg!r} and --name {name!r}")
     state.show_warnings(out)
     request = ExecutionRequest(
         project=project,
@@ -132,4 +134,4 @@ def execution(
     manifest = state.executions.submit(plan, foreground=wait)
     views.submitted(out, state.executions, manifest, waiting=wait)
     if wait:
-        views.wait(out, state.executions, manifest)
+        views.wait(out, state.executions, manifest, cli=state.cli)

@@ -17,8 +17,14 @@ def execution(
     domain: DomainOpt,
     name: NameArg,
     reason: Annotated[
-        str, typer.Option("--reason", help="Why (recorded by AWS Batch and the manifest).")
-    ] = "Terminated with batchmap",
+        str | None,
+        typer.Option(
+            "--reason",
+            help="Why: recorded in the manifest and given to every stopped child "
+            "(default: aborted with batchmap delete execution).",
+            show_default=False,
+        ),
+    ] = None,
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Return once asked; do not wait until stopped.")
     ] = False,
@@ -27,10 +33,11 @@ def execution(
     ] = False,
     output: OutputOpt = None,
 ) -> None:
-    """Terminate an execution: cancel its children not yet started, stop running ones.
+    """Abort an execution: cancel its children not yet started, stop running ones.
 
-    Waits until AWS Batch (or the local supervisor) confirms, unless --no-wait.
-    An execution that already finished is left as it is (exit 0).
+    The execution's phase becomes ABORTED, and every child it stopped carries the
+    reason. Waits until AWS Batch (or the local supervisor) confirms, unless
+    --no-wait. An execution that already finished is left as it is (exit 0).
 
     Examples:
 
@@ -39,9 +46,12 @@ def execution(
       batchmap terminate execution -p flytesnacks -d development f3kq0l2m9x8c7v6b5n4a --no-wait
     """
     from batchmap.cli import views
+    from batchmap.executions.phase import ABORT_REASON
 
     state = app_state(ctx)
     out = state.output(output)
     manifest = state.executions.get(project, domain, name)
-    result = state.executions.terminate(manifest, reason, wait=not no_wait, dry_run=dry_run)
+    result = state.executions.terminate(
+        manifest, reason or ABORT_REASON, wait=not no_wait, dry_run=dry_run
+    )
     views.terminated(out, result)

@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 
 from batchmap.cli.context import app_state
-from batchmap.cli.options import OutputOpt
+from batchmap.cli.options import OutputOpt, WideOpt
 from batchmap.cli.output import Column, OutputFormat
 
 COLUMNS = [
@@ -36,6 +36,7 @@ def doctor(
             help="Print the least-privilege IAM policy batchmap itself needs, and exit.",
         ),
     ] = False,
+    wide: WideOpt = False,
     output: OutputOpt = None,
 ) -> None:
     """Check the setup: config, storage, credentials, queues, compute environments, role.
@@ -57,7 +58,7 @@ def doctor(
     from batchmap.setup.doctor import failed, policy, run_checks
 
     state = app_state(ctx)
-    out = state.output(output)
+    out = state.output(output, wide=wide)
     config = state.config
     if print_policy:
         out.text(to_json(policy(config)))

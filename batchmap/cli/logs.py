@@ -87,9 +87,8 @@ def logs(
       batchmap logs -p flytesnacks -d development f3kq0l2m9x8c7v6b5n4a --follow
       batchmap logs -p flytesnacks -d development f3kq0l2m9x8c7v6b5n4a --since 10m -o json
     """
-    from batchmap.backends.base import ChildQuery, LogCursor, LogQuery
+    from batchmap.backends.base import LogCursor, LogQuery
     from batchmap.cli.selection import parse_indexes, parse_since, parse_statuses
-    from batchmap.executions.lifecycle import require_success
 
     state = app_state(ctx)
     out = state.output(output)
@@ -104,22 +103,51 @@ def logs(
     if not follow:
         events = executions.logs(manifest, query, LogCursor())
         out.lines(_format(e, out, timestamps) for e in _tail(events, tail))
+        if not events:
+            _say_empty(out, executions, manifest, query)
         return
+    _follow(out, executions, manifest, query, stamps=timestamps)
+
+
+def _follow(out: Any, executions: Any, manifest: Any, query: Any, *, stamps: bool) -> None:
+    """Stream until the end; then the failed children's last lines and the exit code."""
+    from batchmap.backends.base import ChildQuery
+    from batchmap.errors import Interrupted
+    from batchmap.executions.lifecycle import require_success
+
     seen: dict[int, deque[str]] = defaultdict(lambda: deque(maxlen=FAILED_TAIL_LINES))
     # A status line on stderr when a person watches; plain lines only when piped.
     watched = out.interactive and bool(getattr(out.stdout, "isatty", lambda: False)())
     last = ""
-    for phase, events in executions.follow(manifest, query):
-        for event in events:
-            seen[event.index].append(_label(event) + " " + event.message)
-        out.lines(_format(e, out, timestamps) for e in events)
-        if watched and phase.describe() != last:
-            out.info(f"── {phase.describe()}")
-            last = phase.describe()
+    try:
+        for phase, events in executions.follow(manifest, query):
+            for event in events:
+                seen[event.index].append(_label(event) + " " + event.message)
+            out.lines(_format(e, out, stamps) for e in events)
+            if watched and phase.describe() != last:
+                out.info(f"── {phase.describe()}")
+                last = phase.describe()
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted: stopped following; {manifest.name} continues") from None
+    if not seen:
+        _say_empty(out, executions, manifest, query)
     if not phase.ok:
         every_failed = ChildQuery(statuses=frozenset({"FAILED"}), limit=None)
         _failed_tails(out, executions.children(manifest, every_failed), seen)
     require_success(phase)
+
+
+def _say_empty(out: Any, executions: Any, manifest: Any, query: Any) -> None:
+    """An empty answer says so (on stderr; exit 0)."""
+    from batchmap.backends.base import ChildQuery
+
+    if query.statuses or query.indexes:
+        one = ChildQuery(query.statuses, query.indexes, limit=1)
+        if not executions.children(manifest, one):
+            chosen = ",".join(sorted(query.statuses)) or "the chosen"
+            out.info(f"no {chosen} children in {manifest.name}: no log lines")
+            return
+    out.info(f"no log lines from the children of {manifest.name} (yet)")
 
 
 def _tail(events: list[Any], tail: int | None) -> list[Any]:

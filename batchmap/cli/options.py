@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from batchmap.cli.complete import complete_execution, complete_status
 from batchmap.cli.output import OutputFormat
 
 OutputOpt = Annotated[
@@ -62,7 +63,14 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing f
 DryRunOpt = Annotated[
     bool, typer.Option("--dryRun", "--dry-run", help="Print the plan; change nothing.")
 ]
-NameArg = Annotated[str, typer.Argument(help="Execution name.", show_default=False)]
+NameArg = Annotated[
+    str,
+    typer.Argument(help="Execution name.", show_default=False, autocompletion=complete_execution),
+]
+OptionalNameArg = Annotated[
+    str | None,
+    typer.Argument(help="Execution name.", show_default=False, autocompletion=complete_execution),
+]
 IndexOpt = Annotated[
     str | None,
     typer.Option(
@@ -77,11 +85,18 @@ StatusOpt = Annotated[
         "--status",
         help="Only children in this status (repeat or comma-separate).",
         show_default=False,
+        autocompletion=complete_status,
     ),
 ]
 WaitOpt = Annotated[
     bool,
     typer.Option(
         "--wait", help="Show progress until the end; exit 0, or 7 below the success ratio."
+    ),
+]
+WideOpt = Annotated[
+    bool,
+    typer.Option(
+        "--wide", help="Every column, values in full (tables otherwise fit the terminal)."
     ),
 ]

@@ -25,29 +25,101 @@ class OutputFormat(str, Enum):
     table = "table"
     json = "json"
     yaml = "yaml"
+    html = "html"  # `get execution NAME` only: a self-contained report page
+
+
+# A table cell holding links: (label, target) pairs. On a terminal the labels are
+# shown as hyperlinks; in wide or piped output each is "label target" on its own line.
+Links = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
 class Column:
-    """A table column: its header and how to get its cell from a row."""
+    """A table column: its header, how to get its cell from a row, and how it behaves
+    when the table is too wide: ``flex`` columns are elided (…) to fit, ``drop``
+    columns (higher first) are left out; ``--wide`` and piped output show everything."""
 
     header: str
     get: Callable[[Any], Any] | str
     style: str | None = None
     justify: str = "left"
     no_wrap: bool = False
+    flex: bool = False
+    drop: int = 0
+
+    def value(self, row: Any) -> Any:
+        return row.get(self.get) if isinstance(self.get, str) else self.get(row)
 
     def cell(self, row: Any) -> str:
-        value = row.get(self.get) if isinstance(self.get, str) else self.get(row)
-        if value is None:
-            return ""
-        if isinstance(value, dt.datetime):
-            return format_time(value)
-        if isinstance(value, bool):
-            return "yes" if value else "no"
-        if isinstance(value, list | tuple):
-            return ", ".join(str(v) for v in value)
-        return str(value)
+        return plain(self.value(row))
+
+
+def plain(value: Any) -> str:
+    """A cell's full text (links as "label target", one a line)."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return format_time(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if _is_links(value):
+        return "\n".join(f"{label} {target}" for label, target in value)
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _is_links(value: Any) -> bool:
+    return (
+        isinstance(value, tuple)
+        and bool(value)
+        and all(isinstance(v, tuple) and len(v) == 2 for v in value)
+    )
+
+
+GAP = 3  # between columns: padding, box.SIMPLE_HEAD's blank divider, padding
+MIN_FLEX = 8  # the narrowest an elided text column gets
+KEEP_FLEX = 30  # columns are left out before a text column gets narrower than this
+
+
+def fit(columns: Sequence[Column], natural: Sequence[int], width: int) -> list[int | None]:
+    """Each column's width so the table fits ``width``: None for a dropped column.
+    Dropping goes by ``drop`` (highest first); ``flex`` columns then share what is left,
+    never below MIN_FLEX; other columns keep their natural width (numbers never shrink)."""
+    shown = list(range(len(columns)))
+    droppable = sorted(
+        (i for i, c in enumerate(columns) if c.drop), key=lambda i: (-columns[i].drop, -i)
+    )
+
+    flex = {i for i, c in enumerate(columns) if c.flex}
+
+    def least(i: int, floor: int) -> int:
+        return min(natural[i], floor) if i in flex else natural[i]
+
+    def too_wide(floor: int = MIN_FLEX) -> bool:
+        return sum(least(i, floor) for i in shown) + GAP * (len(shown) - 1) > width
+
+    dropped = []
+    while too_wide(KEEP_FLEX) and droppable:  # text keeps room to be read
+        dropped.append(droppable.pop(0))
+        shown.remove(dropped[-1])
+    for i in reversed(dropped):  # take back the most useful ones that fit after all
+        shown.append(i)
+        if too_wide(KEEP_FLEX):
+            shown.remove(i)
+    shown.sort()
+    if too_wide():  # a table that says nothing: every text column may be elided
+        flex |= {i for i in shown if columns[i].justify == "left"}
+    widths: list[int | None] = [None] * len(columns)
+    for i in shown:
+        widths[i] = natural[i]
+    room = width - GAP * (len(shown) - 1) - sum(natural[i] for i in shown if i not in flex)
+    flexible = sorted((i for i in shown if i in flex), key=lambda i: natural[i])
+    for n, i in enumerate(flexible):  # water-filling: narrow ones keep what they need
+        share = max(MIN_FLEX, room // (len(flexible) - n))
+        widths[i] = min(natural[i], share)
+        room -= widths[i] or 0
+    return widths
 
 
 def format_time(value: dt.datetime) -> str:
@@ -98,11 +170,14 @@ class Output:
         stdout: TextIO,
         stderr: TextIO,
         environ: Mapping[str, str],
+        *,
+        wide: bool = False,
     ) -> None:
         self.format = fmt
         self.stdout = stdout
         self.stderr = stderr
         self.environ = environ
+        self.wide = wide
 
     def _console(self, stream: TextIO, *, soft_wrap: bool = False) -> Any:
         from rich.console import Console
@@ -110,7 +185,8 @@ class Output:
         is_tty = bool(getattr(stream, "isatty", lambda: False)())
         no_color = "NO_COLOR" in self.environ or not is_tty
         # Piped output is for grep and logs: never fold a row unless COLUMNS asks to.
-        width = None if is_tty else int(self.environ.get("COLUMNS") or 1000)
+        columns = self.environ.get("COLUMNS")
+        width = None if is_tty else int(columns if columns and not self.wide else 1000)
         return Console(
             file=stream,
             no_color=no_color,
@@ -126,8 +202,10 @@ class Output:
 
     @cached_property
     def err(self) -> Any:
-        # Messages stay one line each (grep-able in CI logs); the terminal wraps them.
-        return self._console(self.stderr, soft_wrap=True)
+        # In logs, messages stay one line each (grep-able); on a terminal they wrap at
+        # words within its width.
+        is_tty = bool(getattr(self.stderr, "isatty", lambda: False)())
+        return self._console(self.stderr, soft_wrap=not is_tty)
 
     # data ---------------------------------------------------------------
     def data(
@@ -139,6 +217,12 @@ class Output:
         title: str | None = None,
     ) -> None:
         """Print ``obj`` as JSON/YAML, or ``rows`` (default: obj) as a table."""
+        if self.format is OutputFormat.html:
+            from batchmap.errors import UsageError
+
+            raise UsageError(
+                "-o html is for one execution: batchmap get execution -p P -d D NAME -o html"
+            )
         if self.format is OutputFormat.json:
             self.stdout.write(to_json(obj) + "\n")
         elif self.format is OutputFormat.yaml:
@@ -148,30 +232,110 @@ class Output:
             self.table(columns, rows if rows is not None else obj, title=title)
         self.stdout.flush()
 
+    @property
+    def width(self) -> int | None:
+        """The width tables must fit: the terminal's, or COLUMNS; None when piped (rows
+        are never folded for grep) or with --wide."""
+        if self.wide:
+            return None
+        is_tty = bool(getattr(self.stdout, "isatty", lambda: False)())
+        if is_tty:
+            return int(self.out.width)
+        columns = self.environ.get("COLUMNS")
+        return int(columns) if columns and columns.isdigit() else None
+
     def table(
         self, columns: Sequence[Column], rows: Iterable[Any], title: str | None = None
     ) -> None:
-        self.out.print(self.make_table(columns, rows, title))
+        rows = list(rows)
+        width = self.width
+        self.out.print(self.make_table(columns, rows, title, width=width, compact=bool(width)))
+        if width is not None and rows:
+            left_out = self.left_out(columns, rows, width)
+            if left_out:
+                self.hint(f"{', '.join(left_out)} left out to fit {width} columns (--wide)")
+
+    def talk_table(self, columns: Sequence[Column], rows: Iterable[Any]) -> None:
+        """A table among the messages on stderr (e.g. the failed children of a summary),
+        fitted to the terminal there; one line a row in logs."""
+        rows = list(rows)
+        is_tty = bool(getattr(self.stderr, "isatty", lambda: False)())
+        width = int(self.err.width) if is_tty else None
+        self.err.print(
+            self.make_table(columns, rows, width=width, compact=True), soft_wrap=not is_tty
+        )
 
     @staticmethod
-    def make_table(columns: Sequence[Column], rows: Iterable[Any], title: str | None = None) -> Any:
+    def _natural(columns: Sequence[Column], rows: Sequence[Any], compact: bool) -> list[int]:
+        from rich.cells import cell_len
+
+        widths = []
+        for column in columns:
+            cells = [_compact_text(column.value(r)) if compact else column.cell(r) for r in rows]
+            longest = max(
+                (cell_len(line) for cell in cells for line in (cell.splitlines() or [""])),
+                default=0,
+            )
+            widths.append(max(cell_len(column.header), longest))
+        return widths
+
+    def left_out(self, columns: Sequence[Column], rows: Iterable[Any], width: int) -> list[str]:
+        rows = list(rows)
+        widths = fit(columns, self._natural(columns, rows, True), width)
+        return [c.header for c, w in zip(columns, widths, strict=True) if w is None]
+
+    @staticmethod
+    def make_table(
+        columns: Sequence[Column],
+        rows: Iterable[Any],
+        title: str | None = None,
+        *,
+        width: int | None = None,
+        compact: bool = False,
+    ) -> Any:
+        """A rich table; with ``width``, one line per row that fits it (see ``fit``)."""
         from rich import box
         from rich.table import Table
 
+        rows = list(rows)
         table = Table(
             title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False, show_edge=False
         )
-        for column in columns:
+        widths: list[int | None] = [0] * len(columns)
+        if width is not None:
+            widths = fit(columns, Output._natural(columns, rows, compact), width)
+        shown = [(c, w) for c, w in zip(columns, widths, strict=True) if w is not None]
+        for column, w in shown:
             table.add_column(
                 column.header,
                 style=column.style,
                 justify=column.justify,  # type: ignore[arg-type]
-                no_wrap=column.no_wrap,
-                overflow="fold",
+                no_wrap=column.no_wrap or width is not None,
+                overflow="ellipsis" if width is not None else "fold",
+                width=w or None,
             )
         for row in rows:
-            table.add_row(*(column.cell(row) for column in columns))
+            table.add_row(
+                *(
+                    _compact_cell(column.value(row)) if compact else column.cell(row)
+                    for column, _ in shown
+                )
+            )
         return table
+
+    def fitted_lines(self, lines: Iterable[str]) -> None:
+        """Lines to stdout, each elided to the terminal's width (in full when piped or with
+        --wide): a header never wraps."""
+        width = self.width
+        if width is None:
+            self.text("\n".join(lines))
+            return
+        from rich.text import Text
+
+        for line in lines:
+            text = Text(line)
+            text.truncate(width, overflow="ellipsis")
+            self.out.print(text, no_wrap=True, crop=True)
 
     def text(self, text: str) -> None:
         """Plain text to stdout (e.g. a generated file printed instead of written)."""
@@ -183,16 +347,27 @@ class Output:
         """True when stderr is a terminal: live views replace line-by-line progress."""
         return bool(getattr(self.stderr, "isatty", lambda: False)())
 
+    @cached_property
+    def live_console(self) -> Any:
+        """The console of live views: stderr, cropped to the terminal (never soft-wrapped)."""
+        return self._console(self.stderr)
+
     @contextlib.contextmanager
-    def live(self) -> Iterator[Callable[[Any], None]]:
-        """A live view on stderr (a no-op updater when stderr is not a terminal)."""
-        if not self.interactive:
-            yield lambda _renderable: None
-            return
+    def live(self, renderable: Any) -> Iterator[Callable[[], None]]:
+        """A live view of ``renderable`` on stderr, redrawn four times a second (it measures
+        the terminal each time); yields a function that redraws at once."""
         from rich.live import Live
 
-        with Live(console=self.err, refresh_per_second=4, transient=False) as view:
-            yield view.update
+        with Live(
+            renderable,
+            console=self.live_console,
+            refresh_per_second=4,
+            transient=False,
+            redirect_stdout=False,
+            redirect_stderr=False,
+            vertical_overflow="crop",
+        ) as view:
+            yield view.refresh
 
     def lines(self, lines: Iterable[str]) -> None:
         """Plain lines to stdout (log lines), flushed as they come."""
@@ -219,6 +394,34 @@ class Output:
     def problems(self, problems: Iterable[Problem]) -> None:
         for problem in problems:
             (self.warn if problem.warning else self.error)(str(problem))
+
+
+def _compact_text(value: Any) -> str:
+    """A cell as one line (what a fitted table shows)."""
+    if value is None:
+        return ""
+    if _is_links(value):
+        return " ".join(label for label, _ in value)
+    cell = plain(value)
+    return " ".join(cell.split()) if "\n" in cell else cell
+
+
+def _compact_cell(value: Any) -> Any:
+    """A fitted table's cell: one line; links as their labels, hyperlinked."""
+    if not _is_links(value):
+        return _compact_text(value)
+    from rich.text import Text
+
+    text = Text()
+    for n, (label, target) in enumerate(value):
+        if n:
+            text.append(" ")
+        text.append(label, style=f"link {_as_url(target)}")
+    return text
+
+
+def _as_url(target: str) -> str:
+    return target if "://" in target else "file://" + target
 
 
 def _escape(text: str) -> str:

@@ -38,7 +38,8 @@ def relaunch(
 
     Creates a new execution with just the chosen children (its manifest names
     the original). Each child gets its original item, {{ index }} and output
-    file, so 'get execution --outputs' on the original shows the merged result.
+    file. The original then shows the merged result (for each child, its latest
+    attempt): its phase, children and --outputs; --wait exits 0 or 7 by it.
 
     Examples:
 
@@ -48,12 +49,12 @@ def relaunch(
     """
     from batchmap.cli import views
     from batchmap.cli.selection import format_indexes, parse_indexes
-    from batchmap.errors import InvalidInputError
+    from batchmap.errors import UsageError
 
     state = app_state(ctx)
     out = state.output(output)
     if not failed and not index:
-        raise InvalidInputError("say what to re-run: --failed and/or --index 3,17-20")
+        raise UsageError("say what to re-run: --failed and/or --index 3,17-20")
     manifest = state.executions.get(project, domain, name)
     indexes = state.executions.relaunch_indexes(
         manifest, failed=failed, indexes=parse_indexes(index)
@@ -72,5 +73,5 @@ def relaunch(
     if out.format is not OutputFormat.table:
         out.data(created.view())
     out.info(f"relaunched {what}")
-    if wait:
-        views.wait(out, state.executions, created)
+    if wait:  # exits by the merged result of the root and its relaunches
+        views.wait(out, state.executions, created, cli=state.cli)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from batchmap import times
-from batchmap.errors import InvalidInputError
+from batchmap.errors import UsageError
 from batchmap.executions.phase import STATUSES
 from batchmap.files.schemas import did_you_mean
 
@@ -24,12 +24,12 @@ def parse_indexes(text: str | None, size: int | None = None) -> frozenset[int]:
             if first < 0 or first > last:
                 raise ValueError
         except ValueError:
-            raise InvalidInputError(
+            raise UsageError(
                 f"--index: {part!r} is not an index or a range such as 17-20"
             ) from None
         bound = size if size is not None else MAX_INDEXES
         if last >= bound:  # checked before the range is built: 0-999999999999 costs nothing
-            raise InvalidInputError(
+            raise UsageError(
                 f"--index: {last} is out of range: the map has {size} children (0-{size - 1})"
                 if size is not None
                 else f"--index: {last} is out of range (batchmap maps hold at most "
@@ -45,7 +45,7 @@ def parse_statuses(values: list[str] | None) -> frozenset[str]:
         for part in value.split(","):
             status = part.strip().upper()
             if status not in STATUSES:
-                raise InvalidInputError(
+                raise UsageError(
                     f"--status: unknown status {part!r} (one of {', '.join(STATUSES)})",
                     hint=did_you_mean(status, list(STATUSES)),
                 )
@@ -65,7 +65,7 @@ def parse_since(text: str | None, now: dt.datetime | None = None) -> dt.datetime
     try:
         return times.parse_iso(text)
     except ValueError:
-        raise InvalidInputError(
+        raise UsageError(
             f"--since: {text!r} is neither a duration such as 10m or 2h (at most 100 years) "
             "nor an ISO-8601 time"
         ) from None

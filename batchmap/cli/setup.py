@@ -51,11 +51,12 @@ def setup(
     """Create the AWS side of Flyte's guide: compute environment, job queues, roles, bucket.
 
     Reads queues.executionQueues and the setup: section of the config
-    (docs/setup.md). With no subnets and security groups there, it uses the
-    account's default VPC. Each resource is created when missing, reported as
-    already there, or as differing — and then changed only with --update.
-    Ends with the role ARN for exec files' iamRoleARN and the next command; a
-    run that AWS stops midway says what it created, and a re-run finishes it.
+    ('batchmap config init --backend aws' writes one). With no
+    subnets and security groups there, it uses the account's default VPC. Each
+    resource is created when missing, reported as already there, or as
+    differing — and then changed only with --update. Ends with the role ARN for
+    exec files' iamRoleARN and the next command; a run that AWS stops midway
+    says what it created, and a re-run finishes it.
     -o cloudformation prints the same resources as a CloudFormation template.
     Never prompts; run 'batchmap doctor' afterwards.
 

@@ -13,26 +13,29 @@ record); status, children, logs and outputs only read.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from batchmap import times
 from batchmap.backends.base import (
-    Backend,
-    Child,
     ChildQuery,
-    LogCursor,
-    LogEvent,
-    LogQuery,
     Stopped,
 )
-from batchmap.errors import BatchmapError, BelowSuccessRatioError, InvalidInputError
+from batchmap.errors import (
+    BatchmapError,
+    BelowSuccessRatioError,
+    InvalidInputError,
+    UsageError,
+)
 from batchmap.executions import blobs
 from batchmap.executions import manifest as manifests
+from batchmap.executions.family import Detail, Family, FamilyChild
 from batchmap.executions.items import S3Getter, describe_sources
 from batchmap.executions.lock import ExecutionLock
 from batchmap.executions.manifest import (
+    FINISHED,
+    INTERRUPTED_REASON,
     SUBMITTED,
     SUBMITTING,
     Manifest,
@@ -40,7 +43,7 @@ from batchmap.executions.manifest import (
     Relaunch,
     Termination,
 )
-from batchmap.executions.phase import Phase, finished, phase_of
+from batchmap.executions.phase import Phase, finished
 from batchmap.executions.plan import (
     ExecutionPlan,
     ExecutionRequest,
@@ -48,30 +51,20 @@ from batchmap.executions.plan import (
     draft,
     generate_name,
 )
+from batchmap.executions.reading import (
+    POLL_SECONDS,
+    BackendFactory,
+    Listing,
+    Reader,
+    Sleep,
+)
+from batchmap.executions.summary import Summary
 from batchmap.files.store import AlreadyExists, BlobStore
 from batchmap.launchplans.registry import Registry
 from batchmap.tasks import kind_of
 from batchmap.tasks.base import Target
 
-POLL_SECONDS = 1.0
 STOP_TIMEOUT_SECONDS = 600.0
-
-BackendFactory = Callable[[str], Backend]
-Sleep = Callable[[float], None]
-
-
-@dataclass(frozen=True)
-class Listed:
-    manifest: Manifest
-    phase: Phase
-
-
-@dataclass(frozen=True)
-class Listing:
-    """Executions of a project and domain, newest first, and the manifests that are broken."""
-
-    executions: list[Listed]
-    broken: list[BatchmapError]
 
 
 @dataclass(frozen=True)
@@ -83,6 +76,17 @@ class Terminated:
     stopped: Stopped | None
     phase: Phase
     dry_run: bool = False
+    before: Mapping[str, int] = field(default_factory=dict)  # counts when asked
+
+    @property
+    def running(self) -> int:
+        """Children that were running when the termination was asked."""
+        return sum(int(self.before.get(s, 0)) for s in ("STARTING", "RUNNING"))
+
+    @property
+    def queued(self) -> int:
+        """Children that had not started (they are cancelled)."""
+        return sum(int(self.before.get(s, 0)) for s in ("SUBMITTED", "PENDING", "RUNNABLE"))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -90,6 +94,9 @@ class Terminated:
             "alreadyFinished": self.already_finished,
             "stopped": self.stopped.to_dict() if self.stopped else None,
             "dryRun": self.dry_run,
+            "reason": self.manifest.terminated.reason if self.manifest.terminated else None,
+            "stoppedRunning": self.running,
+            "cancelledQueued": self.queued,
             "status": self.phase.to_dict(),
         }
 
@@ -104,7 +111,7 @@ def require_success(phase: Phase) -> Phase:
     return phase
 
 
-class Executions:
+class Executions(Reader):
     """Plan, submit, watch, stop and relaunch executions (docs/api.md)."""
 
     def __init__(
@@ -118,21 +125,11 @@ class Executions:
         clock: Callable[[], Any] = times.now,
         s3: S3Getter | None = None,
     ) -> None:
-        self.store = store
+        super().__init__(store, backends, clock=clock)
         self.registry = registry
-        self._backends = backends
-        self._cache: dict[str, Backend] = {}
         self.default_backend = default_backend
         self.default_role = default_role
-        self.clock = clock
         self.s3 = s3  # the S3 client for items read from S3, made only when needed
-
-    def backend(self, name: str) -> Backend:
-        if name not in ("local", "aws"):
-            raise InvalidInputError(f"--backend must be local or aws; got {name!r}")
-        if name not in self._cache:
-            self._cache[name] = self._backends(name)
-        return self._cache[name]
 
     # -- planning (no side effects) ------------------------------------------------------
     def plan(self, request: ExecutionRequest) -> ExecutionPlan:
@@ -191,7 +188,7 @@ class Executions:
         existing = self.store.get(key)
         if existing is not None:
             manifest = manifests.decode(existing, self.store.uri(key))
-            if manifest.state == SUBMITTED:
+            if manifest.state != SUBMITTING:
                 raise InvalidInputError(
                     f"execution {plan.name!r} exists in {plan.project}/{plan.domain}",
                     hint=f"see it with 'batchmap get execution -p {plan.project} -d "
@@ -251,78 +248,6 @@ class Executions:
         manifests.save(self.store, manifest)
         return manifest
 
-    # -- reading -------------------------------------------------------------------------
-    def get(self, project: str, domain: str, name: str) -> Manifest:
-        """The manifest; a root's with every relaunch recorded under it."""
-        manifest = manifests.load(self.store, project, domain, name)
-        if manifest.relaunch:
-            return manifest
-        return manifest.replace(relaunches=manifests.relaunches_of(self.store, manifest))
-
-    def list(self, project: str, domain: str) -> Listing:
-        """Every execution with its phase: one backend call per 100 array jobs."""
-        found, broken = manifests.list_all(self.store, project, domain)
-        counts: dict[str, Any] = {}
-        for name in sorted({m.backend for m in found}):
-            group = [m for m in found if m.backend == name]
-            for m, c in zip(group, self.backend(name).counts_many(group), strict=True):
-                counts[m.name] = c
-        listed = [Listed(m, self._phase(m, counts[m.name])) for m in found]
-        return Listing(listed, list(broken))
-
-    @staticmethod
-    def _phase(manifest: Manifest, counts: Any) -> Phase:
-        return phase_of(
-            counts, manifest.size, manifest.min_successes, aborted=manifest.terminated is not None
-        )
-
-    def status(self, manifest: Manifest) -> Phase:
-        return self._phase(manifest, self.backend(manifest.backend).counts(manifest))
-
-    def children(self, manifest: Manifest, query: ChildQuery) -> list[Child]:
-        found = self.backend(manifest.backend).children(manifest, query)
-        return kind_of(manifest.launch_plan).explain(self.store, manifest, found)
-
-    def snapshot(self, manifest: Manifest, query: ChildQuery) -> tuple[Phase, list[Child]]:
-        """The phase and the children ``query`` asks for, from one read of the execution:
-        what a view showing both uses (``status`` then ``children`` read it twice)."""
-        read = self.backend(manifest.backend).snapshot(manifest, query)
-        explained = kind_of(manifest.launch_plan).explain(self.store, manifest, read.children)
-        return self._phase(manifest, read.counts), explained
-
-    def links(self, manifest: Manifest) -> list[str]:
-        return self.backend(manifest.backend).links(manifest)
-
-    def child_links(self, manifest: Manifest, child: Child) -> list[str]:
-        return self.backend(manifest.backend).child_links(manifest, child)
-
-    def logs(self, manifest: Manifest, query: LogQuery, cursor: LogCursor) -> list[LogEvent]:
-        return self.backend(manifest.backend).logs(manifest, query, cursor)
-
-    def follow(
-        self,
-        manifest: Manifest,
-        query: LogQuery,
-        *,
-        sleep: Sleep = time.sleep,
-        poll: float = POLL_SECONDS,
-    ) -> Iterator[tuple[Phase, list[LogEvent]]]:
-        """(phase, new log events) until the execution ends; the events of each tick are
-        read after its phase, so nothing written before the end is missed."""
-        cursor = LogCursor()
-        while True:
-            phase = self.status(manifest)
-            cursor.final = phase.done  # the last read reads, whatever the backend's pace
-            yield phase, self.logs(manifest, query, cursor)
-            if phase.done:
-                return
-            sleep(poll)
-
-    def outputs(self, manifest: Manifest) -> tuple[list[Any], list[str | None]]:
-        from batchmap.executions.outputs import gather
-
-        return gather(self.store, manifest, self.get)
-
     # -- waiting and stopping ------------------------------------------------------------
     def wait(
         self,
@@ -349,19 +274,38 @@ class Executions:
     def _stopped(self, manifest: Manifest) -> bool:
         return finished(self.backend(manifest.backend).counts(manifest), manifest.size)
 
-    def _settle(self, manifest: Manifest) -> None:
-        """The backend's clean-up of a finished execution, recorded (best effort)."""
+    def _settle(self, manifest: Manifest) -> Manifest:
+        """A finished execution: the backend's clean-up and the end time, recorded (best
+        effort: a failure never fails the command)."""
         try:
             current = self.get(manifest.project, manifest.domain, manifest.name)
-            done = self.backend(manifest.backend).cleanup(current)
-            if done:
-                manifests.save(self.store, current.replace(run={**current.run, **done}))
+            if current.state == FINISHED:
+                return current
+            backend = self.backend(manifest.backend)
+            done = backend.cleanup(current) or {}
+            ended = backend.finished_at(current) or self.clock()
+            current = current.replace(
+                run={**current.run, **done}, state=FINISHED, finished_at=ended
+            )
+            manifests.save(self.store, current)
+            return current
         except BatchmapError:
-            pass
+            return manifest
 
     def interrupt(self, manifest: Manifest) -> str:
-        """Ctrl-C during a wait: stop what this process runs; say what happens to the rest."""
-        return self.backend(manifest.backend).interrupt(manifest)
+        """Ctrl-C during a wait: stop what this process runs; say what happens to the rest.
+        When that stopped the execution's children, it is recorded as aborted."""
+        backend = self.backend(manifest.backend)
+        running = not finished(backend.counts(manifest), manifest.size)
+        said = backend.interrupt(manifest)
+        if running and finished(backend.counts(manifest), manifest.size):
+            try:
+                current = self.get(manifest.project, manifest.domain, manifest.name)
+                stop = Termination(self.clock(), INTERRUPTED_REASON)
+                manifests.save(self.store, current.replace(terminated=stop))
+            except BatchmapError:
+                pass
+        return said
 
     def terminate(
         self,
@@ -377,13 +321,18 @@ class Executions:
         """Stop every child not yet finished; record the termination (the phase becomes
         ABORTED); with ``wait``, until every child has stopped."""
         backend = self.backend(manifest.backend)
-        counts = backend.counts(manifest)
+        counts = counts_before = backend.counts(manifest)
         if finished(counts, manifest.size):
-            return Terminated(manifest, True, None, self._phase(manifest, counts), dry_run)
+            return Terminated(
+                manifest, True, None, self._phase(manifest, counts), dry_run, counts_before
+            )
+        at = self.clock()
         stopped = backend.terminate(manifest, reason, dry_run=dry_run)
         if dry_run:
-            return Terminated(manifest, False, stopped, self._phase(manifest, counts), True)
-        manifest = manifest.replace(terminated=Termination(self.clock(), reason))
+            return Terminated(
+                manifest, False, stopped, self._phase(manifest, counts), True, counts_before
+            )
+        manifest = manifest.replace(terminated=Termination(at, reason))
         manifests.save(self.store, manifest)
         waited = 0.0
         while wait and not finished(counts, manifest.size) and waited < timeout:
@@ -391,8 +340,10 @@ class Executions:
             waited += poll
             counts = backend.counts(manifest)
         if finished(counts, manifest.size):
-            self._settle(manifest)
-        return Terminated(manifest, False, stopped, self._phase(manifest, counts))
+            manifest = self._settle(manifest)
+        return Terminated(
+            manifest, False, stopped, self._phase(manifest, counts), before=counts_before
+        )
 
     # -- relaunching ---------------------------------------------------------------------
     def relaunch_indexes(
@@ -408,7 +359,7 @@ class Executions:
         allowed = set(manifest.indexes)
         outside = sorted(chosen - allowed)
         if outside:
-            raise InvalidInputError(
+            raise UsageError(
                 f"--index {outside[0]} is not a child of execution {manifest.name!r}"
                 + (
                     " (a relaunch holds only the indexes it re-ran)"
@@ -416,9 +367,13 @@ class Executions:
                     else f" (0-{manifest.size - 1})"
                 )
             )
-        if failed:
+        if failed:  # a root's failed children are those of the merged result
             query = ChildQuery(statuses=frozenset({"FAILED"}), limit=None)
-            chosen.update(child.index for child in self.children(manifest, query))
+            if manifest.relaunch or not manifest.relaunches:
+                chosen.update(child.index for child in self.children(manifest, query))
+            else:
+                merged = self.family_children(self.family(manifest), query)
+                chosen.update(item.child.index for item in merged)
         return sorted(chosen)
 
     def plan_relaunch(
@@ -446,11 +401,15 @@ class Executions:
 
 
 __all__ = [
+    "Detail",
     "ExecutionPlan",
     "ExecutionRequest",
     "Executions",
+    "Family",
+    "FamilyChild",
     "Listing",
     "QueueChoice",
+    "Summary",
     "Terminated",
     "require_success",
 ]

@@ -20,13 +20,16 @@ from typing import Any
 
 from batchmap import times
 from batchmap.errors import InvalidInputError, NotFoundError
+from batchmap.executions.phase import ABORT_REASON, INTERRUPTED_REASON
 from batchmap.files.store import AlreadyExists, BlobStore
 from batchmap.launchplans.model import LaunchPlan
 from batchmap.tasks.base import ChildSpec
 
+__all__ = ["ABORT_REASON", "FINISHED", "INTERRUPTED_REASON", "SUBMITTED", "SUBMITTING", "Manifest"]
+
 API_VERSION = "batchmap/v1"
 FORMAT_VERSION = 2
-SUBMITTING, SUBMITTED = "SUBMITTING", "SUBMITTED"
+SUBMITTING, SUBMITTED, FINISHED = "SUBMITTING", "SUBMITTED", "FINISHED"
 # Keys of format 1 that belonged to the backend's record (they lived at the top level).
 _V1_RUN_KEYS = (
     "region",
@@ -90,6 +93,7 @@ class Manifest:
     relaunch: Relaunch | None = None
     submitted_at: dt.datetime | None = None
     terminated: Termination | None = None
+    finished_at: dt.datetime | None = None  # when its last child ended, once seen
     run: dict[str, Any] = field(default_factory=dict)  # the backend's own record
     # A root's relaunches, oldest first: each records itself as ROOT/relaunches/NAME.json
     # (relaunches_of); format 1 roots listed them here, and that list is still read.
@@ -150,6 +154,8 @@ class Manifest:
             out["indexMap"] = list(self.relaunch.indexes)
         if self.terminated:
             out["terminated"] = self.terminated.to_dict()
+        if self.finished_at:
+            out["finishedAt"] = times.iso(self.finished_at)
         if self.relaunches:
             out["relaunches"] = list(self.relaunches)
         if self.item_sources:
@@ -217,6 +223,7 @@ class Manifest:
             )
             if terminated
             else None,
+            finished_at=times.parse_iso(data.get("finishedAt")),
             run=run,
             relaunches=tuple(data.get("relaunches") or ()),
             item_sources=dict(data.get("itemSources") or {}),
@@ -276,11 +283,16 @@ def load(store: BlobStore, project: str, domain: str, name: str) -> Manifest:
 def list_all(
     store: BlobStore, project: str, domain: str
 ) -> tuple[list[Manifest], list[InvalidInputError]]:
-    """Every execution of a project and domain, newest first, and the manifests that
-    could not be read (a broken one never hides the others)."""
+    """Every execution of a project and domain, newest first (a root with the relaunches
+    recorded under it, found by the same listing), and the manifests that could not be
+    read (a broken one never hides the others)."""
     manifests, broken = [], []
+    recorded: dict[str, list[str]] = {}
     for name in store.list(f"{project}/{domain}"):
-        if name.count("/") == 3 and name.endswith("/execution.json"):
+        parts = name.split("/")
+        if len(parts) == 5 and parts[3] == RELAUNCHES and name.endswith(".json"):
+            recorded.setdefault(parts[2], []).append(parts[4][: -len(".json")])
+        if len(parts) == 4 and name.endswith("/execution.json"):
             data = store.get(name)
             if data is None:
                 continue
@@ -288,6 +300,14 @@ def list_all(
                 manifests.append(decode(data, store.uri(name)))
             except InvalidInputError as exc:
                 broken.append(exc)
+    manifests = [
+        m.replace(
+            relaunches=(*m.relaunches, *(n for n in recorded[m.name] if n not in m.relaunches))
+        )
+        if m.name in recorded and not m.relaunch
+        else m
+        for m in manifests
+    ]
     manifests.sort(key=lambda m: m.created_at, reverse=True)
     return manifests, broken
 

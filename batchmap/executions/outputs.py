@@ -6,7 +6,7 @@ latest successful output wins, and the execution that produced it is named.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -14,20 +14,14 @@ from batchmap.executions.manifest import Manifest
 from batchmap.files.store import BlobStore
 from batchmap.tasks import kind_of
 
-Load = Callable[[str, str, str], Manifest]
-
 
 def gather(
-    store: BlobStore, manifest: Manifest, load: Load, *, workers: int = 16
+    store: BlobStore, family: Sequence[Manifest], *, workers: int = 16
 ) -> tuple[list[Any], list[str | None]]:
-    """(values, producers): one value per child of the root execution, None where no
-    execution of the family wrote one, and the name of the execution that did."""
-    root = (
-        manifest
-        if not manifest.relaunch
-        else load(manifest.project, manifest.domain, manifest.root)
-    )
-    family = [root] + [load(root.project, root.domain, name) for name in root.relaunches]
+    """(values, producers): one value per child of the root execution (``family[0]``, then
+    its relaunches, oldest first), None where no execution of the family wrote one, and
+    the name of the execution that did."""
+    root = family[0]
     size = root.size
     values: list[Any] = [None] * size
     producers: list[str | None] = [None] * size

@@ -26,6 +26,10 @@ RANK = {
     "SUCCEEDED": 6,
 }
 PHASES = ("RUNNING", "SUCCEEDED", "FAILED", "ABORTED")
+# The reasons an abort records (manifest, children, views): a user's `--reason` replaces
+# the first; the second is Ctrl-C of a command that ran the children itself.
+ABORT_REASON = "aborted with batchmap delete execution"
+INTERRUPTED_REASON = "aborted: Ctrl-C stopped the command that ran the children"
 
 
 def empty_counts() -> dict[str, int]:
@@ -91,3 +95,14 @@ def phase_of(counts: Mapping[str, int], size: int, needed: int, *, aborted: bool
     if aborted:
         phase = "ABORTED"
     return Phase(phase, succeeded, failed, running, queued, size, needed)
+
+
+def remaining_seconds(phase: Phase, elapsed: float) -> float | None:
+    """A plain estimate of the time left: the rate so far (children ended per second of
+    the execution's life) applied to the children not ended; None before the first end."""
+    ended = phase.succeeded + phase.failed
+    if phase.done:
+        return 0.0
+    if ended <= 0 or elapsed <= 0:
+        return None
+    return elapsed * (phase.size - ended) / ended

@@ -168,3 +168,26 @@ def test_commands_are_thin(command: tuple[str, ast.FunctionDef]) -> None:
     body = node.body[1:] if isinstance(node.body[0], ast.Expr) else node.body
     lines = sum((getattr(stmt, "end_lineno", stmt.lineno) - stmt.lineno + 1) for stmt in body)
     assert lines <= MAX_COMMAND_LINES
+
+
+WRITES = {
+    "save",
+    "put",
+    "put_stream",
+    "delete",
+    "record_relaunch",
+    "submit",
+    "terminate",
+    "cleanup",
+}
+
+
+def test_the_reading_half_never_writes() -> None:
+    """Reads never write: no call in executions/reading.py stores or starts anything."""
+    tree = ast.parse(MODULES["batchmap.executions.reading"].read_text())
+    calls = {
+        node.func.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+    }
+    assert not calls & WRITES, calls & WRITES

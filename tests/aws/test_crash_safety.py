@@ -73,7 +73,8 @@ def test_crash_after_each_step_then_rerun(cli: Invoke, monkeypatch, step: str) -
     else:
         assert rerun.exit_code == 0, rerun.stderr
         manifest = json.loads(rerun.stdout)
-    assert manifest["state"] == "SUBMITTED"
+    # Submitted (moto ends the children at once: reading shows it FINISHED), never SUBMITTING.
+    assert manifest["state"] in ("SUBMITTED", "FINISHED")
     assert len(_parents()) == 1, f"two array jobs after a crash at {step}"
     assert [j["jobId"] for j in manifest["jobs"]] == _parents()
     again = cli("create", "execution", *P, "--execFile", str(exec_file), "crashy")

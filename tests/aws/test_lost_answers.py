@@ -186,7 +186,7 @@ def test_lost_describejobs_answers_do_not_end_a_wait(cli: Invoke, proxy: FaultPr
     proxy.fail("batch:DescribeJobs", status=500, times=1)
     waited = _create(proxy, exec_file, "waiting", "--wait")
     assert waited.exit_code == 0, waited.stderr
-    assert "SUCCEEDED: 5 succeeded" in waited.stderr
+    assert "SUCCEEDED: 5 of 5 children succeeded" in waited.stderr
     assert proxy.count("batch:DescribeJobs") >= 5  # 4 answers lost, then read
     assert len(_parents()) == 1
 

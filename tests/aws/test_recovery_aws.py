@@ -1,6 +1,7 @@
 """relaunch, terminate and clean-up on AWS Batch (moto)."""
 
 import json
+import time
 from pathlib import Path
 
 import boto3
@@ -47,7 +48,8 @@ def test_relaunch_failed_children_of_a_10000_child_array(cli: Invoke) -> None:
     children = json.loads(cli("get", "execution", *P, "big-r1", "-o", "json").stdout)["children"]
     assert sorted(c["index"] for c in children) == [0, 4242, 9999]
     root = json.loads(cli("get", "execution", *P, "big", "--status", "FAILED", "-o", "json").stdout)
-    assert root["relaunches"] == ["big-r1"]
+    assert [r["name"] for r in root["relaunches"]] == ["big-r1"]
+    assert root["relaunches"][0]["indexes"] == [0, 4242, 9999]
 
 
 def test_index_maps_at_the_edges_of_split_arrays(tmp_path: Path) -> None:
@@ -100,6 +102,25 @@ def test_terminate_a_running_array_and_a_finished_one(cli: Invoke) -> None:
     assert batch.describe_jobs(jobs=[parent])["jobs"][0]["statusReason"] == "stop it"
     data = json.loads(cli("get", "execution", *P, "t1", "-o", "json").stdout)
     assert data["terminated"]["reason"] == "stop it"
+    assert data["status"]["phase"] == "ABORTED"
+    # AWS Batch stops the children (one with its own words, one with none): every child
+    # the abort stopped carries the one reason the manifest recorded.
+    from moto.batch.models import batch_backends
+
+    set_job(f"{parent}:0", "FAILED", 143, "Essential container in task exited")
+    for i in range(1, 5):
+        set_job(f"{parent}:{i}", "FAILED", 143, "stop it" if i % 2 else None)
+    set_job(parent, "FAILED", None, "stop it")
+    stopped = int(time.time() * 1000) + 1000  # each attempt ends after the abort was asked
+    for i in range(5):
+        job = batch_backends["123456789012"]["us-east-1"]._jobs[f"{parent}:{i}"]
+        for attempt in job.attempts:
+            attempt["stoppedAt"] = stopped
+    data = json.loads(cli("get", "execution", *P, "t1", "-o", "json").stdout)
+    assert data["status"]["phase"] == "ABORTED" and data["state"] == "FINISHED"
+    assert {c["reason"] for c in data["children"]} == {"stop it"}
+    listed = json.loads(cli("get", "execution", *P, "-o", "json").stdout)
+    assert [e["status"]["phase"] for e in listed] == ["ABORTED"]
 
 
 @pytest.mark.usefixtures("aws")

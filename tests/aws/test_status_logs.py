@@ -300,7 +300,7 @@ def test_logs_since(cli: Invoke) -> None:
     assert cli("logs", *P, "since", "--since", "30m").stdout.splitlines() == ["[1] new"]
     assert len(cli("logs", *P, "since").stdout.splitlines()) == 2
     bad = cli("logs", *P, "since", "--since", "yesterday")
-    assert bad.exit_code == 3 and "--since" in bad.stderr
+    assert bad.exit_code == 2 and "--since" in bad.stderr
 
 
 @pytest.mark.usefixtures("aws")

@@ -63,5 +63,16 @@ def test_readmes_first_command_runs_the_map(tmp_path, isolated) -> None:
         ["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
-    assert "SUCCEEDED: 10 succeeded" in result.stderr
+    assert "SUCCEEDED: 10 of 10 children succeeded" in result.stderr
     assert "[9] child 9: 10 squared is 100" in result.stdout
+
+
+def test_help_is_true_for_a_pip_install_and_in_the_order_of_use() -> None:
+    """A pip-installed batchmap has no docs/ folder: no --help may send people there."""
+    module = _reference_module()
+    for path in module.command_paths(app):
+        assert "docs/" not in module.help_text(path), f"'batchmap {' '.join(path)}' --help"
+    text = module.help_text(())
+    commands = text[text.index("Commands:") :].split()
+    order = ["config", "setup", "doctor", "register", "get", "create", "logs", "relaunch"]
+    assert [c for c in commands if c in order] == order

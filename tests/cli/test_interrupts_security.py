@@ -50,11 +50,23 @@ def test_signals_exit_130_without_traceback(cli: Invoke, tmp_path: Path, sig, co
         )
         proc = _start(*args)
     _wait_running(name)
+    # Signal once the command is watching: its first progress line, or first log line.
+    first = proc.stderr.readline() if command == "watch" else ""
+    if command == "follow":
+        proc.stdout.readline()
     time.sleep(0.5)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
+    err = first + err
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "interrupted" in err
+    assert "error:" not in err  # Ctrl-C says what goes on; it is no error
+    said = {
+        "wait": f"interrupted: stopped the running children of {name}; it is ABORTED",
+        "follow": f"interrupted: stopped following; {name} continues",
+        "watch": f"interrupted: stopped watching; {name} continues",
+    }[command]
+    assert said in err
     store = Path(os.environ["HOME"]) / ".batchmap/store/proj/dev" / name
     assert not list(store.rglob("*.tmp"))  # nothing half-written
     json.loads((store / "execution.json").read_text())

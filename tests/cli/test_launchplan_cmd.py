@@ -126,8 +126,9 @@ def test_exec_file_round_trip(cli: Invoke) -> None:
 
 
 def test_exec_file_needs_a_name(cli: Invoke) -> None:
+    """An option that needs an argument not given is a usage error (docs/exit-codes.md)."""
     result = cli("get", "launchplan", *P, "--execFile", "x.yaml")
-    assert result.exit_code == 3
+    assert result.exit_code == 2 and "need a launch plan NAME" in result.stderr
 
 
 def test_project_and_domain_are_required(cli: Invoke) -> None:

@@ -55,7 +55,7 @@ def test_relaunch_failed_children_keeps_indexes_and_merges_outputs(
         20,
     ]
     out_of_range = cli("relaunch", *P, "fix1", "--index", "0")
-    assert out_of_range.exit_code == 3 and "not a child of execution 'fix1'" in out_of_range.stderr
+    assert out_of_range.exit_code == 2 and "not a child of execution 'fix1'" in out_of_range.stderr
 
 
 def test_nothing_to_relaunch_is_not_an_error(cli: Invoke, tmp_path: Path) -> None:
@@ -65,7 +65,7 @@ def test_nothing_to_relaunch_is_not_an_error(cli: Invoke, tmp_path: Path) -> Non
     )
     result = cli("relaunch", *P, "ok", "--failed")
     assert result.exit_code == 0 and "nothing to relaunch" in result.stderr
-    assert cli("relaunch", *P, "ok").exit_code == 3
+    assert cli("relaunch", *P, "ok").exit_code == 2
 
 
 def test_terminate_a_running_execution_and_a_finished_one(cli: Invoke, tmp_path: Path) -> None:
@@ -78,7 +78,7 @@ def test_terminate_a_running_execution_and_a_finished_one(cli: Invoke, tmp_path:
         "the execution to run a child",
     )
     dry = cli("delete", "execution", *P, "run", "--dryRun")
-    assert dry.exit_code == 0 and "would terminate" in dry.stderr
+    assert dry.exit_code == 0 and "dry run: would stop" in dry.stderr
     result = cli("terminate", "execution", *P, "run", "--reason", "no longer needed")
     assert result.exit_code == 0, result.stderr
     data = status(cli, "run")

@@ -44,4 +44,5 @@ def test_concurrent_relaunches_all_appear_in_the_merged_outputs(
     assert json.loads(merged.stdout) == [n * 10 for n in items]
     table = cli("get", "execution", *P, "root", "--outputs").stdout.splitlines()[2:]
     assert [line.split()[-1] for line in table] == [f"fix{i}" for i in range(N)]
-    assert sorted(status(cli, "root")["relaunches"]) == sorted(f"fix{i}" for i in range(N))
+    relaunches = status(cli, "root")["relaunches"]
+    assert sorted(r["name"] for r in relaunches) == sorted(f"fix{i}" for i in range(N))

@@ -34,7 +34,7 @@ def test_items_from_stdin_run_and_a_rerun_reuses_the_launch_plan(
                 stdin=b"1\n2\n3\n")  # fmt: skip
     assert first.exit_code == 0, first.stderr
     name = first.stdout.strip()
-    assert "SUCCEEDED: 3 succeeded" in first.stderr
+    assert "SUCCEEDED: 3 of 3 children succeeded" in first.stderr
     assert "(registered); 3 children" in first.stderr
     (plan,) = _launch_plans(isolated)
     assert plan.startswith("run-")

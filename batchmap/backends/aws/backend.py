@@ -8,6 +8,7 @@ manifest's ``run`` record (``AwsRun``) is this backend's own.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -109,6 +110,7 @@ class AwsBatchBackend:
         self.config = config
         self.sleep = sleep or (lambda seconds: time.sleep(seconds))
         self.clock = clock  # paces a follow's reads
+        self._stopped: dict[str, int] = {}  # array job -> stoppedAt, from the last counts
 
     @property
     def batch(self) -> Any:
@@ -395,16 +397,17 @@ class AwsBatchBackend:
 
     # -- status and logs ----------------------------------------------------------------
     def counts(self, manifest: Manifest) -> dict[str, int]:
-        return aws_jobs.counts(self.batch, self._run(manifest).jobs)
+        return aws_jobs.counts(self.batch, self._run(manifest).jobs, stopped=self._stopped)
 
     def counts_many(self, manifests: list[Manifest]) -> list[dict[str, int]]:
-        return aws_jobs.counts_many(self.batch, [self._run(m).jobs for m in manifests])
+        jobs = [self._run(m).jobs for m in manifests]
+        return aws_jobs.counts_many(self.batch, jobs, self._stopped)
 
     def snapshot(self, manifest: Manifest, query: ChildQuery) -> Snapshot:
         """Counts and children from one DescribeJobs of the parents."""
         jobs = self._run(manifest).jobs
         parents = aws_jobs.describe_parents(self.batch, jobs)
-        counts = aws_jobs.counts(self.batch, jobs, parents)
+        counts = aws_jobs.counts(self.batch, jobs, parents, stopped=self._stopped)
         return Snapshot(counts, self._children(manifest, query, parents))
 
     def children(self, manifest: Manifest, query: ChildQuery) -> list[Child]:
@@ -431,6 +434,12 @@ class AwsBatchBackend:
                 for c in children
             ]
         return children
+
+    def statuses(self, manifest: Manifest, counts: Mapping[str, int]) -> list[str]:
+        return aws_jobs.statuses(self.batch, self._run(manifest).jobs, counts, manifest.size)
+
+    def finished_at(self, manifest: Manifest) -> dt.datetime | None:
+        return aws_jobs.finished_at(self.batch, self._run(manifest).jobs, self._stopped)
 
     def _compute_environments(self, queue: str) -> list[str]:
         with aws_call("batch:DescribeJobQueues"):

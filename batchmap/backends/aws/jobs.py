@@ -44,11 +44,15 @@ def counts(
     batch: Any,
     jobs: Sequence[Mapping[str, Any]],
     details: Mapping[str, Mapping[str, Any]] | None = None,
+    stopped: dict[str, int] | None = None,
 ) -> dict[str, int]:
-    """Children per status, summed over the execution's array jobs."""
+    """Children per status, summed over the execution's array jobs; ``stopped`` gets
+    each stopped array job's stoppedAt (so the end of an execution costs no more call)."""
     total = empty_counts()
     if details is None:
         details = describe_parents(batch, jobs)
+    if stopped is not None:
+        stopped.update({i: int(d["stoppedAt"]) for i, d in details.items() if d.get("stoppedAt")})
     for job in jobs:
         detail = details.get(job["jobId"])
         if detail is None:
@@ -66,12 +70,14 @@ def counts(
 
 
 def counts_many(
-    batch: Any, executions: Sequence[Sequence[Mapping[str, Any]]]
+    batch: Any,
+    executions: Sequence[Sequence[Mapping[str, Any]]],
+    stopped: dict[str, int] | None = None,
 ) -> list[dict[str, int]]:
     """Counts of several executions from one DescribeJobs per 100 parents."""
     ids = [job["jobId"] for jobs in executions for job in jobs]
     details = {j["jobId"]: j for j in describe(batch, ids)}
-    return [counts(batch, jobs, details) for jobs in executions]
+    return [counts(batch, jobs, details, stopped) for jobs in executions]
 
 
 STUCK_AFTER = dt.timedelta(minutes=10)
@@ -214,6 +220,40 @@ def list_children(
 def describe_parents(batch: Any, jobs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """The execution's array jobs by id: one DescribeJobs per 100 (their statusSummary)."""
     return {j["jobId"]: j for j in describe(batch, [job["jobId"] for job in jobs])}
+
+
+def statuses(
+    batch: Any, jobs: Sequence[Mapping[str, Any]], counts: Mapping[str, int], size: int
+) -> list[str]:
+    """Every child's status by position: the most common status (from ``counts``) fills
+    the list and only the other statuses are listed (ListJobs summaries, no DescribeJobs),
+    so a map of 10,000 mostly-succeeded children costs a call or two per status."""
+    common = max(STATUSES, key=lambda s: counts.get(s, 0))
+    result = [common] * size
+    offsets = {job["jobId"]: job["offset"] for job in jobs}
+    for status in STATUSES:
+        if status == common or not counts.get(status):
+            continue
+        for job in jobs:
+            if job["size"] == 1:
+                continue  # a plain job: its status is in the counts
+            for summary in list_children(batch, job["jobId"], status, None):
+                index = index_of(summary["jobId"], offsets)
+                if 0 <= index < size:
+                    result[index] = status
+    return result
+
+
+def finished_at(
+    batch: Any, jobs: Sequence[Mapping[str, Any]], stopped: Mapping[str, int]
+) -> dt.datetime | None:
+    """When the last array job stopped: from the counts just read (``stopped``), else one
+    DescribeJobs per 100 jobs."""
+    ids = [j["jobId"] for j in jobs]
+    if not all(i in stopped for i in ids):
+        stopped = {d["jobId"]: d.get("stoppedAt") for d in describe(batch, ids)}
+    stops = [_ms(stopped.get(i)) for i in ids]
+    return max((s for s in stops if s is not None), default=None)
 
 
 def children(

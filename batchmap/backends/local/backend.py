@@ -11,6 +11,7 @@ terminal.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -34,7 +35,12 @@ from batchmap.backends.base import (
     order_children,
     to_original,
 )
-from batchmap.backends.local.supervisor import STATUS_FILE, Supervisor, child_environment
+from batchmap.backends.local.supervisor import (
+    STATUS_FILE,
+    STOP_FILE,
+    Supervisor,
+    child_environment,
+)
 from batchmap.errors import InvalidInputError
 from batchmap.executions.manifest import Manifest
 from batchmap.executions.phase import empty_counts
@@ -152,6 +158,8 @@ class LocalBackend:
         if status.get("finished") or not pid or not _alive(pid):
             return Stopped("nothing")
         if not dry_run:
+            stop = self.directory(manifest.prefix) / STOP_FILE
+            stop.write_text(json.dumps({"reason": reason}))  # the supervisor gives it each child
             entry = self._threads.get(manifest.prefix)
             if entry is not None:
                 entry[1].set()
@@ -237,6 +245,13 @@ class LocalBackend:
         for child in every:
             counts[child.status] = counts.get(child.status, 0) + 1
         return Snapshot(counts, order_children(to_original(manifest, every), query))
+
+    def statuses(self, manifest: Manifest, counts: Mapping[str, int]) -> list[str]:
+        return [child.status for child in self._children(manifest)]
+
+    def finished_at(self, manifest: Manifest) -> dt.datetime | None:
+        stops = [a.stopped_at for c in self._children(manifest) for a in c.attempts]
+        return max((s for s in stops if s is not None), default=None)
 
     def child_links(self, manifest: Manifest, child: Child) -> list[str]:
         """The log file of the child's latest attempt."""

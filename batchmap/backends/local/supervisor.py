@@ -28,12 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from batchmap import times
-from batchmap.executions.manifest import Manifest, decode
+from batchmap.executions.manifest import INTERRUPTED_REASON, Manifest, decode
 from batchmap.runtime import child as runtime
 from batchmap.runtime import env as contract
 from batchmap.tasks.base import ChildSpec
 
 STATUS_FILE = "local/status.json"
+STOP_FILE = "local/stop.json"  # why the execution was stopped (written by delete execution)
 WRITE_EVERY = 0.25
 POLL = 0.01
 KILL_GRACE = 5.0
@@ -263,7 +264,7 @@ class Supervisor:
                     entry.close(code)
                     del running[index]
                     if code != 0 and reason is None:
-                        reason = f"Essential container in task exited (exit code {code})"
+                        reason = f"exited with code {code}"
                     self._finish(
                         index,
                         code,
@@ -281,24 +282,31 @@ class Supervisor:
             self.finished = True
             self.write_status(force=True)
 
+    def stop_reason(self) -> str:
+        """Why the execution stops: the reason `delete execution` recorded, else Ctrl-C's."""
+        try:
+            return str(json.loads((self.dir / STOP_FILE).read_text())["reason"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return INTERRUPTED_REASON
+
     def _abort(
         self,
         queue: collections.deque[int],
         running: dict[int, Running],
     ) -> None:
+        """Stop every child; each one stopped or never started carries the same reason
+        as the manifest's termination record (docs/recovery.md)."""
         self.interrupted = True
+        reason = self.stop_reason()
         for index, entry in list(running.items()):
             if not isinstance(entry.process, int):
                 self._kill(entry.process)
             entry.close(143)
-            self._finish(
-                index, 143, "Terminated: the execution was interrupted", retry=False, queue=queue
-            )
+            self._finish(index, 143, reason, retry=False, queue=queue)
+            self.children[index]["reason"] = reason
             del running[index]
         for index in queue:
-            self.children[index].update(
-                status="FAILED", reason="Cancelled: the execution was interrupted"
-            )
+            self.children[index].update(status="FAILED", reason=reason)
         queue.clear()
 
 

@@ -5,17 +5,25 @@ from typing import Annotated
 import typer
 
 from batchmap.cli.context import app_state
-from batchmap.cli.options import DomainOpt, IndexOpt, OutputOpt, ProjectOpt, StatusOpt
+from batchmap.cli.options import (
+    DomainOpt,
+    IndexOpt,
+    OptionalNameArg,
+    OutputOpt,
+    ProjectOpt,
+    StatusOpt,
+    WideOpt,
+)
 
 
 def execution(
     ctx: typer.Context,
     project: ProjectOpt,
     domain: DomainOpt,
-    name: Annotated[str | None, typer.Argument(help="Execution name.", show_default=False)] = None,
+    name: OptionalNameArg = None,
     status: StatusOpt = None,
     index: IndexOpt = None,
-    limit: Annotated[int, typer.Option("--limit", help="At most this many children.")] = 50,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many children.", min=0)] = 50,
     show_all: Annotated[bool, typer.Option("--all", help="Every child (no --limit).")] = False,
     outputs: Annotated[
         bool,
@@ -26,12 +34,16 @@ def execution(
     watch: Annotated[
         bool, typer.Option("--watch", help="Keep the view live until the end; exit 0 or 7.")
     ] = False,
+    wide: WideOpt = False,
     output: OutputOpt = None,
 ) -> None:
     """List executions, or show one with its children.
 
     Without NAME: every execution of the project and domain, newest first, with
-    its phase. With NAME: the execution and its children, non-succeeded first.
+    its phase. With NAME: the execution and its children, non-succeeded first. A
+    relaunched execution shows the merged result: for each child, its latest attempt.
+    Tables fit the terminal (--wide shows every column); -o html writes a
+    self-contained report page of one execution.
 
     Examples:
 
@@ -39,6 +51,7 @@ def execution(
       batchmap get execution -p flytesnacks -d development
       batchmap get execution -p flytesnacks -d development f3kq0l2m9x8c7v6b5n4a --status FAILED
       batchmap get execution -p flytesnacks -d development f3kq0l2m9x8c7v6b5n4a --outputs -o json
+      batchmap get execution -p flytesnacks -d development f3kq0l2m9x8c7v6b5n4a -o html >r.html
     """
     from batchmap.backends.base import ChildQuery
     from batchmap.cli import views
@@ -46,22 +59,21 @@ def execution(
     from batchmap.executions.lifecycle import require_success
 
     state = app_state(ctx)
-    out = state.output(output)
+    out = state.output(output, wide=wide)
     executions = state.executions
     if name is None:
         return views.listing(out, executions.list(project, domain), project, domain)
     manifest = executions.get(project, domain, name)
     if outputs:
-        return views.outputs(out, *executions.outputs(manifest))
+        return views.outputs(out, name, *executions.outputs(manifest))
     query = ChildQuery(
         statuses=parse_statuses(status),
         indexes=parse_indexes(index, manifest.size if not manifest.relaunch else None),
         limit=None if show_all else limit,
     )
     if watch:
-        phase = views.wait(out, executions, manifest, judge=False)
-        views.execution(out, executions, manifest, phase, query)
-        require_success(phase)
-        return None
-    phase, children = executions.snapshot(manifest, query)  # one read: phase and rows agree
-    views.execution(out, executions, manifest, phase, query, children)
+        views.wait(out, executions, manifest, judge=False, cli=state.cli)
+    detail = executions.detail(manifest, query)
+    views.execution(out, executions, detail, query)
+    if watch:
+        require_success(detail.family.phase)

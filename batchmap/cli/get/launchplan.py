@@ -5,8 +5,9 @@ from typing import Annotated, Any
 
 import typer
 
+from batchmap.cli.complete import complete_launchplan
 from batchmap.cli.context import app_state
-from batchmap.cli.options import DomainOpt, ForceOpt, OutputOpt, ProjectOpt
+from batchmap.cli.options import DomainOpt, ForceOpt, OutputOpt, ProjectOpt, WideOpt
 from batchmap.cli.output import Column
 
 COLUMNS = [
@@ -24,7 +25,10 @@ def launchplan(
     project: ProjectOpt,
     domain: DomainOpt,
     name: Annotated[
-        str | None, typer.Argument(help="Launch plan name.", show_default=False)
+        str | None,
+        typer.Argument(
+            help="Launch plan name.", show_default=False, autocompletion=complete_launchplan
+        ),
     ] = None,
     version: Annotated[
         str | None, typer.Option("--version", help="This version.", show_default=False)
@@ -42,6 +46,7 @@ def launchplan(
         ),
     ] = None,
     force: ForceOpt = False,
+    wide: WideOpt = False,
     output: OutputOpt = None,
 ) -> None:
     """List launch plans, the versions of one, or write its exec file.
@@ -58,15 +63,15 @@ def launchplan(
       batchmap get launchplan -p flytesnacks -d development squares --latest -o yaml
       batchmap get launchplan -p flytesnacks -d development squares --execFile exec.yaml
     """
-    from batchmap.errors import InvalidInputError
+    from batchmap.errors import UsageError
     from batchmap.launchplans.registry import plan_summary
 
     state = app_state(ctx)
-    out = state.output(output)
+    out = state.output(output, wide=wide)
     registry = state.app.registry
     if name is None:
         if exec_file or version or latest:
-            raise InvalidInputError("--execFile, --version and --latest need a launch plan NAME")
+            raise UsageError("--execFile, --version and --latest need a launch plan NAME")
         plans = registry.list(project, domain)
         if not plans:
             out.info(

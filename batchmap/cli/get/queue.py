@@ -43,8 +43,9 @@ def queue(
     """Show which AWS Batch job queue an execution would go to, and why.
 
     Applies FlyteAdmin's matching to the config's queues block (and
-    executionQueueAttributes overrides); see docs/queues.md. Exits 4 when no
-    queue matches.
+    executionQueueAttributes overrides): the first workflowConfigs entry whose
+    project, domain and workflow match, then a queue with all its tags. Exits 4
+    when no queue matches.
 
     Examples:
 
