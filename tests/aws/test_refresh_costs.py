@@ -41,6 +41,7 @@ def test_get_execution_describes_the_parents_once(
     parent = json.loads(created.stdout)["jobs"][0]["jobId"]
     for i in range(0, 1_000, 10):
         set_job(f"{parent}:{i}", "FAILED", 1, "Essential container in task exited")
+    set_job(f"{parent}:1", "RUNNING")  # still running: the refresh of a live execution
     set_job(parent, "PENDING")
     calls, built = traffic
     calls.clear()
