@@ -1,519 +1,678 @@
-"""batchmap benchmarks: AWS calls, wall time and peak memory, against moto.
+"""batchmap against its anchors, side by side: every row is a ratio from paired runs.
 
-    python benchmarks/run.py            # everything (about a minute)
-    python benchmarks/run.py --quick    # smaller sizes
+    python benchmarks/run.py            # every row of issue 21's table (about 10 minutes)
+    python benchmarks/run.py --quick    # smaller sizes, 3 runs: a fast look (about 2 minutes)
+    python benchmarks/run.py --only help,aws
+    python benchmarks/run.py --only items       # items at scale (benchmarks/items.py)
 
-Prints, for arrays of 10 to 100,000 children:
-- create execution: AWS calls by operation, wall time, peak Python memory;
-- get execution (one refresh) and logs --follow (one tick): AWS calls, next to the
-  naive approach of describing every child (what `awsbstat -e` does);
-- the local backend running 1,000 trivial children, next to `xargs -P <cpus>`
-  running the same commands (the process-spawn floor);
-- items at scale (`--items-only` runs just this part): 1,000,000 items from a JSONL
-  file (`create execution --dryRun`), the same inline in the exec file, 10,000,000
-  items read and staged as a stream, a real `create execution` of 1,000,000 items from
-  S3 against moto (its AWS calls), and the parse cost next to `json.loads` (the floor).
-  Wall time and peak RSS are measured in separate runs of a subprocess (peak RSS from
-  ``getrusage(RUSAGE_CHILDREN)`` in a small wrapper process).
-
-moto runs as a separate `moto_server` process on 127.0.0.1, so wall time includes
-HTTP to it (as against AWS) and peak memory is batchmap's own. These are
-measurements, not tests: nothing here fails a build.
+Each row runs batchmap and its anchor (a bare typer app, boto3 scripts, ``xargs -P 2``;
+see anchors.py) in turns, as separate processes, and prints min and median of both and of
+their per-pair ratios. The machine may be shared and loaded: paired, interleaved runs keep
+the ratios honest where absolute seconds are not. AWS rows run against moto's
+ThreadedMotoServer on 127.0.0.1, which also counts every call and byte (motoserver.py);
+moto's timings are not AWS's. Peak memory comes from separate runs (the process's max
+RSS), never from a timed one. These are measurements, not tests: nothing fails a build.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import shutil
-import socket
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-import tracemalloc
 from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
-    os.environ.pop(name, None)
+from benchmarks import anchors, motoserver  # noqa: E402
+
+# The benchmark's own boto3 calls (setting the account up) go to moto, with fake keys.
+for _name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL"):
+    os.environ.pop(_name, None)
+os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", motoserver.REGION)
+
+PYTHON = sys.executable
+CLOCK_TICK = os.sysconf("SC_CLK_TCK")
+# What the installed `batchmap` console script runs (pyproject's [project.scripts]).
+ENTRY = "import sys\nfrom batchmap.cli.app import main\nsys.exit(main())\n"
 
 
-def _start_moto() -> subprocess.Popen[bytes]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [shutil.which("moto_server") or "moto_server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    import urllib.request
-
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
-    request = urllib.request.Request(
-        f"{url}/moto-api/config",
-        method="POST",
-        data=json.dumps({"batch": {"use_docker": False}}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    urllib.request.urlopen(request, timeout=5).read()
-    os.environ["AWS_ENDPOINT_URL"] = url
-    return server
+@dataclass(frozen=True)
+class Run:
+    seconds: float
+    cpu: float  # the process's own CPU (user + system), not its children's
+    stdout: str
 
 
-def _counting_factory(calls: Counter[str]) -> Any:
-    from batchmap.aws.clients import ClientFactory
+def run(argv: Sequence[str], *, env: dict[str, str], cwd: Path, stdin: Path | None = None) -> Run:
+    """Run a process; its wall time and its own CPU.
 
-    factory = ClientFactory(region="us-east-1")
+    Its own CPU is read from /proc while it is a zombie (waitid WNOWAIT), before it is
+    reaped: what its threads used, without the children it started.
+    """
+    with (stdin or Path(os.devnull)).open("rb") as feed:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            list(argv), env=env, cwd=cwd, stdin=feed, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        out: list[bytes] = []
+        err: list[bytes] = []
+        readers = [
+            threading.Thread(target=lambda: out.append(process.stdout.read())),  # type: ignore[union-attr]
+            threading.Thread(target=lambda: err.append(process.stderr.read())),  # type: ignore[union-attr]
+        ]
+        for reader in readers:
+            reader.start()
+        os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
+        seconds = time.perf_counter() - started
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICK  # utime, stime
+        _, status = os.waitpid(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        for reader in readers:
+            reader.join()
+    if process.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(argv)} exited {process.returncode}: {b''.join(err).decode()[-2000:]}"
+        )
+    return Run(seconds, cpu, b"".join(out).decode())
 
-    def hook(model: Any, **_: Any) -> None:
-        calls[f"{model.service_model.service_name}:{model.name}"] += 1
 
-    factory.session.events.register("before-call", hook)
-    return factory
+@dataclass
+class Row:
+    figure: str
+    goal: float | None
+    ours: list[float] = field(default_factory=list)
+    anchor: list[float] = field(default_factory=list)
+    unit: str = "s"
+    note: str = ""
+
+    @property
+    def ratios(self) -> list[float]:
+        return [o / a for o, a in zip(self.ours, self.anchor, strict=True) if a]
+
+    def holds(self) -> str:
+        if self.goal is None or not self.ratios:
+            return ""
+        return "yes" if statistics.median(self.ratios) <= self.goal else "NO"
 
 
-def _setup_account() -> None:
-    import boto3
+def _pair(values: list[float], unit: str) -> str:
+    if not values:
+        return "-"
+    low, mid = min(values), statistics.median(values)
+    if unit == "s":
+        return f"{low:.3f} / {mid:.3f} s"
+    return f"{low:,.{2 if low < 10 else 0}f} / {mid:,.{2 if mid < 10 else 0}f} {unit}"
 
-    iam = boto3.client("iam", region_name="us-east-1")
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "ecs-tasks.amazonaws.com"},
-                "Action": "sts:AssumeRole",
-            }
-        ],
+
+def paired(row: Row, ours: Callable[[], float], anchor: Callable[[], float], runs: int) -> Row:
+    """Alternate which goes first, so a load spike does not always hit the same side."""
+    for i in range(runs):
+        if i % 2:
+            row.ours.append(ours())
+            row.anchor.append(anchor())
+        else:
+            row.anchor.append(anchor())
+            row.ours.append(ours())
+    print(f"  {row.figure}: median ratio {statistics.median(row.ratios):.2f}", file=sys.stderr)
+    return row
+
+
+def print_rows(rows: list[Row]) -> None:
+    header = ("figure", "batchmap min / median", "anchor min / median", "ratio min / median")
+    print(f"\n{header[0]:<58} {header[1]:>22} {header[2]:>22} {header[3]:>19} {'goal':>6}  holds")
+    for r in rows:
+        ratios = r.ratios
+        ratio = f"{min(ratios):.2f} / {statistics.median(ratios):.2f}x" if ratios else "-"
+        goal = f"<={r.goal:g}x" if r.goal is not None else ""
+        print(
+            f"{r.figure:<58} {_pair(r.ours, r.unit):>22} {_pair(r.anchor, r.unit):>22} "
+            f"{ratio:>19} {goal:>6}  {r.holds()}"
+        )
+        if r.note:
+            print(f"{'':<4}{r.note}")
+
+
+# --- the environment every run gets --------------------------------------------------------
+
+
+def base_env(home: Path) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("BATCHMAP_", "AWS_"))
+        and k not in ("PYTHONPATH", "NO_COLOR", "PYTHONDONTWRITEBYTECODE")
     }
-    iam.create_role(RoleName="task", AssumeRolePolicyDocument=json.dumps(trust))
-    service = iam.create_role(RoleName="svc", AssumeRolePolicyDocument=json.dumps(trust))["Role"][
-        "Arn"
-    ]
-    batch = boto3.client("batch", region_name="us-east-1")
-    batch.create_compute_environment(
-        computeEnvironmentName="ce1", type="UNMANAGED", state="ENABLED", serviceRole=service
+    env.update(
+        HOME=str(home),
+        PYTHONPATH=str(ROOT),
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION=motoserver.REGION,
+        AWS_CONFIG_FILE=str(home / "aws-config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(home / "aws-credentials"),
+        COLUMNS="200",
     )
-    batch.create_job_queue(
-        jobQueueName="q",
-        state="ENABLED",
-        priority=1,
-        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "ce1"}],
-    )
-    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="bench-bucket")
+    home.mkdir(parents=True, exist_ok=True)
+    return env
 
 
-def _settings(work: Path) -> Any:
-    from batchmap.config.loader import Overrides, resolve
+# --- --help ---------------------------------------------------------------------------------
 
+
+def help_rows(work: Path, runs: int) -> list[Row]:
+    from batchmap.cli.app import app
+
+    bare = work / "bare" / "batchmap"  # named so that its usage line reads "batchmap"
+    bare.parent.mkdir()
+    bare.write_text(anchors.typer_app(app))
+    ours = work / "bm.py"
+    ours.write_text(ENTRY)
+    env = base_env(work / "home-help")
+    rows = []
+    for args in (["--help"], ["get", "execution", "--help"]):
+        a = run([PYTHON, str(bare), *args], env=env, cwd=work)
+        b = run([PYTHON, str(ours), *args], env=env, cwd=work)
+        same = a.stdout.replace("bare", "batchmap") == b.stdout
+        row = Row(
+            f"`{' '.join(['batchmap', *args])}` vs a bare typer app, same tree",
+            1.3 if args == ["--help"] else None,
+            note="" if same else "note: the help texts differ",
+        )
+        paired(  # a fraction of a second each: three times the pairs
+            row,
+            lambda args=args: run([PYTHON, str(ours), *args], env=env, cwd=work).seconds,
+            lambda args=args: run([PYTHON, str(bare), *args], env=env, cwd=work).seconds,
+            3 * runs,
+        )
+        rows.append(row)
+    return rows
+
+
+# --- AWS commands against moto ----------------------------------------------------------------
+
+
+@dataclass
+class Aws:
+    work: Path
+    env: dict[str, str]
+    traffic: motoserver.Traffic
+    account: dict[str, str]
+
+    def batchmap(self, *args: str) -> Run:
+        return run([PYTHON, str(self.work / "bm.py"), *args], env=self.env, cwd=self.work)
+
+    def script(self, name: str, *args: str) -> Run:
+        return run([PYTHON, str(self.work / name), *args], env=self.env, cwd=self.work)
+
+    def calls(self, action: Callable[[], Any]) -> Counter[str]:
+        mark = self.traffic.mark()
+        action()
+        return self.traffic.since(mark)[0]
+
+
+def aws_setup(work: Path, endpoint: str, traffic: motoserver.Traffic) -> Aws:
+    work.mkdir()
+    env = base_env(work / "home")
+    env["AWS_ENDPOINT_URL"] = endpoint
+    account = motoserver.setup_account(endpoint)
+    (work / "bm.py").write_text(ENTRY)
     (work / "batchmap.yaml").write_text(
         "backend: aws\nstorage: s3://bench-bucket/store\nregistry: ./registry\n"
         "queues:\n  executionQueues:\n    - dynamic: q\n      attributes: [default]\n"
         "  workflowConfigs:\n    - tags: [default]\n"
     )
-    return resolve(Overrides(), {}, work, work)
-
-
-def _plan(work: Path, n: int, name: str) -> Any:
-    from batchmap.executions import execfile
-    from batchmap.launchplans.parse import parse_files
-
-    lp = work / f"{name}.yaml"
-    lp.write_text(
-        f"project: p\ndomain: d\nname: {name}\nversion: v1\n"
+    (work / "lp.yaml").write_text(
+        "project: p\ndomain: d\nname: lp\nversion: v1\n"
         "inputs:\n  xs:\n    type: list[int]\n"
         "map:\n  over: [xs]\n"
         "task:\n  image: busybox\n  command: [echo, '{{ item }}']\n"
     )
-    plan = parse_files([lp])[0]
-    exec_file = work / f"{name}.exec.yaml"
-    exec_file.write_text(
-        execfile.render(plan).replace(
-            'iamRoleARN: ""', ("iamRoleARN: arn:aws:iam::123456789012:role/task")
+    for name, text in (
+        ("naive_status.py", anchors.NAIVE_STATUS),
+        ("parent_status.py", anchors.PARENT_STATUS),
+        ("by_hand_create.py", anchors.BY_HAND_CREATE),
+    ):
+        (work / name).write_text(anchors.script(text))
+    aws = Aws(work, env, traffic, account)
+    aws.batchmap("register", "files", "lp.yaml")
+    return aws
+
+
+def exec_file(aws: Aws, n: int) -> Path:
+    path = aws.work / f"exec{n}.yaml"
+    if not path.exists():
+        path.write_text(
+            f"iamRoleARN: {aws.account['role']}\ninputs:\n    xs: {list(range(n))}\n"
+            "envs: {}\nversion: v1\nworkflow: lp\n"
         )
-    )
-    # write the items as a flow list: a 100,000-line YAML list is slow to read for no reason
-    text = exec_file.read_text().split("inputs:")[0] + f"inputs:\n    xs: {list(range(n))}\n"
-    exec_file.write_text(text + "envs: {}\nversion: v1\nworkflow: " + name + "\n")
-    return plan, exec_file
-
-
-def bench_create(work: Path, n: int) -> dict[str, Any]:
-    from batchmap.backends.aws.backend import AwsBatchBackend
-    from batchmap.executions.lifecycle import Executions
-    from batchmap.executions.plan import ExecutionRequest
-    from batchmap.files.store import LocalStore, open_store
-    from batchmap.launchplans.registry import Registry
-
-    config = _settings(work)
-    calls: Counter[str] = Counter()
-    clients = _counting_factory(calls)
-    name = f"c{n}"
-    plan, exec_file = _plan(work, n, name)
-    registry = Registry(LocalStore(work / "registry"))
-    registry.register([plan])
-    tracemalloc.start()
-    started = time.perf_counter()
-    store = open_store(config.storage, clients.client("s3"))
-    executions = Executions(store, registry, lambda _: AwsBatchBackend(clients, config))
-    request = ExecutionRequest("p", "d", exec_file, name=name, backend="aws")
-    executions.submit(executions.plan(request))
-    seconds = time.perf_counter() - started
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return {"n": n, "seconds": seconds, "peak_mb": peak / 2**20, "calls": dict(calls)}
-
-
-def bench_status(work: Path, n: int) -> dict[str, Any]:
-    from batchmap.backends.aws.backend import AwsBatchBackend
-    from batchmap.backends.aws.jobs import describe
-    from batchmap.backends.base import ChildQuery, LogCursor, LogQuery
-    from batchmap.executions.manifest import load
-    from batchmap.files.store import open_store
-
-    config = _settings(work)
-    calls: Counter[str] = Counter()
-    clients = _counting_factory(calls)
-    store = open_store(config.storage, clients.client("s3"))
-    manifest = load(store, "p", "d", f"c{n}")
-    backend = AwsBatchBackend(clients, config)
-    calls.clear()
-    backend.counts(manifest)
-    backend.children(manifest, ChildQuery(limit=50))
-    refresh = sum(calls.values())
-    cursor = LogCursor()
-    backend.logs(manifest, LogQuery(), cursor)
-    calls.clear()
-    backend.counts(manifest)
-    backend.logs(manifest, LogQuery(), cursor)
-    tick = sum(calls.values())
-    # The live view's status grid: one status per child, re-read at most every 10 s.
-    counts = backend.counts(manifest)
-    calls.clear()
-    backend.statuses(manifest, counts)
-    grid = sum(calls.values())
-    # The naive refresh describes every child, 100 at a time (awsbstat -e): ceil(n / 100)
-    # DescribeJobs calls, measured on the first 1,000 children and scaled.
-    calls.clear()
-    ids = [f"{job['jobId']}:{i}" for job in manifest.run["jobs"] for i in range(job["size"])]
-    describe(clients.client("batch"), ids[:1000])
-    naive = (
-        sum(calls.values()) * max(1, len(ids) // 1000) if len(ids) > 1000 else sum(calls.values())
-    )
-    return {"n": n, "refresh": refresh, "tick": tick, "grid": grid, "naive": naive}
-
-
-def bench_local(work: Path, n: int) -> dict[str, Any]:
-    work = work / "local"
-    work.mkdir()
-    script = work / "child.py"
-    script.write_text("import sys\nprint(sys.argv[1])\n")
-    cpus = os.cpu_count() or 1
-    started = time.perf_counter()
-    subprocess.run(
-        f"seq 0 {n - 1} | xargs -P {cpus} -n 1 {sys.executable} {script} > /dev/null",
-        shell=True,
-        check=True,
-    )
-    xargs = time.perf_counter() - started
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BATCHMAP_", "AWS_ENDPOINT"))}
-    env["HOME"] = str(work / "home")
-    lp = work / "local.yaml"
-    lp.write_text(
-        f"project: p\ndomain: d\nname: local\nversion: v1\n"
-        f"inputs:\n  xs:\n    type: list[int]\n    default: {list(range(n))}\n"
-        f"map:\n  over: [xs]\n  concurrency: {cpus}\n"
-        f"task:\n  image: busybox\n  command: ['{sys.executable}', '{script}', "
-        "'{{ item }}']\n"
-    )
-
-    def batchmap(*args: str) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "batchmap", *args],
-            env=env,
-            cwd=work,
-            check=True,
-            capture_output=True,
-        )
-
-    batchmap("register", "files", str(lp))
-    batchmap("get", "launchplan", "-p", "p", "-d", "d", "local", "--execFile", "l.yaml")
-    started = time.perf_counter()
-    batchmap("create", "execution", "-p", "p", "-d", "d", "--execFile", "l.yaml", "--wait")
-    ours = time.perf_counter() - started
-    return {"n": n, "batchmap": ours, "xargs": xargs, "ratio": ours / xargs}
-
-
-# --- items at scale -------------------------------------------------------------------------
-
-ITEMS_LAUNCH_PLAN = (
-    "project: p\ndomain: d\nname: items\nversion: v1\n"
-    "inputs:\n  xs:\n    type: list[int]\n"
-    "map:\n  over: [xs]\n"
-    "task:\n  image: busybox\n  command: [echo, '{{ item }}']\n"
-)
-STAGE_SCRIPT = """
-import sys
-from pathlib import Path
-from batchmap.executions.plan import ExecutionRequest, draft
-from batchmap.files.store import LocalStore
-from batchmap.launchplans.registry import Registry
-from batchmap.tasks.staging import stage
-work = Path(sys.argv[1])
-request = ExecutionRequest("p", "d", work / sys.argv[2], name=sys.argv[3])
-registry = Registry(LocalStore(work / "registry"))
-plan = draft(request, registry, backend="local", default_role=None)
-stage(LocalStore(work / "store"), plan.prefix, plan.launch_plan, plan.values)
-"""
-
-
-def _items_work(work: Path) -> tuple[Path, dict[str, str]]:
-    """A folder with a local config, the launch plan registered, and an env for subprocesses."""
-    work = work / "items"
-    (work / "home").mkdir(parents=True)
-    (work / "batchmap.yaml").write_text(
-        f"backend: local\nstorage: {work / 'store'}\nregistry: {work / 'registry'}\n"
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BATCHMAP_", "AWS_ENDPOINT"))}
-    env.update(HOME=str(work / "home"), PYTHONPATH=str(ROOT))
-    (work / "lp.yaml").write_text(ITEMS_LAUNCH_PLAN)
-    subprocess.run(
-        [sys.executable, "-m", "batchmap", "register", "files", "lp.yaml"],
-        cwd=work,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    return work, env
-
-
-def _jsonl(path: Path, n: int) -> Path:
-    with path.open("w") as handle:
-        for start in range(0, n, 100_000):
-            handle.write("".join(f"{i}\n" for i in range(start, min(n, start + 100_000))))
     return path
 
 
-def _exec_file(path: Path, xs: str) -> Path:
-    path.write_text(f"workflow: items\nversion: v1\ninputs:\n    xs:{xs}")
-    return path
+def create(aws: Aws, n: int) -> dict[str, Any]:
+    result = aws.batchmap(
+        "create", "execution", "-p", "p", "-d", "d", "--execFile", str(exec_file(aws, n)),
+        "-o", "json",
+    )  # fmt: skip
+    return dict(json.loads(result.stdout))
 
 
-def _timed(cmd: list[str], work: Path, env: dict[str, str]) -> float:
-    started = time.perf_counter()
-    subprocess.run(cmd, cwd=work, env=env, check=True, capture_output=True)
-    return time.perf_counter() - started
+def _calls(counter: Counter[str]) -> str:
+    return f"{sum(counter.values())} ({', '.join(f'{k} {v}' for k, v in sorted(counter.items()))})"
 
 
-# Runs a command and prints its peak RSS (KiB) and CPU seconds. A small process in between,
-# because Linux counts the RSS a process had before execve in its ru_maxrss: forked from
-# this benchmark, the command would report this process's size when it is the larger.
-RSS_WRAPPER = """
-import resource, subprocess, sys
-code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode
-usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(usage.ru_maxrss, usage.ru_utime + usage.ru_stime)
-sys.exit(code)
-"""
+def by_hand_definition(aws: Aws) -> str:
+    """The job definition the by-hand script submits to (registered once, beforehand)."""
+    import boto3
+
+    batch = boto3.client("batch", endpoint_url=aws.env["AWS_ENDPOINT_URL"])
+    definition = batch.register_job_definition(
+        jobDefinitionName="by-hand",
+        type="container",
+        containerProperties={
+            "image": "busybox",
+            "command": ["sh", "-c", "echo $AWS_BATCH_JOB_ARRAY_INDEX"],
+            "resourceRequirements": [
+                {"type": "VCPU", "value": "1"},
+                {"type": "MEMORY", "value": "2048"},
+            ],
+        },
+    )["jobDefinitionArn"]
+    return str(definition)
 
 
-def _rusage(cmd: list[str], work: Path, env: dict[str, str]) -> tuple[float, float]:
-    """(peak RSS in MB, CPU seconds) of the command, in a run of its own."""
-    result = subprocess.run(
-        [sys.executable, "-c", RSS_WRAPPER, *cmd], cwd=work, env=env, capture_output=True
-    )
-    if result.returncode:
-        raise RuntimeError(f"{cmd} exited {result.returncode}: {result.stderr.decode()}")
-    rss, cpu = result.stdout.split()[-2:]
-    return int(rss) / 1024, float(cpu)  # ru_maxrss is in KiB on Linux
-
-
-def _both(cmd: list[str], work: Path, env: dict[str, str]) -> tuple[float, float, float]:
-    """(wall seconds, CPU seconds, peak RSS MB): wall time from a run of its own, since
-    the CPU time and memory of the other run are not distorted by the machine's load."""
-    seconds = _timed(cmd, work, env)
-    rss, cpu = _rusage(cmd, work, env)
-    return seconds, cpu, rss
-
-
-def bench_items(work: Path, quick: bool) -> list[tuple[str, float, float, float, str]]:
-    """(what, wall seconds, CPU seconds, peak RSS MB, limit) rows, all from this one run."""
-    million = 100_000 if quick else 1_000_000
-    big = 1_000_000 if quick else 10_000_000
-    work, env = _items_work(work)
-    batchmap = [sys.executable, "-m", "batchmap"]
-    dry = [*batchmap, "create", "execution", "-p", "p", "-d", "d", "--dryRun", "--execFile"]
+def create_rows(aws: Aws, sizes: list[int], runs: int, definition: str) -> list[Row]:
     rows = []
-    _jsonl(work / "m.jsonl", million)
-    _exec_file(work / "file.yaml", " {fromFile: m.jsonl}\n")
-    what = f"{million:,} items from a JSONL file: create --dryRun"
-    rows.append((what, *_both([*dry, "file.yaml"], work, env), "10 s, 200 MB"))
-    inline = "".join(f"        - {i}\n" for i in range(million))
-    _exec_file(work / "inline.yaml", "\n" + inline)
-    what = f"{million:,} items inline in the exec file: create --dryRun"
-    rows.append((what, *_both([*dry, "inline.yaml"], work, env), "15 s"))
-    stage_cmd = [sys.executable, "-c", STAGE_SCRIPT, str(work)]
-    for n in (million, big):
-        _jsonl(work / f"s{n}.jsonl", n)
-        _exec_file(work / f"s{n}.yaml", f" {{fromFile: s{n}.jsonl}}\n")
-        what = f"{n:,} items from a JSONL file: read, check, stage"
-        rows.append((what, *_both([*stage_cmd, f"s{n}.yaml", f"s{n}"], work, env), "250 MB"))
-        shutil.rmtree(work / "store", ignore_errors=True)
-        (work / f"s{n}.jsonl").unlink()
+    for n in sizes:
+        path = str(exec_file(aws, n))
+        by_hand = ("by_hand_create.py", path, "bench-bucket", "q", definition)
+        ours_calls = aws.calls(lambda n=n: create(aws, n))
+        anchor_calls = aws.calls(lambda by_hand=by_hand: aws.script(*by_hand))
+        row = Row(
+            f"`create execution`, {n:,} items vs boto3 by hand",
+            1.5,
+            note=f"AWS calls: batchmap {_calls(ours_calls)}; by hand {_calls(anchor_calls)}",
+        )
+        paired(
+            row,
+            lambda n=n: (
+                aws.batchmap(
+                    "create",
+                    "execution",
+                    "-p",
+                    "p",
+                    "-d",
+                    "d",
+                    "--execFile",
+                    str(exec_file(aws, n)),
+                ).seconds
+            ),
+            lambda by_hand=by_hand: aws.script(*by_hand).seconds,
+            runs,
+        )
+        rows.append(row)
     return rows
 
 
-def bench_parse(work: Path, quick: bool) -> dict[str, float]:
-    """CPU seconds to parse the same integers: json.loads (the floor), the exec file's fast
-    YAML, ruamel's safe constructor (what batchmap used before), a JSONL items file. CPU
-    time, not wall time: on a shared machine it is the figure that repeats."""
-    from batchmap.executions import items
-    from batchmap.files import yamldoc
-    from batchmap.launchplans.inputs import parse_type
+def mixed(n: int) -> list[str]:
+    """A map part-way: a tenth FAILED, a fifth RUNNING, the rest SUCCEEDED."""
+    return [
+        "FAILED" if i % 10 == 0 else "RUNNING" if i % 10 in (1, 2) else "SUCCEEDED"
+        for i in range(n)
+    ]
 
-    n = 100_000 if quick else 1_000_000
-    work = work / "parse"
+
+def grid_calls(aws: Aws, name: str) -> Counter[str]:
+    """The AWS calls of the live view's status grid (a status per child, re-read at most
+    every 10 s), through the library in this process."""
+    from batchmap.api import Batchmap
+
+    bm = Batchmap.open(
+        environ=aws.env,
+        cwd=aws.work,
+        home=Path(aws.env["HOME"]),
+        endpoint_url=aws.env["AWS_ENDPOINT_URL"],
+    )
+    manifest = bm.executions.get("p", "d", name)
+    backend = bm.backend("aws")
+    counts = backend.counts(manifest)
+    return aws.calls(lambda: backend.statuses(manifest, counts))
+
+
+def status_rows(aws: Aws, sizes: list[int], runs: int) -> list[Row]:
+    rows = []
+    for n in sizes:
+        manifest = create(aws, n)
+        name, parent = manifest["name"], manifest["jobs"][0]["jobId"]
+        motoserver.set_statuses(parent, mixed(n))
+        get = ("get", "execution", "-p", "p", "-d", "d", name)
+        ours_calls = aws.calls(lambda get=get: aws.batchmap(*get))
+        naive_calls = aws.calls(lambda parent=parent: aws.script("naive_status.py", parent))
+        one_calls = aws.calls(lambda parent=parent: aws.script("parent_status.py", parent))
+        grid = grid_calls(aws, name)
+        naive = Row(
+            f"`get execution NAME`, {n:,} children vs naive boto3 (every child)",
+            1.0,
+            note=f"AWS calls: batchmap {_calls(ours_calls)}; naive {_calls(naive_calls)}; "
+            f"the live view's status grid {_calls(grid)}",
+        )
+        rows.append(
+            paired(
+                naive,
+                lambda get=get: aws.batchmap(*get).seconds,
+                lambda parent=parent: aws.script("naive_status.py", parent).seconds,
+                runs,
+            )
+        )
+        one = Row(
+            f"`get execution NAME`, {n:,} children vs one DescribeJobs (parent)",
+            1.5,
+            note=f"AWS calls: one DescribeJobs {_calls(one_calls)}",
+        )
+        rows.append(
+            paired(
+                one,
+                lambda get=get: aws.batchmap(*get).seconds,
+                lambda parent=parent: aws.script("parent_status.py", parent).seconds,
+                runs,
+            )
+        )
+    return rows
+
+
+def peak_rss_mb(argv: Sequence[str], env: dict[str, str], cwd: Path) -> float | None:
+    """Peak RSS of a process, as GNU time reports it: a process forked from this one
+    (which holds moto's jobs) would count this one's memory as its own."""
+    gnu_time = shutil.which("time") or "/usr/bin/time"
+    if not Path(gnu_time).exists():
+        return None
+    done = subprocess.run(
+        [gnu_time, "-f", "%M", *argv], env=env, cwd=cwd, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: {done.stderr[-2000:]}")
+    return int(done.stderr.strip().splitlines()[-1]) / 1024
+
+
+def memory_rows(aws: Aws, sizes: list[int], definition: str) -> list[str]:
+    """Peak RSS of separate, untimed runs (batchmap's and its anchor's)."""
+    lines = []
+    for n in sizes:
+        path = str(exec_file(aws, n))
+        ours = peak_rss_mb(
+            [PYTHON, "bm.py", "create", "execution", "-p", "p", "-d", "d", "--execFile", path],
+            aws.env,
+            aws.work,
+        )
+        theirs = peak_rss_mb(
+            [PYTHON, "by_hand_create.py", path, "bench-bucket", "q", definition], aws.env, aws.work
+        )
+        if ours is None or theirs is None:
+            lines.append("peak memory: GNU time is not installed")
+            continue
+        lines.append(
+            f"peak RSS, `create execution` of {n:,} items: batchmap {ours:.0f} MB, "
+            f"boto3 by hand {theirs:.0f} MB (separate, untimed runs)"
+        )
+    return lines
+
+
+# --- logs --follow ---------------------------------------------------------------------------
+
+
+class Driver(threading.Thread):
+    """The awslogs driver of running children, as AWS Batch's containers have it: each
+    child prints ``rate`` lines a second, and each stream sends what it buffered every
+    5 s (docker's batchPublishFrequency), the streams' flushes spread over those 5 s."""
+
+    FLUSH = 5.0
+
+    def __init__(self, streams: list[str], rate: float, seconds: float) -> None:
+        super().__init__(daemon=True)
+        self.streams = streams
+        self.rate = rate
+        self.seconds = seconds
+
+    def run(self) -> None:
+        start = time.time()
+        offsets = [i * self.FLUSH / len(self.streams) for i in range(len(self.streams))]
+        sent = [start] * len(self.streams)
+        lines = [0] * len(self.streams)
+        while True:
+            now = time.time()
+            for i, stream in enumerate(self.streams):
+                due = start + offsets[i]
+                while due <= sent[i]:
+                    due += self.FLUSH
+                if now < due:
+                    continue
+                batch = []
+                t = sent[i]
+                while t + 1 / self.rate <= min(now, start + self.seconds):
+                    t += 1 / self.rate
+                    lines[i] += 1
+                    batch.append((int(t * 1000), f"child {i} line {lines[i]}: " + "x" * 60))
+                sent[i] = now
+                if batch:
+                    motoserver.put_lines(stream, batch)
+            if now > start + self.seconds + self.FLUSH:
+                return
+            time.sleep(0.05)
+
+
+def follow_rows(aws: Aws, seconds: float) -> list[Row]:
+    """One follow of a whole execution and one of ten of its children, at once."""
+    n = 100
+    manifest = create(aws, n)
+    name, parent = manifest["name"], manifest["jobs"][0]["jobId"]
+    motoserver.set_statuses(parent, ["RUNNING"] * n)
+    streams = motoserver.give_streams(parent, n, manifest["logStreamPrefix"])
+    driver = Driver(streams, rate=2.0, seconds=seconds)
+    follows = {}
+    for label, extra in (("all", ()), ("index", ("--index", "0-9"))):
+        env = dict(aws.env, AWS_SDK_UA_APP_ID=f"follow-{label}")
+        command = [PYTHON, "bm.py", "logs", "-p", "p", "-d", "d", name, "--follow", *extra]
+        follows[label] = subprocess.Popen(
+            command, env=env, cwd=aws.work, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+    driver.start()
+    driver.join()
+    time.sleep(2)
+    motoserver.set_statuses(parent, ["SUCCEEDED"] * n)
+    outputs = {label: p.communicate(timeout=120) for label, p in follows.items()}
+    rows = []
+    for label, selected in (("all", streams), ("index", streams[:10])):
+        calls, sizes = aws.traffic.by_app(f"follow-{label}")
+        events, size = motoserver.events_bytes(selected)
+        printed = len(outputs[label][0].decode().splitlines())
+        ticks = calls.get("batch:describejobs", 0)
+        what = "all 100 children" if label == "all" else "--index 0-9"
+        log_bytes = sum(v for k, v in sizes.items() if k.startswith("logs:"))
+        total = sum(sizes.values())
+        by_op = ", ".join(f"{k} {v:,}" for k, v in sorted(sizes.items()))
+        row = Row(
+            f"`logs --follow` ({what}): log bytes downloaded vs new events' bytes",
+            2.0,
+            [float(log_bytes)],
+            [float(size)],
+            unit="B",
+            note=f"{printed:,} lines printed of {events:,} events over {seconds:.0f} s; "
+            f"AWS calls {_calls(calls)}; bytes {by_op}"
+            f" (all of them {total / size:.2f}x the new events'); {total / max(ticks, 1):,.0f} B "
+            "per 1 s tick",
+        )
+        rows.append(row)
+    return rows
+
+
+# --- the local backend -----------------------------------------------------------------------
+
+
+@dataclass
+class Local:
+    work: Path
+    env: dict[str, str]
+
+    def batchmap(self, lp: str) -> Run:
+        return run(
+            [PYTHON, str(self.work / "bm.py"), "create", "execution", "-p", "p", "-d", "d",
+             "--execFile", f"{lp}.exec.yaml", "--wait"],
+            env=self.env, cwd=self.work,
+        )  # fmt: skip
+
+    def xargs(self, n: int, *command: str) -> Run:
+        items = self.work / f"items{n}"
+        if not items.exists():
+            items.write_text("".join(f"{i}\n" for i in range(n)))
+        return run(
+            ["xargs", "-P", "2", "-n", "1", *command], env=self.env, cwd=self.work, stdin=items
+        )
+
+
+def local_setup(work: Path) -> Local:
     work.mkdir()
-    text = json.dumps(list(range(n)))
-    yaml_text = "xs:\n" + "".join(f"    - {i}\n" for i in range(n))
-    _jsonl(work / "p.jsonl", n)
-    out: dict[str, float] = {"n": n}
-    for label, call in (
-        ("json.loads", lambda: json.loads(text)),
-        ("exec file (libyaml events)", lambda: yamldoc.load_document(yaml_text, "x")),
-        ("exec file (ruamel safe, before)", lambda: yamldoc._load_with_ruamel(yaml_text, "x")),
-        (
-            "JSONL items file",
-            lambda: items.read(items.file_spec("p.jsonl", work), parse_type("int")),
-        ),
-    ):
-        started = time.process_time()
-        call()
-        out[label] = time.process_time() - started
-    return out
+    env = base_env(work / "home")
+    (work / "bm.py").write_text(ENTRY)
+    (work / "child.py").write_text("import sys\nprint(sys.argv[1])\n")
+    local = Local(work, env)
+    return local
 
 
-def bench_items_aws(work: Path, quick: bool) -> dict[str, Any]:
-    """A real create execution whose items are a JSONL object in S3, against moto_server."""
-    import boto3
-
-    from batchmap.backends.aws.backend import AwsBatchBackend
-    from batchmap.executions.lifecycle import Executions
-    from batchmap.executions.plan import ExecutionRequest
-    from batchmap.files.store import LocalStore, open_store
-    from batchmap.launchplans.parse import parse_files
-    from batchmap.launchplans.registry import Registry
-
-    n = 100_000 if quick else 1_000_000
-    work = work / "items-aws"
-    work.mkdir()
-    config = _settings(work)
-    (work / "lp.yaml").write_text(ITEMS_LAUNCH_PLAN)
-    registry = Registry(LocalStore(work / "registry"))
-    registry.register(parse_files([work / "lp.yaml"]))
-    body = _jsonl(work / "n.jsonl", n).read_bytes()
-    boto3.client("s3", region_name="us-east-1").put_object(
-        Bucket="bench-bucket", Key="in/items.jsonl", Body=body
+def local_plan(local: Local, name: str, n: int, command: list[str]) -> str:
+    quoted = ", ".join(json.dumps(c) for c in [*command, "{{ item }}"])
+    (local.work / f"{name}.yaml").write_text(
+        f"project: p\ndomain: d\nname: {name}\nversion: v1\n"
+        "inputs:\n  xs:\n    type: list[int]\n"
+        "map:\n  over: [xs]\n  concurrency: 2\n"
+        f"task:\n  image: busybox\n  command: [{quoted}]\n"
     )
-    exec_file = _exec_file(work / "e.yaml", ' {fromFile: "s3://bench-bucket/in/items.jsonl"}\n')
-    role = "arn:aws:iam::123456789012:role/task"
-    exec_file.write_text(f"iamRoleARN: {role}\n" + exec_file.read_text())
-    calls: Counter[str] = Counter()
-    clients = _counting_factory(calls)
-    started = time.perf_counter()
-    store = open_store(config.storage, clients.client("s3"))
-    executions = Executions(
-        store,
-        registry,
-        lambda _: AwsBatchBackend(clients, config),
-        s3=lambda: clients.client("s3"),
+    (local.work / f"{name}.exec.yaml").write_text(
+        f"inputs:\n    xs: {list(range(n))}\nenvs: {{}}\nversion: v1\nworkflow: {name}\n"
     )
-    request = ExecutionRequest("p", "d", exec_file, name="items1m", backend="aws")
-    manifest = executions.submit(executions.plan(request))
-    seconds = time.perf_counter() - started
-    return {"n": n, "arrays": len(manifest.run["jobs"]), "seconds": seconds, "calls": dict(calls)}
+    run([PYTHON, "bm.py", "register", "files", f"{name}.yaml"], env=local.env, cwd=local.work)
+    return name
 
 
-def print_items(work: Path, quick: bool) -> None:
-    print("\nitems at scale (wall time, and CPU time and peak RSS from another run)")
-    print(f"{'':<56} {'wall s':>7} {'CPU s':>7} {'peak MB':>8}  limit")
-    for what, seconds, cpu, rss, limit in bench_items(work, quick):
-        print(f"{what:<56} {seconds:>7.2f} {cpu:>7.2f} {rss:>8.0f}  {limit}")
-    parse = bench_parse(work, quick)
-    n = parse.pop("n")
-    floor = parse["json.loads"]
-    print(f"\nparse cost of {n:,} integers (CPU seconds), next to json.loads")
-    for label, seconds in parse.items():
-        print(f"{label:<34} {seconds:>7.2f} s {seconds / floor:>7.1f}x")
-    r = bench_items_aws(work, quick)
-    detail = ", ".join(f"{k} {v}" for k, v in sorted(r["calls"].items()))
-    print(
-        f"\ncreate execution of {r['n']:,} items from S3 on moto: {r['arrays']} arrays, "
-        f"{sum(r['calls'].values())} AWS calls, {r['seconds']:.1f} s\n  {detail}"
+def local_rows(work: Path, sizes: list[int], python_size: int, runs: int) -> list[Row]:
+    local = local_setup(work)
+    echo = shutil.which("echo") or "/bin/echo"
+    small = local_plan(local, "small", 2, [echo])
+    rows = []
+    cpu_ours: dict[int, list[float]] = {}
+    cpu_xargs: dict[int, list[float]] = {}
+    for n in sizes:
+        plan = local_plan(local, f"echo{n}", n, [echo])
+        row = Row(f"local, {n:,} `echo` children, concurrency 2, --wait vs xargs -P 2", 1.5)
+
+        def ours(n: int = n, plan: str = plan) -> float:
+            fixed = local.batchmap(small).cpu
+            result = local.batchmap(plan)
+            cpu_ours.setdefault(n, []).append((result.cpu - fixed) / (n - 2) * 1000)
+            return result.seconds
+
+        def theirs(n: int = n) -> float:
+            result = local.xargs(n, echo)
+            cpu_xargs.setdefault(n, []).append(result.cpu / n * 1000)
+            return result.seconds
+
+        rows.append(paired(row, ours, theirs, runs))
+    for n in sizes:
+        rows.append(
+            Row(
+                f"supervisor CPU per child, {n:,} children vs xargs' own",
+                None,
+                cpu_ours[n],
+                cpu_xargs[n],
+                unit="ms",
+                note="batchmap: the CLI process's own CPU (its --wait supervisor thread) "
+                "less a 2-child run's, per child; xargs: its own CPU per child",
+            )
+        )
+    plan = local_plan(local, "python", python_size, [PYTHON, str(local.work / "child.py")])
+    row = Row(f"local, {python_size:,} python children vs xargs, same child", 1.2)
+    rows.append(
+        paired(
+            row,
+            lambda: local.batchmap(plan).seconds,
+            lambda: local.xargs(python_size, PYTHON, str(local.work / "child.py")).seconds,
+            runs,
+        )
     )
+    return rows
+
+
+# --- main ------------------------------------------------------------------------------------
+
+SECTIONS = ("help", "aws", "logs", "local", "items")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller sizes")
-    parser.add_argument("--items-only", action="store_true", help="only the items section")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, 3 runs")
+    parser.add_argument("--runs", type=int, default=None, help="paired runs per row (>= 3)")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"of {','.join(SECTIONS)}")
+    parser.add_argument("--items-only", action="store_true", help="the same as --only items")
     args = parser.parse_args()
-    sizes = [10, 1_000, 10_000] if args.quick else [10, 1_000, 10_000, 100_000]
+    if args.items_only:
+        args.only = "items"
+    runs = max(3, args.runs or (3 if args.quick else 5))
+    only = set(args.only.split(","))
     work = Path(tempfile.mkdtemp(prefix="batchmap-bench-"))
-    server = _start_moto()
+    # An installed batchmap runs from bytecode: compile this tree's once, as pip would
+    # (with PYTHONDONTWRITEBYTECODE set, every run would otherwise compile every module).
+    compileall.compile_dir(ROOT / "batchmap", quiet=1)
+    print(f"batchmap benchmarks: {runs} paired runs per row, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f} at start")  # fmt: skip
+    rows: list[Row] = []
+    extra: list[str] = []
+    server = None
     try:
-        _setup_account()
-        if not args.items_only:
-            print("create execution (AWS Batch, moto)")
-            print(f"{'children':>9} {'AWS calls':>9} {'seconds':>8} {'peak MB':>8}  calls")
-            for n in sizes:
-                r = bench_create(work, n)
-                detail = ", ".join(f"{k} {v}" for k, v in sorted(r["calls"].items()))
-                print(
-                    f"{n:>9,} {sum(r['calls'].values()):>9} {r['seconds']:>8.2f} "
-                    f"{r['peak_mb']:>8.1f}  {detail}"
-                )
-            print("\nget execution refresh / logs --follow tick / status grid (AWS calls)")
+        if "help" in only:
+            rows += help_rows(work, runs)
+        if only & {"aws", "logs", "items"}:
+            server, endpoint, traffic = motoserver.start()
             print(
-                f"{'children':>9} {'refresh':>8} {'tick':>5} {'grid':>5} {'naive':>6} "
-                f"{'naive/tick':>11}"
+                f"AWS rows: moto's ThreadedMotoServer at {endpoint} (moto's timings are not AWS's)"
             )
-            for n in sizes:
-                r = bench_status(work, n)
-                print(
-                    f"{n:>9,} {r['refresh']:>8} {r['tick']:>5} {r['grid']:>5} {r['naive']:>6} "
-                    f"{r['naive'] / r['tick']:>10.0f}x"
-                )
-            print("\nlocal backend vs xargs -P (trivial children)")
-            r = bench_local(work, 200 if args.quick else 1_000)
-            print(
-                f"{r['n']:,} children: batchmap {r['batchmap']:.2f}s, xargs {r['xargs']:.2f}s, "
-                f"ratio {r['ratio']:.2f}"
-            )
-        print_items(work, args.quick)
+            aws = aws_setup(work / "aws", endpoint, traffic)
+            if "aws" in only:
+                definition = by_hand_definition(aws)
+                sizes = [10, 1_000] if args.quick else [10, 1_000, 10_000]
+                rows += create_rows(aws, sizes, runs, definition)
+                rows += status_rows(aws, [100, 1_000], runs)
+                extra += memory_rows(aws, [sizes[-1]], definition)
+            if "logs" in only:
+                rows += follow_rows(aws, 10.0 if args.quick else 20.0)
+            if "items" in only:
+                from benchmarks.items import print_items
+
+                print_items(work, args.quick, endpoint)
+        if "local" in only:
+            sizes = [200] if args.quick else [1_000, 5_000]
+            # the local rows are the long ones: 3 pairs each (the minimum) unless --runs says
+            local_runs = args.runs or 3
+            rows += local_rows(work / "local", sizes, 200 if args.quick else 1_000, local_runs)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # moto_server sometimes outlives SIGTERM
-            server.kill()
-            server.wait()
+        print_rows(rows)
+        for line in extra:
+            print(line)
+        print(f"load average {os.getloadavg()[0]:.1f} at the end")
+        if server is not None:
+            server.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

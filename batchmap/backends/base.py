@@ -112,11 +112,25 @@ class LogEvent:
         }
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """One read of an execution: its counts and the children a view asked for, consistent
+    with each other (on AWS Batch, from one DescribeJobs of the parents)."""
+
+    counts: Mapping[str, int]
+    children: list[Child]
+
+
 @dataclass
 class LogCursor:
-    """Where a log reader is; opaque to commands, owned by the backend."""
+    """Where a log reader is; opaque to commands, owned by the backend.
+
+    A backend may pace a follow's reads (AWS: CloudWatch is read every few seconds, not
+    every tick); ``final`` marks the last read of a follow, which reads whatever the pace.
+    """
 
     state: dict[str, Any] = field(default_factory=dict)
+    final: bool = False
 
 
 @dataclass(frozen=True)
@@ -170,6 +184,11 @@ class Backend(Protocol):
         """The children a view asked for, non-succeeded first, then by index."""
         ...
 
+    def snapshot(self, manifest: Manifest, query: ChildQuery) -> Snapshot:
+        """``counts`` and ``children`` from one read (one refresh of a view): what a view
+        showing both calls, so that it does not read the execution twice."""
+        ...
+
     def statuses(self, manifest: Manifest, counts: Mapping[str, int]) -> list[str]:
         """Every child's status by position (the status grid), as cheaply as the backend
         can: ``counts`` (just read) says which statuses are worth listing."""
@@ -194,7 +213,9 @@ class Backend(Protocol):
         cursor: LogCursor,
     ) -> list[LogEvent]:
         """Log events after ``cursor`` (which it advances), in order, without duplicates;
-        with ``query.since``, none older than that."""
+        with ``query.since``, none older than that. Called again with the same cursor
+        (a follow), it may return nothing until its pace allows a read, unless
+        ``cursor.final``."""
         ...
 
     def terminate(self, manifest: Manifest, reason: str, *, dry_run: bool = False) -> Stopped:

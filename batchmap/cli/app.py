@@ -5,8 +5,6 @@ stderr and an exit status (DESIGN.md §5). A traceback is printed only with
 ``--debug`` or ``BATCHMAP_DEBUG=1``.
 """
 
-from __future__ import annotations
-
 import os
 import signal
 import sys

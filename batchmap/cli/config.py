@@ -1,7 +1,5 @@
 """`batchmap config init | validate | show`."""
 
-from __future__ import annotations
-
 from enum import Enum
 from pathlib import Path
 from typing import Annotated

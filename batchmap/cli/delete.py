@@ -1,7 +1,5 @@
 """`batchmap delete execution` (alias: `batchmap terminate execution`)."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

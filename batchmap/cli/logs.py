@@ -1,7 +1,5 @@
 """`batchmap logs`."""
 
-from __future__ import annotations
-
 from collections import defaultdict, deque
 from typing import Annotated, Any
 

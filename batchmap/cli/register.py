@@ -1,7 +1,5 @@
 """`batchmap register files`."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

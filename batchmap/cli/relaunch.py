@@ -1,7 +1,5 @@
 """`batchmap relaunch`."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -1,7 +1,5 @@
 """`batchmap run`: one command over every item, with no launch plan file."""
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -176,7 +174,7 @@ def run(
     _submitted(out, state, run_plan, manifest, wait=wait)
 
 
-def _dry_run(out: Output, run_plan: RunPlan) -> None:
+def _dry_run(out: Output, run_plan: "RunPlan") -> None:
     if out.format is OutputFormat.table:
         heading = "# dry run: the plan of this run (nothing is changed)\n"
         out.text(heading + to_yaml(run_plan.to_dict()))
@@ -186,7 +184,7 @@ def _dry_run(out: Output, run_plan: RunPlan) -> None:
 
 
 def _submitted(
-    out: Output, state: AppState, run_plan: RunPlan, manifest: Manifest, *, wait: bool
+    out: Output, state: AppState, run_plan: "RunPlan", manifest: "Manifest", *, wait: bool
 ) -> None:
     """The execution's name on stdout (the manifest with -o json|yaml), the rest on stderr."""
     from batchmap.cli import views

@@ -1,7 +1,5 @@
 """`batchmap setup`."""
 
-from __future__ import annotations
-
 import shlex
 from collections.abc import Callable
 from enum import Enum
@@ -98,7 +96,7 @@ def _command(options: GlobalOptions) -> Callable[[str], str]:
     return lambda command: shlex.join(words) + " " + command
 
 
-def _report(out: Output, outcome: Outcome, *, dry_run: bool, again: Callable[[str], str]) -> None:
+def _report(out: Output, outcome: "Outcome", *, dry_run: bool, again: Callable[[str], str]) -> None:
     plan = outcome.plan
     for note in plan.notes:
         out.info(note)

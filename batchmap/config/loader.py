@@ -17,12 +17,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from batchmap.config.cache import Checked
 from batchmap.config.checks import STORAGE_HINT, backend_storage_problem, check_config, dig
 from batchmap.errors import InvalidInputError, Problem
-from batchmap.files.schemas import did_you_mean
-from batchmap.files.yamldoc import YamlDocument, load_file
+
+if TYPE_CHECKING:
+    from batchmap.files.yamldoc import YamlDocument
 
 ENV_PREFIX = "BATCHMAP_"
 LOCAL_CONFIG_NAME = "batchmap.yaml"
@@ -68,6 +70,8 @@ _SETTINGS: tuple[tuple[str, str | None, str | None, tuple[str, ...], str | None]
     ("flyteadmin.assumableIamRole", None, None, ("flyteadmin", "assumableIamRole"), None),
 )
 _LOCATION_KEYS = ("storage", "registry")
+# File paths whose line ``config show`` cites (found once, when the file is checked).
+_CITED = (*(entry[3] for entry in _SETTINGS), ("plugins", "aws", "region"))
 
 
 @dataclass(frozen=True)
@@ -183,12 +187,43 @@ def _must_exist(path: Path, given_by: str) -> Path:
 
 def load_config(path: Path, backend: str | None = None) -> tuple[YamlDocument, list[Problem]]:
     """Load and check a config file; raise with every error at once, return warnings."""
-    doc = load_file(path)
+    from batchmap.files.yamldoc import load_file
+
+    return _check(load_file(path), path, backend)
+
+
+def _check(
+    doc: YamlDocument, path: Path, backend: str | None
+) -> tuple[YamlDocument, list[Problem]]:
     problems = check_config(doc, backend)
     errors = [p for p in problems if not p.warning]
     if errors:
         raise InvalidInputError.from_problems(problems, f"{path}: invalid configuration")
     return doc, problems
+
+
+def check_file(path: Path, backend: str | None, cache_folder: Path | None = None) -> Checked:
+    """A config file, checked, or its check remembered from an earlier run with the
+    same content (``batchmap.config.cache``); invalid files raise every time."""
+    from batchmap.config import cache
+    from batchmap.files.yamldoc import load_document, read_text
+
+    text = read_text(path)
+    content = text.encode("utf-8")
+    if cache_folder is not None:
+        remembered = cache.load(cache_folder, path, content, backend)
+        if remembered is not None:
+            return remembered
+    doc, warnings = _check(load_document(text, str(path)), path, backend)
+    lines = {}
+    for cited in _CITED:
+        line = doc.line_of(list(cited)) if dig(doc.data, cited) is not None else None
+        if line is not None:
+            lines[".".join(cited)] = line
+    checked = Checked(doc.data, tuple(warnings), lines)
+    if cache_folder is not None:
+        cache.store(cache_folder, path, content, backend, checked)
+    return checked
 
 
 def resolve(
@@ -198,15 +233,16 @@ def resolve(
     home: Path,
 ) -> Config:
     """Merge flag > ``BATCHMAP_*`` env > file > default into validated Config."""
+    from batchmap.config.cache import cache_dir
+
     path, _ = find_config_file(overrides.config, environ, cwd, home)
     data: dict[str, Any] = {}
-    doc: YamlDocument | None = None
-    warnings: list[Problem] = []
+    checked: Checked | None = None
     values: dict[str, Value] = {}
     flag_backend = overrides.backend or environ.get(f"{ENV_PREFIX}BACKEND")
     if path is not None:
-        doc, warnings = load_config(path, flag_backend)
-        data = doc.data
+        checked = check_file(path, flag_backend, cache_dir(environ, home))
+        data = checked.data
     for key, attr, env_suffix, file_path, default in _SETTINGS:
         flag_value = getattr(overrides, attr) if attr else None
         env_name = f"{ENV_PREFIX}{env_suffix}" if env_suffix else None
@@ -215,10 +251,11 @@ def resolve(
             value = Value(flag_value, "flag", "--" + str(attr).replace("_", "-"))
         elif env_name and environ.get(env_name):
             value = Value(environ[env_name], "env", env_name)
-        elif file_value is not None and doc is not None:
-            value = Value(file_value, "file", f"{path}:{doc.line_of(list(file_path))}")
-        elif key == "aws.region" and dig(data, ("plugins", "aws", "region")) and doc:
-            line = doc.line_of(["plugins", "aws", "region"])
+        elif file_value is not None and checked is not None:
+            line = checked.lines.get(".".join(file_path))
+            value = Value(file_value, "file", f"{path}:{line}")
+        elif key == "aws.region" and dig(data, ("plugins", "aws", "region")) and checked:
+            line = checked.lines.get("plugins.aws.region")
             value = Value(dig(data, ("plugins", "aws", "region")), "file", f"{path}:{line}")
         elif default is not None:
             value = Value(default, "default")
@@ -239,7 +276,7 @@ def resolve(
         tasks=data.get("tasks") or {},
         queue_attributes=tuple(data.get("executionQueueAttributes") or ()),
         setup=data.get("setup") or {},
-        warnings=tuple(warnings),
+        warnings=checked.warnings if checked else (),
         aws_secrets=tuple(dig(data, ("aws", "secrets")) or ()),
     )
 
@@ -265,6 +302,12 @@ def _normalise_location(value: str, home: Path, base: Path) -> str:
     return str(_expand(value, home, base))
 
 
+def _did_you_mean(word: str, choices: list[str]) -> str | None:
+    from batchmap.files.schemas import did_you_mean
+
+    return did_you_mean(word, choices)
+
+
 def _check_resolved(values: Mapping[str, Value]) -> None:
     """Checks on the merged values: env vars and flags are validated like file keys."""
     problems = []
@@ -274,7 +317,7 @@ def _check_resolved(values: Mapping[str, Value]) -> None:
             Problem(
                 f"backend must be 'local' or 'aws'; got {backend.value!r}",
                 path=backend.detail or "backend",
-                hint=did_you_mean(str(backend.value), ["local", "aws"]),
+                hint=_did_you_mean(str(backend.value), ["local", "aws"]),
             )
         )
     storage = values["storage"]

@@ -191,7 +191,14 @@ class Detail:
 def detail(executions: Executions, manifest: Manifest, query: ChildQuery) -> Detail:
     """What `get execution NAME` shows. A finished execution no writer settled yet is
     shown FINISHED with its end time (read, never written)."""
-    family = read(executions, manifest)
+    rows: list[Child] | None = None
+    if not manifest.relaunch and not manifest.relaunches:
+        # a root without relaunches: its phase and its rows from one read of the execution
+        # (on AWS, one DescribeJobs of its array jobs for both)
+        phase, rows = executions.snapshot(manifest, query)
+        family = Family(manifest, (Member(manifest, phase, frozenset(manifest.indexes)),), phase)
+    else:
+        family = read(executions, manifest)
     own = family.member(manifest.name).phase
     if manifest.state == SUBMITTED and own.succeeded + own.failed >= own.size:
         manifest = executions.ended(manifest)
@@ -204,7 +211,9 @@ def detail(executions: Executions, manifest: Manifest, query: ChildQuery) -> Det
             family = replace(family, root=manifest)
     if manifest.relaunch or not family.relaunched:
         phase = family.member(manifest.name).phase
-        found = [FamilyChild(c, manifest) for c in executions.children(manifest, query)]
+        if rows is None:
+            rows = executions.children(manifest, query)
+        found = [FamilyChild(c, manifest) for c in rows]
     else:
         phase = family.phase
         found = children(executions, family, query)

@@ -121,6 +121,13 @@ class Reader:
             manifest, kind_of(manifest.launch_plan).explain(self.store, manifest, found)
         )
 
+    def snapshot(self, manifest: Manifest, query: ChildQuery) -> tuple[Phase, list[Child]]:
+        """The phase and the children ``query`` asks for, from one read of the execution:
+        what a view showing both uses (``status`` then ``children`` read it twice)."""
+        read = self.backend(manifest.backend).snapshot(manifest, query)
+        found = kind_of(manifest.launch_plan).explain(self.store, manifest, read.children)
+        return self._phase(manifest, read.counts), reasons.explain(manifest, found)
+
     # -- families: a root and its relaunches ----------------------------------------------
     def root_of(self, manifest: Manifest) -> Manifest:
         if not manifest.relaunch:
@@ -208,6 +215,7 @@ class Reader:
         cursor = LogCursor()
         while True:
             phase = self.status(manifest)
+            cursor.final = phase.done  # the last read reads, whatever the backend's pace
             yield phase, self.logs(manifest, query, cursor)
             if phase.done:
                 return

@@ -13,7 +13,6 @@ import json
 import re
 from collections.abc import Sequence
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from batchmap.errors import Problem
@@ -33,6 +32,8 @@ _TYPE_WORDS = {
 @cache
 def load_schema(name: str) -> dict[str, Any]:
     """A schema shipped in ``batchmap/schemas`` (package data)."""
+    from importlib import resources
+
     text = resources.files("batchmap.schemas").joinpath(f"{name}.schema.json").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
@@ -42,9 +43,9 @@ def load_schema(name: str) -> dict[str, Any]:
 def _validator(name: str) -> Any:
     from jsonschema import Draft202012Validator
 
-    schema = load_schema(name)
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    # The shipped schemas are checked against the metaschema by the tests
+    # (tests/unit/test_schemas.py), not on every run: that check costs more than a validation.
+    return Draft202012Validator(load_schema(name))
 
 
 def describe(value: Any) -> str:

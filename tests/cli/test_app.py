@@ -73,11 +73,12 @@ def test_interrupt_exits_130(cli: Invoke, monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_help_does_not_import_heavy_modules() -> None:
-    """--help must stay fast: boto3, rich, jsonschema and ruamel load only when used."""
+    """--help must stay fast: boto3, rich, jsonschema, ruamel and pydantic (which typer
+    uses to convert option values) load only when used."""
     code = (
         "import sys; from batchmap.cli.app import main; rc = main(['--help']); "
-        "heavy = [m for m in ('boto3', 'botocore', 'rich', 'jsonschema', 'ruamel.yaml') "
-        "if m in sys.modules]; print('HEAVY', heavy)"
+        "heavy = [m for m in ('boto3', 'botocore', 'rich', 'jsonschema', 'ruamel.yaml', "
+        "'pydantic') if m in sys.modules]; print('HEAVY', heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "HEAVY []" in out.stdout

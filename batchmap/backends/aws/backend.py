@@ -10,21 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from batchmap.aws.clients import ClientFactory, aws_call
-from batchmap.aws.iam import check_role
 from batchmap.backends.aws import jobs as aws_jobs
 from batchmap.backends.aws import logs as aws_logs
-from batchmap.backends.aws.requests import (
-    MAX_ARRAY_SIZE,
-    chunks,
-    job_definition,
-    stream_prefix,
-    submit_requests,
-)
 from batchmap.backends.base import (
     BackendPlan,
     Child,
@@ -32,6 +24,7 @@ from batchmap.backends.base import (
     LogCursor,
     LogEvent,
     LogQuery,
+    Snapshot,
     Stopped,
     to_original,
     to_positions,
@@ -40,10 +33,22 @@ from batchmap.config.checks import STORAGE_HINT, backend_storage_problem
 from batchmap.config.loader import Config
 from batchmap.errors import AwsRefusedError, AwsServiceError, BatchmapError, InvalidInputError
 from batchmap.executions.manifest import Manifest, QueueChoice
-from batchmap.executions.plan import ExecutionPlan
-from batchmap.executions.queues import choose_queue
+from batchmap.executions.phase import TERMINAL
+
+if TYPE_CHECKING:
+    from batchmap.executions.plan import ExecutionPlan
+
+# Planning and submitting (IAM checks, queue rules, request building and AWS's limits) are
+# imported where they are used: reading commands (get execution, logs) never need them.
 
 SUBMIT_ATTEMPTS = 6
+CHILD_REFRESH_SECONDS = 30.0  # a filtered follow re-describes its unfinished children
+
+
+def _stream_prefix(execution: str) -> str:
+    from batchmap.backends.aws.requests import stream_prefix
+
+    return stream_prefix(execution)
 
 
 def _normal(definition: dict[str, Any]) -> dict[str, Any]:
@@ -83,7 +88,7 @@ class AwsRun:
             job_definition_arn=str(run.get("jobDefinitionArn") or ""),
             jobs=tuple(run.get("jobs") or ()),
             log_group=str(run.get("logGroup") or default_group),
-            log_stream_prefix=str(run.get("logStreamPrefix") or stream_prefix(manifest.name)),
+            log_stream_prefix=str(run.get("logStreamPrefix") or _stream_prefix(manifest.name)),
             deregistered=bool(run.get("jobDefinitionDeregistered")),
         )
 
@@ -91,13 +96,20 @@ class AwsRun:
 class AwsBatchBackend:
     name = "aws"
 
-    def __init__(self, clients: ClientFactory, config: Config, sleep: Any = time.sleep) -> None:
+    def __init__(
+        self,
+        clients: ClientFactory,
+        config: Config,
+        sleep: Any = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         problem = backend_storage_problem("aws", config.storage)
         if problem:
             raise InvalidInputError(problem, hint=STORAGE_HINT)
         self.clients = clients
         self.config = config
         self.sleep = sleep or (lambda seconds: time.sleep(seconds))
+        self.clock = clock  # paces a follow's reads
         self._stopped: dict[str, int] = {}  # array job -> stoppedAt, from the last counts
 
     @property
@@ -137,6 +149,10 @@ class AwsBatchBackend:
 
     def plan(self, plan: ExecutionPlan) -> BackendPlan:
         """Queue, checks and requests of a submission (read-only AWS calls only)."""
+        from batchmap.aws.iam import check_role
+        from batchmap.backends.aws.requests import job_definition, submit_requests
+        from batchmap.executions.queues import choose_queue
+
         assert plan.child is not None, "the task kind's part comes first"
         spec = plan.launch_plan.spec_dict()
         eks_task = spec["task"].get("platform") == "EKS"
@@ -205,6 +221,8 @@ class AwsBatchBackend:
 
     @property
     def _max_array(self) -> int:
+        from batchmap.backends.aws.requests import MAX_ARRAY_SIZE
+
         return int(self.config.batch_plugin.get("maxArrayJobSize") or MAX_ARRAY_SIZE)
 
     # -- submission ---------------------------------------------------------------------
@@ -238,6 +256,8 @@ class AwsBatchBackend:
     def _jobs(
         self, plan: ExecutionPlan, requests: list[dict[str, Any]], ids: list[str]
     ) -> list[dict[str, Any]]:
+        from batchmap.backends.aws.requests import chunks
+
         pieces = chunks(plan.size, self._max_array)
         return [
             {"jobId": job_id, "jobName": request["jobName"], "offset": offset, "size": size}
@@ -268,7 +288,7 @@ class AwsBatchBackend:
             "jobDefinition": details["jobDefinition"],
             "jobDefinitionArn": arn,
             "jobs": self._jobs(plan, requests, ids),
-            "logStreamPrefix": stream_prefix(plan.name),
+            "logStreamPrefix": _stream_prefix(plan.name),
             "logGroup": self.config.log_group,
         }
 
@@ -383,11 +403,26 @@ class AwsBatchBackend:
         jobs = [self._run(m).jobs for m in manifests]
         return aws_jobs.counts_many(self.batch, jobs, self._stopped)
 
+    def snapshot(self, manifest: Manifest, query: ChildQuery) -> Snapshot:
+        """Counts and children from one DescribeJobs of the parents."""
+        jobs = self._run(manifest).jobs
+        parents = aws_jobs.describe_parents(self.batch, jobs)
+        counts = aws_jobs.counts(self.batch, jobs, parents, stopped=self._stopped)
+        return Snapshot(counts, self._children(manifest, query, parents))
+
     def children(self, manifest: Manifest, query: ChildQuery) -> list[Child]:
-        children = to_original(
-            manifest,
-            aws_jobs.children(self.batch, self._run(manifest).jobs, to_positions(manifest, query)),
+        return self._children(manifest, query, None)
+
+    def _children(
+        self,
+        manifest: Manifest,
+        query: ChildQuery,
+        parents: Mapping[str, Mapping[str, Any]] | None,
+    ) -> list[Child]:
+        found = aws_jobs.children(
+            self.batch, self._run(manifest).jobs, to_positions(manifest, query), parents
         )
+        children = to_original(manifest, found)
         if any((c.reason or "").startswith("stuck in RUNNABLE") for c in children):
             queue = manifest.queue.name if manifest.queue else None
             envs = self._compute_environments(queue) if queue else []
@@ -435,8 +470,15 @@ class AwsBatchBackend:
         query: LogQuery,
         cursor: LogCursor,
     ) -> list[LogEvent]:
+        """New log events; a follow (the same cursor again) reads CloudWatch at the pace
+        of ``aws_logs.pace`` and, filtered, re-describes its children more slowly still."""
+        state = cursor.state
+        now = self.clock()
+        if "readAt" in state and not cursor.final and now - state["readAt"] < aws_logs.pace(state):
+            return []
+        state["readAt"] = now
         filtered = bool(query.statuses or query.indexes)
-        known = aws_jobs.streams_of(self.children(manifest, query)) if filtered else {}
+        known = self._followed(manifest, query, state, now, cursor.final) if filtered else {}
         run = self._run(manifest)
         return aws_logs.read(
             self.clients.client("logs"),
@@ -448,3 +490,31 @@ class AwsBatchBackend:
             attempt=query.attempt,
             since=query.since,
         )
+
+    def _followed(
+        self, manifest: Manifest, query: LogQuery, state: dict[str, Any], now: float, final: bool
+    ) -> dict[str, tuple[int, int]]:
+        """The streams of the children a filtered read follows. They are found once; then,
+        every CHILD_REFRESH_SECONDS and at the end, only children not yet terminal are
+        described again (a new attempt is a new stream), and for a status filter the
+        children newly in those statuses are listed."""
+        children: dict[str, Child] | None = state.get("children")
+        if children is None:
+            found = self.children(manifest, query)
+            state["children"] = {c.job_id or str(c.index): c for c in found}
+            state["childrenAt"] = now
+        elif final or now - state["childrenAt"] >= CHILD_REFRESH_SECONDS:
+            state["childrenAt"] = now
+            jobs = self._run(manifest).jobs
+            listed = (
+                [] if query.indexes else aws_jobs.list_in(self.batch, jobs, list(query.statuses))
+            )
+            ids = [
+                job_id
+                for job_id, child in children.items()
+                if child.status not in TERMINAL and child.job_id
+            ]
+            ids += [job_id for job_id in listed if job_id not in children]
+            for child in to_original(manifest, aws_jobs.described(self.batch, jobs, ids)):
+                children[child.job_id or str(child.index)] = child
+        return aws_jobs.streams_of(state["children"].values())

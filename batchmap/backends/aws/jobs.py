@@ -50,7 +50,7 @@ def counts(
     each stopped array job's stoppedAt (so the end of an execution costs no more call)."""
     total = empty_counts()
     if details is None:
-        details = {j["jobId"]: j for j in describe(batch, [job["jobId"] for job in jobs])}
+        details = describe_parents(batch, jobs)
     if stopped is not None:
         stopped.update({i: int(d["stoppedAt"]) for i, d in details.items() if d.get("stoppedAt")})
     for job in jobs:
@@ -217,6 +217,11 @@ def list_children(
                     return
 
 
+def describe_parents(batch: Any, jobs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The execution's array jobs by id: one DescribeJobs per 100 (their statusSummary)."""
+    return {j["jobId"]: j for j in describe(batch, [job["jobId"] for job in jobs])}
+
+
 def statuses(
     batch: Any, jobs: Sequence[Mapping[str, Any]], counts: Mapping[str, int], size: int
 ) -> list[str]:
@@ -251,8 +256,16 @@ def finished_at(
     return max((s for s in stops if s is not None), default=None)
 
 
-def children(batch: Any, jobs: Sequence[Mapping[str, Any]], query: ChildQuery) -> list[Child]:
-    """The children a view asked for, non-succeeded first, described only as needed."""
+def children(
+    batch: Any,
+    jobs: Sequence[Mapping[str, Any]],
+    query: ChildQuery,
+    parents: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[Child]:
+    """The children a view asked for, non-succeeded first, described only as needed.
+
+    ``parents`` (from ``describe_parents``) saves describing them again when the caller
+    has just done so for the counts."""
     offsets = {job["jobId"]: job["offset"] for job in jobs}
     summaries: dict[str, dict[str, Any] | None] = {}
     if query.indexes:
@@ -267,9 +280,14 @@ def children(batch: Any, jobs: Sequence[Mapping[str, Any]], query: ChildQuery) -
         wanted = [s for s in VIEW_ORDER if not query.statuses or s in query.statuses]
         # One DescribeJobs of the parents says which statuses each array has children in,
         # so ListJobs is called only where there is something to list.
+        arrays = [j for j in jobs if j["size"] > 1]
+        if parents is None:
+            parents = describe_parents(batch, arrays)
         counts_by_parent = {
-            d["jobId"]: (d.get("arrayProperties") or {}).get("statusSummary")
-            for d in describe(batch, [j["jobId"] for j in jobs if j["size"] > 1])
+            j["jobId"]: ((parents.get(j["jobId"]) or {}).get("arrayProperties") or {}).get(
+                "statusSummary"
+            )
+            for j in arrays
         }
         for status in wanted:
             for job in jobs:
@@ -295,6 +313,31 @@ def children(batch: Any, jobs: Sequence[Mapping[str, Any]], query: ChildQuery) -
             result.append(child)
     result.sort(key=lambda c: (RANK.get(c.status, 9), c.index))
     return result[: query.limit] if query.limit is not None else result
+
+
+def list_in(batch: Any, jobs: Sequence[Mapping[str, Any]], statuses: Sequence[str]) -> list[str]:
+    """Ids of the children now in these statuses (ListJobs pages; plain jobs by describe)."""
+    wanted = set(statuses)
+    ids = [
+        summary["jobId"]
+        for status in VIEW_ORDER
+        if status in wanted
+        for job in jobs
+        if job["size"] > 1
+        for summary in list_children(batch, job["jobId"], status, None)
+    ]
+    plain = [job["jobId"] for job in jobs if job["size"] == 1]
+    ids += [d["jobId"] for d in describe(batch, plain) if d["status"] in wanted]
+    return ids
+
+
+def described(batch: Any, jobs: Sequence[Mapping[str, Any]], ids: Sequence[str]) -> list[Child]:
+    """These children (ids ``<parent>:<i>`` or plain job ids), described, 100 a call."""
+    offsets = {job["jobId"]: job["offset"] for job in jobs}
+    return [
+        child_from(detail, index_of(detail["jobId"], offsets), None)
+        for detail in describe(batch, list(ids))
+    ]
 
 
 # --- console links ------------------------------------------------------------------------

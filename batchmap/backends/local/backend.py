@@ -30,6 +30,7 @@ from batchmap.backends.base import (
     LogCursor,
     LogEvent,
     LogQuery,
+    Snapshot,
     Stopped,
     order_children,
     to_original,
@@ -233,6 +234,14 @@ class LocalBackend:
 
     def children(self, manifest: Manifest, query: ChildQuery) -> list[Child]:
         return order_children(to_original(manifest, self._children(manifest)), query)
+
+    def snapshot(self, manifest: Manifest, query: ChildQuery) -> Snapshot:
+        """Counts and children from one read of the status file."""
+        every = self._children(manifest)
+        counts = empty_counts()
+        for child in every:
+            counts[child.status] = counts.get(child.status, 0) + 1
+        return Snapshot(counts, order_children(to_original(manifest, every), query))
 
     def statuses(self, manifest: Manifest, counts: Mapping[str, int]) -> list[str]:
         return [child.status for child in self._children(manifest)]

@@ -1,7 +1,5 @@
 """`batchmap get execution`."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -1,7 +1,5 @@
 """`batchmap get launchplan`."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Any
 

@@ -1,7 +1,5 @@
 """`batchmap get queue`."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

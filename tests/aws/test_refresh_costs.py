@@ -1,0 +1,70 @@
+"""What one refresh costs in AWS calls and clients (moto): pinned as counts, never as time."""
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+
+from batchmap.aws.clients import ClientFactory
+from tests.aws.conftest import register_with_items, set_job
+from tests.conftest import Invoke
+
+P = ("-p", "flytesnacks", "-d", "development")
+
+
+@pytest.fixture
+def traffic(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Counter[str], Counter[str]]]:
+    """(calls by operation, clients built by service) of every ClientFactory."""
+    calls: Counter[str] = Counter()
+    built: Counter[str] = Counter()
+    real = ClientFactory.client
+
+    def client(self, service, **kwargs):  # type: ignore[no-untyped-def]
+        made = real(self, service, **kwargs)
+        if not getattr(made, "_counted", False):
+            built[service] += 1
+            made.meta.events.register("before-call", lambda model, **_: calls.update([model.name]))
+            made._counted = True
+        return made
+
+    monkeypatch.setattr(ClientFactory, "client", client)
+    yield calls, built
+
+
+@pytest.mark.usefixtures("aws")
+def test_get_execution_describes_the_parents_once(
+    cli: Invoke, traffic: tuple[Counter[str], Counter[str]]
+) -> None:
+    exec_file = register_with_items(cli, 1_000, name="big")
+    created = cli("create", "execution", *P, "--execFile", str(exec_file), "big", "-o", "json")
+    parent = json.loads(created.stdout)["jobs"][0]["jobId"]
+    for i in range(0, 1_000, 10):
+        set_job(f"{parent}:{i}", "FAILED", 1, "Essential container in task exited")
+    set_job(f"{parent}:1", "RUNNING")  # still running: the refresh of a live execution
+    set_job(parent, "PENDING")
+    calls, built = traffic
+    calls.clear()
+    built.clear()
+    result = cli("get", "execution", *P, "big", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["status"]["failed"] == 100
+    assert [c["index"] for c in data["children"]] == list(range(0, 500, 10))
+    # the manifest and its relaunch records, the parents once (counts and which statuses
+    # to list), one page of FAILED children, and the 50 rows shown
+    assert calls == Counter(GetObject=1, ListObjectsV2=1, DescribeJobs=2, ListJobs=1)
+    assert built == Counter(s3=1, batch=1)
+
+
+@pytest.mark.usefixtures("aws")
+def test_a_submission_builds_one_client_per_service(
+    cli: Invoke, traffic: tuple[Counter[str], Counter[str]]
+) -> None:
+    exec_file = register_with_items(cli, 10, name="few")
+    _, built = traffic
+    built.clear()
+    created = cli("create", "execution", *P, "--execFile", str(exec_file), "few")
+    assert created.exit_code == 0, created.stderr
+    # batch twice: the second is the client that never retries SubmitJob (not idempotent)
+    assert built == Counter(s3=1, batch=2, iam=1, sts=1)
