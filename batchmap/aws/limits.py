@@ -32,6 +32,7 @@ from itertools import pairwise
 from typing import Any
 
 from batchmap.errors import Problem
+from batchmap.runtime.env import reserved as reserved_env
 
 QUOTAS = "https://docs.aws.amazon.com/batch/latest/userguide/service_limits.html"
 RESOURCES = "https://docs.aws.amazon.com/batch/latest/APIReference/API_ResourceRequirement.html"
@@ -292,6 +293,14 @@ def env_name_violations(
                     + ("AWS Batch" if prefix == AWS_RESERVED_ENV_PREFIX else "batchmap"),
                 )
             ]
+    if portable and reserved_env(name):  # flytekit's index contract, set in every child
+        return [
+            Violation(
+                path,
+                f"{name} is reserved: batchmap sets it in every child to give each its index",
+                "rename it: a value set here would shift every child's item",
+            )
+        ]
     return []
 
 

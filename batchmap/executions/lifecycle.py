@@ -217,14 +217,26 @@ class Executions:
 
     def list(self, project: str, domain: str) -> Listing:
         """Every execution with its phase: one backend call per 100 array jobs."""
-        found, broken = manifests.list_all(self.store, project, domain)
+        found, damaged = manifests.list_all(self.store, project, domain)
+        broken: list[BatchmapError] = list(damaged)
         counts: dict[str, Any] = {}
         for name in sorted({m.backend for m in found}):
             group = [m for m in found if m.backend == name]
-            for m, c in zip(group, self.backend(name).counts_many(group), strict=True):
+            try:
+                many = self.backend(name).counts_many(group)
+            except InvalidInputError:  # one damaged record: ask one by one, skip the damaged
+                many = [self._counts_or(broken, m) for m in group]
+            for m, c in zip(group, many, strict=True):
                 counts[m.name] = c
-        listed = [Listed(m, self._phase(m, counts[m.name])) for m in found]
-        return Listing(listed, list(broken))
+        listed = [Listed(m, self._phase(m, counts[m.name])) for m in found if counts[m.name]]
+        return Listing(listed, broken)
+
+    def _counts_or(self, broken: list[BatchmapError], manifest: Manifest) -> Any:
+        try:
+            return self.backend(manifest.backend).counts(manifest)
+        except InvalidInputError as exc:
+            broken.append(exc)
+            return None
 
     @staticmethod
     def _phase(manifest: Manifest, counts: Any) -> Phase:
@@ -340,7 +352,7 @@ class Executions:
         counts = backend.counts(manifest)
         if finished(counts, manifest.size):
             return Terminated(manifest, True, None, self._phase(manifest, counts), dry_run)
-        stopped = backend.terminate(manifest, reason, dry_run=dry_run)
+        stopped = backend.terminate(manifest, reason, dry_run=dry_run, wait=wait)
         if dry_run:
             return Terminated(manifest, False, stopped, self._phase(manifest, counts), True)
         manifest = manifest.replace(terminated=Termination(self.clock(), reason))

@@ -7,6 +7,8 @@ are relative, ``/``-separated, and can never climb out of the store's root.
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -14,6 +16,9 @@ from typing import Any, BinaryIO, Protocol
 from batchmap.aws.clients import aws_call
 from batchmap.errors import InvalidInputError
 from batchmap.files.atomic import atomic_write_bytes
+from batchmap.files.safe import kind_of, private_dir
+
+MAX_SEGMENT_BYTES = 255
 
 
 class AlreadyExists(Exception):
@@ -25,6 +30,12 @@ def check_key(key: str) -> str:
     parts = key.split("/")
     if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
         raise InvalidInputError(f"invalid storage key {key!r}: no empty, '.' or '..' segments")
+    for part in parts:  # a file name holds at most 255 bytes (and an S3 key 1,024)
+        if len(part.encode()) > MAX_SEGMENT_BYTES:
+            raise InvalidInputError(
+                f"name {part[:40]!r}... is {len(part.encode())} bytes long: names in the store "
+                f"are at most {MAX_SEGMENT_BYTES} bytes"
+            )
     return key
 
 
@@ -54,20 +65,31 @@ class LocalStore:
         return str(self.path(key))
 
     def get(self, key: str) -> bytes | None:
+        path = self.path(key)
         try:
-            return self.path(key).read_bytes()
+            info = path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if not stat.S_ISREG(info.st_mode):  # a FIFO would block, a device never end
+            raise InvalidInputError(
+                f"{path}: is {kind_of(info.st_mode)}, not a file batchmap wrote"
+            )
+        try:
+            return path.read_bytes()
         except (FileNotFoundError, NotADirectoryError):
             return None
 
     def put(self, key: str, data: bytes, *, exclusive: bool = False) -> None:
         path = self.path(key)
         if exclusive:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)
             try:
-                with path.open("xb") as handle:
-                    handle.write(data)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             except FileExistsError:
                 raise AlreadyExists(key) from None
+            with os.fdopen(fd, "wb") as handle:
+                os.fchmod(fd, 0o600)
+                handle.write(data)
             return
         atomic_write_bytes(path, data)
 
@@ -76,7 +98,7 @@ class LocalStore:
         import tempfile
 
         path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
             shutil.copyfileobj(stream, tmp, length=1 << 20)
         Path(tmp.name).replace(path)

@@ -18,6 +18,7 @@ from batchmap.files.schemas import describe
 SCALARS = ("int", "float", "str", "bool")
 _LIST = re.compile(r"^list\[(?P<inner>.+)\]$")
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_TYPE_DEPTH = 32
 
 
 class TypeSyntaxError(ValueError):
@@ -46,11 +47,24 @@ class InputType:
 def parse_type(text: str) -> InputType:
     """Parse ``int``, ``list[str]``, ``list[list[float]]``, ``dict`` … (spaces allowed)."""
     compact = re.sub(r"\s+", "", str(text)).lower()
+    depth = 0
+    while (match := _LIST.match(compact)) is not None:  # a loop: no recursion to exhaust
+        depth += 1
+        if depth > MAX_TYPE_DEPTH:
+            raise TypeSyntaxError(
+                f"type nested deeper than {MAX_TYPE_DEPTH} lists: no value could be written "
+                "for it (YAML documents nest at most 64 levels)"
+            )
+        compact = match.group("inner")
+    parsed = _parse_base(text, compact)
+    for _ in range(depth):
+        parsed = InputType("list", parsed)
+    return parsed
+
+
+def _parse_base(text: str, compact: str) -> InputType:
     if compact in SCALARS or compact == "dict":
         return InputType(compact)
-    match = _LIST.match(compact)
-    if match:
-        return InputType("list", parse_type(match.group("inner")))
     if compact == "list":
         raise TypeSyntaxError("'list' needs an item type, e.g. list[int]")
     aliases = {

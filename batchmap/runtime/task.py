@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import struct
 import subprocess
 import sys
@@ -73,9 +74,12 @@ def write_bytes(uri: str, data: bytes) -> None:
     parsed = urlparse(uri)
     if parsed.scheme == "file":
         path = Path(unquote(parsed.path))
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # outputs are private
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(fd, 0o600)
+            handle.write(data)
         tmp.replace(path)
     elif parsed.scheme == "s3":
         _s3_client().put_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"), Body=data)
@@ -112,8 +116,18 @@ def load_item(inputs_uri: str, position: int) -> tuple[Any, dict[str, Any], int,
     index_uri = sibling(inputs_uri, meta["index"])
     items_uri = sibling(inputs_uri, meta["items"])
     raw = read_range(index_uri, index * INDEX_ENTRY.size, (index + 2) * INDEX_ENTRY.size)
+    if len(raw) != 2 * INDEX_ENTRY.size:
+        raise RuntimeFailure(f"the staged inputs are truncated: {index_uri} has no entry {index}")
     start, end = (INDEX_ENTRY.unpack_from(raw, i)[0] for i in (0, INDEX_ENTRY.size))
-    item = json.loads(read_range(items_uri, start, end))
+    data = read_range(items_uri, start, end) if start < end else b""
+    try:
+        if len(data) != end - start:
+            raise ValueError("short")
+        item = json.loads(data)
+    except ValueError:
+        raise RuntimeFailure(
+            f"the staged inputs are damaged: item {index} of {items_uri}"
+        ) from None
     return item, meta.get("broadcast", {}), size, index
 
 
@@ -159,12 +173,39 @@ def child_index(env: Mapping[str, str]) -> int:
         raise RuntimeFailure(f"{var}={env[var]!r} is not an integer") from None
 
 
+MAX_OUTPUT_BYTES = 256 << 20  # far above any JSON a child writes; below running out of memory
+
+
+def read_output(path: Path) -> bytes:
+    """What the command wrote to ``$BATCHMAP_OUTPUT``: a regular file in the runtime's own
+    folder, never through a symlink (a child cannot publish /etc/shadow through it)."""
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    try:  # the folder, then the file in it: neither may be a symlink
+        folder = os.open(path.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | nofollow)
+        try:
+            fd = os.open(path.name, os.O_RDONLY | os.O_NONBLOCK | nofollow, dir_fd=folder)
+        finally:
+            os.close(folder)
+    except FileNotFoundError:
+        return b""
+    except OSError as exc:  # ELOOP: a symlink
+        raise RuntimeFailure(f"$BATCHMAP_OUTPUT is not a regular file ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise RuntimeFailure("$BATCHMAP_OUTPUT is not a regular file")
+        data = handle.read(MAX_OUTPUT_BYTES + 1)
+    if len(data) > MAX_OUTPUT_BYTES:
+        raise RuntimeFailure(f"$BATCHMAP_OUTPUT is over {MAX_OUTPUT_BYTES >> 20} MiB")
+    return data
+
+
 def store_output(path: Path, prefix: str, index: int) -> bool:
     """Copy what the command wrote to $BATCHMAP_OUTPUT to PREFIX/INDEX.json (JSON as is,
     other text as a JSON string). False when the command wrote nothing."""
-    if not path.exists() or path.stat().st_size == 0:
+    raw = read_output(path)
+    if not raw:
         return False
-    raw = path.read_bytes()
     try:
         json.loads(raw)
         data = raw

@@ -17,7 +17,7 @@ def execution(
     name: Annotated[str | None, typer.Argument(help="Execution name.", show_default=False)] = None,
     status: StatusOpt = None,
     index: IndexOpt = None,
-    limit: Annotated[int, typer.Option("--limit", help="At most this many children.")] = 50,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many children.", min=0)] = 50,
     show_all: Annotated[bool, typer.Option("--all", help="Every child (no --limit).")] = False,
     outputs: Annotated[
         bool,
