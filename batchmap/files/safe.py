@@ -72,9 +72,10 @@ def _open_regular(path: Path, what: str) -> tuple[int, os.stat_result]:
     return fd, info
 
 
-def read_bytes(path: Path, *, what: str = "a file", limit: int = YAML_LIMIT) -> bytes:
-    """The bytes of the regular file ``path``, at most ``limit`` of them; one clear
-    ``InvalidInputError`` (exit 3) for anything else."""
+def read_bytes(path: Path, *, what: str = "a file", limit: int | None = None) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them (default
+    ``YAML_LIMIT``); one clear ``InvalidInputError`` (exit 3) for anything else."""
+    limit = YAML_LIMIT if limit is None else limit
     fd, info = _open_regular(path, what)
     try:
         if info.st_size > limit:
