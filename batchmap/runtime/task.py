@@ -190,10 +190,10 @@ def read_output(path: Path) -> bytes:
         return b""
     except OSError as exc:  # ELOOP: a symlink
         raise RuntimeFailure(f"$BATCHMAP_OUTPUT is not a regular file ({exc.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # a directory, a FIFO, a device
+        os.close(fd)
+        raise RuntimeFailure("$BATCHMAP_OUTPUT is not a regular file")
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise RuntimeFailure("$BATCHMAP_OUTPUT is not a regular file")
         data = handle.read(MAX_OUTPUT_BYTES + 1)
     if len(data) > MAX_OUTPUT_BYTES:
         raise RuntimeFailure(f"$BATCHMAP_OUTPUT is over {MAX_OUTPUT_BYTES >> 20} MiB")

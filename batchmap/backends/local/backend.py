@@ -38,6 +38,7 @@ from batchmap.backends.local import process
 from batchmap.backends.local.process import Identity
 from batchmap.backends.local.supervisor import (
     KILL_GRACE,
+    LOST_REASON,
     STATUS_FILE,
     Supervisor,
     child_environment,
@@ -50,7 +51,7 @@ from batchmap.files.safe import open_private, strict_json
 from batchmap.files.store import BlobStore, LocalStore
 from batchmap.times import parse_iso as _time
 
-LOST = "Lost: the local supervisor stopped before this child finished"
+LOST = LOST_REASON
 NEVER_STARTED = "Lost: the local supervisor stopped before it started (see local/supervisor.log)"
 FIRST_LINE = "batchmap-task: index="
 # How long `delete` lets the supervisor stop its children (it SIGKILLs them after
@@ -310,7 +311,7 @@ class LocalBackend:
             )
             state = raw["status"]
             reason = raw.get("reason") or (attempts[-1].reason if attempts else None)
-            if lost and state not in ("SUCCEEDED", "FAILED"):
+            if (lost or status.get("finished")) and state not in ("SUCCEEDED", "FAILED"):
                 state, reason = "FAILED", LOST
             children.append(Child(i, state, attempts, reason, f"{manifest.name}:{i}"))
         return children

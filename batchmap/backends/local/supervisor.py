@@ -42,6 +42,7 @@ WRITE_EVERY = 0.25
 POLL = 0.01
 KILL_GRACE = 5.0
 TIMEOUT_REASON = "Job attempt duration exceeded timeout"
+LOST_REASON = "Lost: the local supervisor stopped before this child finished"
 
 
 def _now() -> str:
@@ -350,15 +351,31 @@ class Supervisor:
                         del running[index]
                 self.write_status()
                 time.sleep(POLL)
+        except BaseException as exc:  # a bug, or Ctrl-C in a detached run: record it
+            self._give_up(queue, running, f"Lost: the local supervisor failed ({_why(exc)})")
+            raise
         finally:
-            left = [e.process for e in running.values() if not isinstance(e.process, int)]
-            stop_all(left)
-            self._ended(list(left))
-            for entry in running.values():
-                entry.close(1)
+            self._give_up(queue, running, LOST_REASON)
+            assert self.watchdog is not None
             self.watchdog.close()
             self.finished = True
             self.write_status(force=True)
+
+    def _give_up(
+        self, queue: collections.deque[int], running: dict[int, Running], reason: str
+    ) -> None:
+        """Stop and record what is still running or queued: a finished status file never
+        holds a child that is still RUNNING (a waiter would wait for it forever)."""
+        left = [e.process for e in running.values() if not isinstance(e.process, int)]
+        stop_all(left)
+        self._ended(list(left))
+        for index, entry in list(running.items()):
+            entry.close(1)
+            self._finish(index, 1, reason, retry=False, queue=queue)
+            del running[index]
+        for index in queue:
+            self.children[index].update(status="FAILED", reason=reason)
+        queue.clear()
 
     def _abort(
         self,
