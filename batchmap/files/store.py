@@ -31,9 +31,12 @@ def check_key(key: str) -> str:
     if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
         raise InvalidInputError(f"invalid storage key {key!r}: no empty, '.' or '..' segments")
     for part in parts:  # a file name holds at most 255 bytes (and an S3 key 1,024)
-        if len(part.encode()) > MAX_SEGMENT_BYTES:
+        if any(ord(c) < 32 or ord(c) == 127 for c in part):  # NUL cannot be in a path
+            raise InvalidInputError(f"name {part[:40]!r} holds a control character")
+        if len(part.encode("utf-8", "surrogateescape")) > MAX_SEGMENT_BYTES:
             raise InvalidInputError(
-                f"name {part[:40]!r}... is {len(part.encode())} bytes long: names in the store "
+                f"name {part[:40]!r}... is {len(part.encode('utf-8', 'surrogateescape'))} bytes "
+                "long: names in the store "
                 f"are at most {MAX_SEGMENT_BYTES} bytes"
             )
     return key

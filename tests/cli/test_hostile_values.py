@@ -234,3 +234,18 @@ def test_the_bad_input_corpus_has_the_new_classes() -> None:
     assert {"nan-ratio.yaml", "type-nested-1200.yaml", "hand-written-flyte.yaml"} <= names
     assert {"reserved-index-offset.yaml", "nul-in-env.yaml", "invalid-date-item.yaml"} <= names
     assert {"bad-endpoint-url.yaml", "nan-number.yaml", "invalid-date.yaml"} <= names
+
+
+@pytest.mark.parametrize("field", ["version", "workflow", "targetProject"])
+def test_control_characters_in_names_are_input_errors(cli: Invoke, field: str) -> None:
+    """Found by the fuzz test (test_no_exit_1.py): a NUL byte in a name reached a path."""
+    assert cli("register", "files", str(SQUARES)).exit_code == 0
+    assert cli("get", "launchplan", *P, "squares", "--execFile", "e.yaml").exit_code == 0
+    text = Path("e.yaml").read_text()
+    key = f"{field}: "
+    start = text.index(key)
+    end = text.index("\n", start)
+    Path("e.yaml").write_text(text[:start] + f'{key}"a\\0b"' + text[end:])
+    result = cli("create", "execution", *P, "--execFile", "e.yaml", "--dryRun")
+    assert result.exit_code == 3, result.stderr
+    assert "unexpected" not in result.stderr

@@ -27,7 +27,7 @@ GOOD = [
     *sorted((TESTDATA.parent.parent / "examples").glob("*.yaml")),
 ]
 BAD = sorted(TESTDATA.glob("*/bad/*.yaml"))
-# Examples per property; a deeper search: BATCHMAP_FUZZ_EXAMPLES=5000 pytest tests/cli/test_no_exit_1.py
+# Examples per property; search deeper with BATCHMAP_FUZZ_EXAMPLES=5000.
 EXAMPLES = int(os.environ.get("BATCHMAP_FUZZ_EXAMPLES", "200"))
 ALLOWED = {0, 2, 3, 4, 5, 6}  # 5 and 6: AWS refused or unreachable, said in one line
 PL = ("-p", "proj", "-d", "dev")
