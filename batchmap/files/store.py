@@ -7,6 +7,7 @@ are relative, ``/``-separated, and can never climb out of the store's root.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from collections.abc import Iterator
@@ -51,6 +52,19 @@ class BlobStore(Protocol):
     def list(self, prefix: str) -> Iterator[str]: ...
 
 
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """A write into a local store that the system refuses (a storage folder that is a
+    file, a missing or unwritable parent, a full disk) is one line, not a crash."""
+    try:
+        yield
+    except OSError as exc:
+        raise InvalidInputError(
+            f"cannot write {path}: {exc.strerror or exc}",
+            hint="check the storage and registry folders ('batchmap config show')",
+        ) from None
+
+
 class LocalStore:
     """A folder on this machine."""
 
@@ -84,27 +98,29 @@ class LocalStore:
 
     def put(self, key: str, data: bytes, *, exclusive: bool = False) -> None:
         path = self.path(key)
-        if exclusive:
-            private_dir(path.parent)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                raise AlreadyExists(key) from None
-            with os.fdopen(fd, "wb") as handle:
-                os.fchmod(fd, 0o600)
-                handle.write(data)
-            return
-        atomic_write_bytes(path, data)
+        with _writing(path):
+            if exclusive:
+                private_dir(path.parent)
+                try:
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                except FileExistsError:
+                    raise AlreadyExists(key) from None
+                with os.fdopen(fd, "wb") as handle:
+                    os.fchmod(fd, 0o600)
+                    handle.write(data)
+                return
+            atomic_write_bytes(path, data)
 
     def put_stream(self, key: str, stream: BinaryIO) -> None:
         import shutil
         import tempfile
 
         path = self.path(key)
-        private_dir(path.parent)
-        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
-            shutil.copyfileobj(stream, tmp, length=1 << 20)
-        Path(tmp.name).replace(path)
+        with _writing(path):
+            private_dir(path.parent)
+            with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
+                shutil.copyfileobj(stream, tmp, length=1 << 20)
+            Path(tmp.name).replace(path)
 
     def list(self, prefix: str) -> Iterator[str]:
         base = self.root / check_key(prefix.rstrip("/")) if prefix.strip("/") else self.root

@@ -178,3 +178,23 @@ def test_store_objects_that_are_not_files_are_refused(cli: Invoke, isolated: Pat
     result = run("get", "execution", "-p", "proj", "-d", "dev", "fifo", cwd=isolated)
     assert result.returncode == 3, result.stderr
     assert "execution.json: is a FIFO (named pipe), not a file batchmap wrote" in result.stderr
+
+
+@pytest.mark.parametrize("setting", ["BATCHMAP_STORAGE", "BATCHMAP_REGISTRY"])
+def test_a_store_that_is_a_file_is_one_line(cli: Invoke, tmp_path: Path, setting: str) -> None:
+    """Writes the system refuses (a store folder that is a file, a missing parent)."""
+    exec_file = tmp_path / "exec.yaml"
+    assert cli("register", "files", str(SQUARES)).exit_code == 0
+    assert cli("get", "launchplan", *P, "squares", "--execFile", str(exec_file)).exit_code == 0
+    blocker = write(tmp_path / "a-file", "not a folder\n")
+    env = {setting: str(blocker)}
+    args = (
+        ("create", "execution", *P, "--execFile", str(exec_file))
+        if setting == "BATCHMAP_STORAGE"
+        else ("register", "files", str(SQUARES))
+    )
+    result = cli(*args, env=env)
+    assert result.exit_code == 3, result.stderr
+    assert f"cannot write {blocker}/flytesnacks/development/" in result.stderr
+    assert "Not a directory" in result.stderr
+    assert blocker.read_text() == "not a folder\n"
