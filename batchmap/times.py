@@ -50,13 +50,19 @@ def from_ms(value: int | None) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(value / 1000, dt.timezone.utc) if value else None
 
 
-def parse_duration(value: int | str, *, go: bool = False) -> int:
+def parse_duration(value: float | str, *, go: bool = False) -> int:
     """Whole seconds of ``3600``, ``"90s"``, ``"1h30m"``, ``"2d"``; with ``go``, Go's
     spellings too (``"72h"``, ``"1h30m0s"``, ``"500ms"``). ValueError when it is none."""
     if isinstance(value, bool):
         raise ValueError(f"not a duration: {value!r}")
     if isinstance(value, int):
         seconds = value
+    elif isinstance(value, float):  # YAML's 3600.0: whole seconds only
+        if not value.is_integer():
+            raise ValueError(f"not a whole number of seconds: {value!r}")
+        seconds = int(value)
+    elif not isinstance(value, str):
+        raise ValueError(f"not a duration: {value!r}")
     else:
         text = value.strip()
         parts = _PART.findall(text)
@@ -67,7 +73,10 @@ def parse_duration(value: int | str, *, go: bool = False) -> int:
             or any(u not in units for _, u in parts)
         ):
             raise ValueError(f"not a duration: {value!r}")
-        seconds = int(sum(float(n) * units[u] for n, u in parts))
+        total = sum(float(n) * units[u] for n, u in parts)
+        if not total <= MAX_SECONDS:  # also inf, from a 400-digit number
+            raise ValueError(f"duration out of range: {value!r}")
+        seconds = int(total)
     if not 0 <= seconds <= MAX_SECONDS:
         raise ValueError(f"duration out of range: {value!r}")
     return seconds

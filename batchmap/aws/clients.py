@@ -21,6 +21,7 @@ from batchmap.errors import (
     InvalidInputError,
     NotFoundError,
 )
+from batchmap.redact import redact
 
 RETRY_MODE = "adaptive"
 DEFAULT_REGION = "us-east-1"
@@ -190,7 +191,7 @@ class ClientFactory:
         """
         key = f"{service}/once" if single_attempt else service
         if key not in self._clients:
-            from botocore.exceptions import NoRegionError
+            from botocore.exceptions import InvalidRegionError, NoRegionError
 
             config = self.config
             if single_attempt:
@@ -206,6 +207,16 @@ class ClientFactory:
                 raise InvalidInputError(
                     "no AWS region is set",
                     hint="pass --region, set aws.region in the config, or set AWS_REGION",
+                ) from None
+            except InvalidRegionError as exc:
+                raise InvalidInputError(
+                    f"AWS region {exc.kwargs.get('region_name')!r} is not a region name",
+                    hint="use a region such as us-east-2 (--region, aws.region, AWS_REGION)",
+                ) from None
+            except ValueError as exc:  # botocore: "Invalid endpoint: …"
+                raise InvalidInputError(
+                    f"{redact(str(exc))}: the endpoint URL must be http(s)://HOST[:PORT]",
+                    hint="check --endpoint-url, aws.endpointUrl or AWS_ENDPOINT_URL",
                 ) from None
         return self._clients[key]
 

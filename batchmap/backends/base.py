@@ -218,8 +218,11 @@ class Backend(Protocol):
         ``cursor.final``."""
         ...
 
-    def terminate(self, manifest: Manifest, reason: str, *, dry_run: bool = False) -> Stopped:
-        """Stop every child of the execution; say what was (or would be) stopped."""
+    def terminate(
+        self, manifest: Manifest, reason: str, *, dry_run: bool = False, wait: bool = True
+    ) -> Stopped:
+        """Stop every child of the execution; say what was (or would be) stopped. With
+        ``wait``, a backend may insist (the local one escalates to SIGKILL)."""
         ...
 
     def cleanup(self, manifest: Manifest) -> dict[str, Any] | None:

@@ -190,7 +190,12 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         if exc.exit_code == ExitCode.INTERRUPTED:  # typer's own Ctrl-C handling
             out.error("interrupted")
         return int(exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt) as exc:
+        cause = exc.__cause__
+        if isinstance(cause, EOFError):  # typer turns any EOFError into Abort: not a Ctrl-C
+            out.error(f"unexpected error: EOFError: {cause or 'input ended early'}")
+            out.hint("this is a bug in batchmap: run again with --debug and report the traceback")
+            return int(ExitCode.ERROR)
         out.error("interrupted")
         return int(ExitCode.INTERRUPTED)
     except typer.TyperException as exc:

@@ -167,10 +167,7 @@ def show(ctx: typer.Context, output: OutputOpt = None) -> None:
     if out.format is not OutputFormat.table:
         out.data(config.to_dict())
         return
-    rows = [
-        {"key": key, "value": value.value, "source": value.source, "detail": value.detail}
-        for key, value in config.values.items()
-    ]
+    rows = [{"key": key, **value.to_dict()} for key, value in config.values.items()]
     queues = config.queues.get("executionQueues") or []
     rows.append(
         {

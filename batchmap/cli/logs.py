@@ -11,6 +11,7 @@ from batchmap.cli.output import OutputFormat, to_json
 
 FAILED_TAIL_LINES = 20
 FAILED_TAIL_CHILDREN = 10
+MAX_TAIL = 10**9
 
 
 def _label(event: Any) -> str:
@@ -44,7 +45,12 @@ def logs(
     tail: Annotated[
         int | None,
         typer.Option(
-            "--tail", help="Only the last N lines of each child.", show_default=False, min=0
+            "--tail",
+            help="Only the last N lines of each child.",
+            show_default=False,
+            min=0,
+            max=MAX_TAIL,
+            clamp=True,  # --tail 10**20 means "all of them", not an overflow
         ),
     ] = None,
     since: Annotated[

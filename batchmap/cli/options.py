@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 import typer
 
 from batchmap.cli.complete import complete_execution, complete_status
 from batchmap.cli.output import OutputFormat
+
+# Projects and domains as launch plan files spell them (launchplan.schema.json): they
+# become folder names and S3 key segments, so nothing else may reach the store.
+IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+
+
+def _identifier(flag: str) -> object:
+    def check(value: str | None) -> str | None:
+        from batchmap.errors import InvalidInputError
+
+        if value is not None and not IDENTIFIER.match(value):
+            shown = value if len(value) <= 40 else value[:37] + "..."
+            raise InvalidInputError(
+                f"{flag}: {shown!r} is not a project or domain name: use 1-63 letters, digits, "
+                "'-' or '_', starting with a letter or digit"
+            )
+        return value
+
+    return check
+
+
+def _execution_name(value: str | None) -> str | None:
+    from batchmap.executions.plan import check_name
+
+    return check_name(value) if value is not None else None
+
 
 OutputOpt = Annotated[
     OutputFormat | None,
@@ -27,6 +54,7 @@ ProjectOpt = Annotated[
         envvar="BATCHMAP_PROJECT",
         help="Project (or BATCHMAP_PROJECT).",
         show_default=False,
+        callback=_identifier("--project"),
     ),
 ]
 DomainOpt = Annotated[
@@ -37,6 +65,7 @@ DomainOpt = Annotated[
         envvar="BATCHMAP_DOMAIN",
         help="Domain (or BATCHMAP_DOMAIN).",
         show_default=False,
+        callback=_identifier("--domain"),
     ),
 ]
 OptionalProjectOpt = Annotated[
@@ -47,6 +76,7 @@ OptionalProjectOpt = Annotated[
         envvar="BATCHMAP_PROJECT",
         help="Project (or BATCHMAP_PROJECT).",
         show_default=False,
+        callback=_identifier("--project"),
     ),
 ]
 OptionalDomainOpt = Annotated[
@@ -57,6 +87,7 @@ OptionalDomainOpt = Annotated[
         envvar="BATCHMAP_DOMAIN",
         help="Domain (or BATCHMAP_DOMAIN).",
         show_default=False,
+        callback=_identifier("--domain"),
     ),
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")]
@@ -65,11 +96,21 @@ DryRunOpt = Annotated[
 ]
 NameArg = Annotated[
     str,
-    typer.Argument(help="Execution name.", show_default=False, autocompletion=complete_execution),
+    typer.Argument(
+        help="Execution name.",
+        show_default=False,
+        autocompletion=complete_execution,
+        callback=_execution_name,
+    ),
 ]
 OptionalNameArg = Annotated[
     str | None,
-    typer.Argument(help="Execution name.", show_default=False, autocompletion=complete_execution),
+    typer.Argument(
+        help="Execution name.",
+        show_default=False,
+        autocompletion=complete_execution,
+        callback=_execution_name,
+    ),
 ]
 IndexOpt = Annotated[
     str | None,

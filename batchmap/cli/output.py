@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -19,6 +20,7 @@ from functools import cached_property
 from typing import Any, TextIO
 
 from batchmap.errors import Problem
+from batchmap.redact import redact
 
 
 class OutputFormat(str, Enum):
@@ -65,8 +67,25 @@ def plain(value: Any) -> str:
     if _is_links(value):
         return "\n".join(f"{label} {target}" for label, target in value)
     if isinstance(value, list | tuple):
-        return ", ".join(str(v) for v in value)
-    return str(value)
+        return printable(", ".join(str(v) for v in value))
+    return printable(str(value))
+
+
+# C0 controls but tab and newline, DEL and C1 controls: what a terminal would obey.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character a terminal would obey shown as ``\\xNN``: a
+    child's output or a stored reason can colour, retitle or clear no one's terminal."""
+    return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def terminal_width(environ: Mapping[str, str], default: int) -> int:
+    """``COLUMNS`` when it is a sensible width, else ``default`` (``COLUMNS=abc`` is no
+    reason to fail)."""
+    value = environ.get("COLUMNS", "").strip()
+    return int(value) if value.isdigit() and 0 < int(value) <= 100_000 else default
 
 
 def _is_links(value: Any) -> bool:
@@ -185,8 +204,7 @@ class Output:
         is_tty = bool(getattr(stream, "isatty", lambda: False)())
         no_color = "NO_COLOR" in self.environ or not is_tty
         # Piped output is for grep and logs: never fold a row unless COLUMNS asks to.
-        columns = self.environ.get("COLUMNS")
-        width = None if is_tty else int(columns if columns and not self.wide else 1000)
+        width = None if is_tty else 1000 if self.wide else terminal_width(self.environ, 1000)
         return Console(
             file=stream,
             no_color=no_color,
@@ -370,14 +388,16 @@ class Output:
             yield view.refresh
 
     def lines(self, lines: Iterable[str]) -> None:
-        """Plain lines to stdout (log lines), flushed as they come."""
+        """Plain lines to stdout (log lines), flushed as they come; on a terminal, with
+        their control characters shown, not obeyed (piped, they pass as written)."""
+        tty = bool(getattr(self.stdout, "isatty", lambda: False)())
         for line in lines:
-            self.stdout.write(line + "\n")
+            self.stdout.write((printable(line) if tty else line) + "\n")
         self.stdout.flush()
 
     # talk ---------------------------------------------------------------
     def info(self, message: str) -> None:
-        self.err.print(message, markup=False)
+        self.err.print(_talk(message), markup=False)
 
     def success(self, message: str) -> None:
         self.err.print(f"[green]✓[/green] {_escape(message)}")
@@ -424,7 +444,12 @@ def _as_url(target: str) -> str:
     return target if "://" in target else "file://" + target
 
 
+def _talk(text: str) -> str:
+    """A message for stderr: no control characters, no password of a URL."""
+    return printable(redact(text))
+
+
 def _escape(text: str) -> str:
     from rich.markup import escape
 
-    return escape(text)
+    return escape(_talk(text))

@@ -14,6 +14,7 @@ paste their Helm values. Every value remembers where it came from, for
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from batchmap.config.cache import Checked
 from batchmap.config.checks import STORAGE_HINT, backend_storage_problem, check_config, dig
 from batchmap.errors import InvalidInputError, Problem
+from batchmap.redact import redact
 
 if TYPE_CHECKING:
     from batchmap.files.yamldoc import YamlDocument
@@ -41,7 +43,9 @@ class Value:
     detail: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "source": self.source, "detail": self.detail}
+        """What ``config show`` prints (a URL's password as ``***``)."""
+        value = redact(self.value) if isinstance(self.value, str) else self.value
+        return {"value": value, "source": self.source, "detail": self.detail}
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,9 @@ _SETTINGS: tuple[tuple[str, str | None, str | None, tuple[str, ...], str | None]
 _LOCATION_KEYS = ("storage", "registry")
 # File paths whose line ``config show`` cites (found once, when the file is checked).
 _CITED = (*(entry[3] for entry in _SETTINGS), ("plugins", "aws", "region"))
+# The config schema's rules (config.schema.json), for values given by flags and variables.
+REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
+ENDPOINT_URL = re.compile(r"^https?://[^\s/?#@]*@?[^\s/?#@]+(/[^\s]*)?$")
 
 
 @dataclass(frozen=True)
@@ -330,5 +337,24 @@ def _check_resolved(values: Mapping[str, Value]) -> None:
                 hint=STORAGE_HINT,
             )
         )
+    for key, pattern, expected in (
+        ("aws.region", REGION, "an AWS region such as us-east-2"),
+        (
+            "aws.endpointUrl",
+            ENDPOINT_URL,
+            "an http:// or https:// URL such as http://127.0.0.1:5000",
+        ),
+    ):
+        value = values[key]
+        given = value.source == "flag" or (
+            value.source == "env" and (value.detail or "").startswith(ENV_PREFIX)
+        )  # boto3's own AWS_* variables are judged by boto3 when a client is made
+        if given and value.value and not pattern.match(str(value.value)):
+            problems.append(
+                Problem(
+                    f"must be {expected}; got {redact(str(value.value))!r}",
+                    path=f"{key} (from {value.detail or value.source})",
+                )
+            )
     if problems:
         raise InvalidInputError.from_problems(problems, "invalid settings")

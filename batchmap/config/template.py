@@ -150,6 +150,9 @@ def render_starter_config(
 
 def write_starter_config(path: Path, text: str, *, force: bool) -> None:
     """Write the starter file; refuse to replace an existing one unless ``force``."""
+    from batchmap.files.safe import write_target
+
+    target = write_target(path)  # never replaces a device, a FIFO or a directory
     if path.exists() and not force:
         raise InvalidInputError(f"{path} already exists", hint="pass --force to overwrite it")
-    atomic_write_text(path, text, mode=0o600)
+    atomic_write_text(target, text, mode=0o600)

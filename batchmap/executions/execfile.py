@@ -27,6 +27,8 @@ from batchmap.files.schemas import did_you_mean, schema_problems
 from batchmap.files.yamldoc import YamlDocument, load_file
 from batchmap.launchplans.inputs import check_value, coerce, zero_value
 from batchmap.launchplans.model import LaunchPlan
+from batchmap.runtime.env import reserved_problem
+from batchmap.runtime.oslimits import string_problem
 
 KEY_ORDER = (
     "iamRoleARN",
@@ -131,9 +133,12 @@ def render(plan: LaunchPlan) -> str:
 
 def write(path: Path, text: str, *, force: bool) -> None:
     """Write an exec file (mode 0600, like flytectl); never overwrite without ``force``."""
+    from batchmap.files.safe import write_target
+
+    target = write_target(path)  # never replaces a device, a FIFO or a directory
     if path.exists() and not force:
         raise InvalidInputError(f"{path} already exists", hint="pass --force to overwrite it")
-    atomic_write_text(path, text, mode=0o600)
+    atomic_write_text(target, text, mode=0o600)
 
 
 @dataclass
@@ -269,9 +274,15 @@ def load(path: Path) -> ExecFile:
             )
     envs = data.get("envs") or {}
     if isinstance(envs, dict):
-        for name in envs:
+        for name, value in envs.items():
             for v in env_name_violations(str(name), (path_of("envs")[0], name)):
                 problems.append(doc.problem(list(v.path), v.message, hint=v.fix))
+            taken = reserved_problem(str(name))
+            if taken:
+                problems.append(doc.problem([path_of("envs")[0], name], taken[0], hint=taken[1]))
+            why = string_problem(f"{name}={value}", "an environment variable")
+            if why:
+                problems.append(doc.problem([path_of("envs")[0], name], why))
     if any(not p.warning for p in problems):
         raise InvalidInputError.from_problems(problems, f"{path}: invalid exec file")
     return ExecFile(

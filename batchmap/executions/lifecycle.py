@@ -327,7 +327,7 @@ class Executions(Reader):
                 manifest, True, None, self._phase(manifest, counts), dry_run, counts_before
             )
         at = self.clock()
-        stopped = backend.terminate(manifest, reason, dry_run=dry_run)
+        stopped = backend.terminate(manifest, reason, dry_run=dry_run, wait=wait)
         if dry_run:
             return Terminated(
                 manifest, False, stopped, self._phase(manifest, counts), True, counts_before

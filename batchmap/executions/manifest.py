@@ -21,6 +21,7 @@ from typing import Any
 from batchmap import times
 from batchmap.errors import InvalidInputError, NotFoundError
 from batchmap.executions.phase import ABORT_REASON, INTERRUPTED_REASON
+from batchmap.files.safe import strict_json
 from batchmap.files.store import AlreadyExists, BlobStore
 from batchmap.launchplans.model import LaunchPlan
 from batchmap.tasks.base import ChildSpec
@@ -30,6 +31,7 @@ __all__ = ["ABORT_REASON", "FINISHED", "INTERRUPTED_REASON", "SUBMITTED", "SUBMI
 API_VERSION = "batchmap/v1"
 FORMAT_VERSION = 2
 SUBMITTING, SUBMITTED, FINISHED = "SUBMITTING", "SUBMITTED", "FINISHED"
+MAX_SIZE = 100_000_000  # what --index accepts (cli/selection.py): no map is larger
 # Keys of format 1 that belonged to the backend's record (they lived at the top level).
 _V1_RUN_KEYS = (
     "region",
@@ -185,6 +187,11 @@ class Manifest:
             raise ValueError(f"format version {version} is newer than this batchmap's")
         spec = data["launchPlanSpec"]
         launch_plan = LaunchPlan.from_spec(spec)
+        size = data["size"]
+        if not isinstance(size, int) or not 1 <= size <= MAX_SIZE:
+            raise ValueError(f"size {size!r} is not a number of children (1-{MAX_SIZE:,})")
+        if not 0 <= launch_plan.map.min_success_ratio <= 1:
+            raise ValueError(f"minSuccessRatio {launch_plan.map.min_success_ratio} is not 0-1")
         if version == 1:
             run = {k: data[k] for k in _V1_RUN_KEYS if k in data}
             child = _v1_child(data, launch_plan)
@@ -256,7 +263,7 @@ def encode(manifest: Manifest) -> bytes:
 
 def decode(data: bytes, where: str) -> Manifest:
     try:
-        return Manifest.from_dict(json.loads(data))
+        return Manifest.from_dict(strict_json(data))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InvalidInputError(
             f"{where}: not a readable execution manifest ({type(exc).__name__}: {exc})",

@@ -43,7 +43,7 @@ def generate_name() -> str:
 def check_name(name: str) -> str:
     if not NAME_PATTERN.match(name):
         raise InvalidInputError(
-            f"invalid execution name {name!r}: use 1-63 lowercase letters, digits and '-', "
+            f"invalid execution name {name[:70]!r}: use 1-63 lowercase letters, digits and '-', "
             "starting with a letter"
         )
     return name

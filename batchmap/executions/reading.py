@@ -14,7 +14,7 @@ from typing import Any
 
 from batchmap import times
 from batchmap.backends.base import Backend, Child, ChildQuery, LogCursor, LogEvent, LogQuery
-from batchmap.errors import BatchmapError, UsageError
+from batchmap.errors import BatchmapError, InvalidInputError, UsageError
 from batchmap.executions import family as families
 from batchmap.executions import manifest as manifests
 from batchmap.executions import reasons
@@ -87,14 +87,21 @@ class Reader:
         backend call per 100 array jobs, plus a few for roots that were relaunched.
         Reading never writes: a finished execution's end is read from the backend
         until a writer (a wait, a termination) records it."""
-        found, broken = manifests.list_all(self.store, project, domain)
+        found, damaged = manifests.list_all(self.store, project, domain)
+        broken: list[BatchmapError] = list(damaged)
         counts: dict[str, Any] = {}
         for name in sorted({m.backend for m in found}):
             group = [m for m in found if m.backend == name]
-            for m, c in zip(group, self.backend(name).counts_many(group), strict=True):
+            try:
+                many = self.backend(name).counts_many(group)
+            except InvalidInputError:  # one damaged record: ask one by one, skip the damaged
+                many = [self._counts_or(broken, m) for m in group]
+            for m, c in zip(group, many, strict=True):
                 counts[m.name] = c
         listed = []
         for m in found:
+            if counts[m.name] is None:  # damaged: named in ``broken``
+                continue
             if finished(counts[m.name], m.size):
                 m = self.ended(m)
             phase = self._phase(m, counts[m.name])
@@ -102,7 +109,14 @@ class Reader:
             if relaunches:
                 phase = self.family(m).phase
             listed.append(Listed(m, phase, relaunches))
-        return Listing(listed, list(broken))
+        return Listing(listed, broken)
+
+    def _counts_or(self, broken: list[BatchmapError], manifest: Manifest) -> Any:
+        try:
+            return self.backend(manifest.backend).counts(manifest)
+        except InvalidInputError as exc:
+            broken.append(exc)
+            return None
 
     @staticmethod
     def _phase(manifest: Manifest, counts: Any) -> Phase:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from batchmap.errors import StorageWriteError
+from batchmap.files.safe import private_dir
 
 # The write errors a user fixes by freeing space or writing elsewhere, and how to say them.
 FULL = {
@@ -54,22 +55,22 @@ def translated(path: Path | str, fix: str = STORAGE_FIX) -> Iterator[None]:
         raise error from exc
 
 
-def atomic_write_text(path: Path, text: str, *, mode: int = 0o644) -> None:
+def atomic_write_text(path: Path, text: str, *, mode: int = 0o600) -> None:
     """Write ``text`` (UTF-8) atomically; see ``atomic_write_bytes``."""
     atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o600) -> None:
     """Write ``data`` to ``path`` through a temp file in the same folder and a rename."""
     _publish(path, lambda handle: handle.write(data), mode, exclusive=False)
 
 
-def atomic_write_stream(path: Path, stream: BinaryIO, *, mode: int = 0o644) -> None:
+def atomic_write_stream(path: Path, stream: BinaryIO, *, mode: int = 0o600) -> None:
     """Copy ``stream`` to ``path`` through a temp file and a rename (large files)."""
     _publish(path, lambda out: shutil.copyfileobj(stream, out, 1 << 20), mode, exclusive=False)
 
 
-def atomic_create_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+def atomic_create_bytes(path: Path, data: bytes, *, mode: int = 0o600) -> None:
     """Create ``path`` holding ``data`` unless it exists (``FileExistsError``): the temp
     file is written whole first and then hard-linked, so the name never shows a part."""
     _publish(path, lambda handle: handle.write(data), mode, exclusive=True)
@@ -77,7 +78,7 @@ def atomic_create_bytes(path: Path, data: bytes, *, mode: int = 0o644) -> None:
 
 def _publish(path: Path, fill: Callable[[BinaryIO], object], mode: int, *, exclusive: bool) -> None:
     with translated(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)  # 0700 folders, 0600 files by default, whatever the umask
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         tmp = Path(name)
         try:

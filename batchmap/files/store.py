@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -22,6 +23,9 @@ from batchmap.files.atomic import (
     atomic_write_stream,
     translated,
 )
+from batchmap.files.safe import kind_of, private_dir
+
+MAX_SEGMENT_BYTES = 255
 
 
 class AlreadyExists(Exception):
@@ -37,6 +41,15 @@ def check_key(key: str) -> str:
     parts = key.split("/")
     if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
         raise InvalidInputError(f"invalid storage key {key!r}: no empty, '.' or '..' segments")
+    for part in parts:  # a file name holds at most 255 bytes (and an S3 key 1,024)
+        if any(ord(c) < 32 or ord(c) == 127 for c in part):  # NUL cannot be in a path
+            raise InvalidInputError(f"name {part[:40]!r} holds a control character")
+        if len(part.encode("utf-8", "surrogateescape")) > MAX_SEGMENT_BYTES:
+            raise InvalidInputError(
+                f"name {part[:40]!r}... is {len(part.encode('utf-8', 'surrogateescape'))} bytes "
+                "long: names in the store "
+                f"are at most {MAX_SEGMENT_BYTES} bytes"
+            )
     return key
 
 
@@ -60,6 +73,19 @@ def _tag(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """A write into a local store that the system refuses (a storage folder that is a
+    file, a missing or unwritable parent, a full disk) is one line, not a crash."""
+    try:
+        yield
+    except OSError as exc:
+        raise InvalidInputError(
+            f"cannot write {path}: {exc.strerror or exc}",
+            hint="check the storage and registry folders ('batchmap config show')",
+        ) from None
+
+
 class LocalStore:
     """A folder on this machine."""
 
@@ -77,8 +103,17 @@ class LocalStore:
         return str(self.path(key))
 
     def get(self, key: str) -> bytes | None:
+        path = self.path(key)
         try:
-            return self.path(key).read_bytes()
+            info = path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if not stat.S_ISREG(info.st_mode):  # a FIFO would block, a device never end
+            raise InvalidInputError(
+                f"{path}: is {kind_of(info.st_mode)}, not a file batchmap wrote"
+            )
+        try:
+            return path.read_bytes()
         except (FileNotFoundError, NotADirectoryError):
             return None
 
@@ -90,19 +125,20 @@ class LocalStore:
         self, key: str, data: bytes, *, exclusive: bool = False, if_match: str | None = None
     ) -> str:
         path = self.path(key)
-        if exclusive:
-            try:
-                atomic_create_bytes(path, data)
-            except FileExistsError:
-                raise AlreadyExists(key) from None
-        elif if_match is not None:
-            with self._guard(path.parent):
-                current = self.get(key)
-                if current is None or _tag(current) != if_match:
-                    raise Changed(key)
+        with _writing(path):
+            if exclusive:
+                try:
+                    atomic_create_bytes(path, data)
+                except FileExistsError:
+                    raise AlreadyExists(key) from None
+            elif if_match is not None:
+                with self._guard(path.parent):
+                    current = self.get(key)
+                    if current is None or _tag(current) != if_match:
+                        raise Changed(key)
+                    atomic_write_bytes(path, data)
+            else:
                 atomic_write_bytes(path, data)
-        else:
-            atomic_write_bytes(path, data)
         return _tag(data)
 
     def delete(self, key: str, *, if_match: str | None = None) -> None:
@@ -122,8 +158,8 @@ class LocalStore:
         on the object's folder (no other file needed) serialises them across processes."""
         import fcntl
 
-        with translated(folder):
-            folder.mkdir(parents=True, exist_ok=True)
+        with translated(folder), _writing(folder):
+            private_dir(folder)
         fd = os.open(folder, os.O_RDONLY)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -132,7 +168,9 @@ class LocalStore:
             os.close(fd)  # closing releases the flock
 
     def put_stream(self, key: str, stream: BinaryIO) -> None:
-        atomic_write_stream(self.path(key), stream)
+        path = self.path(key)
+        with _writing(path):
+            atomic_write_stream(path, stream)
 
     def list(self, prefix: str) -> Iterator[str]:
         base = self.root / check_key(prefix.rstrip("/")) if prefix.strip("/") else self.root

@@ -14,9 +14,11 @@ error instead of a hang or a ``RecursionError``. Files batchmap writes back
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -81,16 +83,24 @@ class YamlDocument:
         )
 
 
+@cache
+def _text_timestamps(base: Any) -> Any:
+    """``base`` (a ruamel constructor class) reading YAML timestamps as the text written:
+    ``2024-01-01 10:00:00`` stays itself (never rewritten to ISO form) and an impossible
+    date such as ``2024-02-30`` is just text, which the schema judges like any other."""
+
+    class TextTimestamps(base):  # type: ignore[misc,valid-type]
+        pass
+
+    TextTimestamps.add_constructor("tag:yaml.org,2002:timestamp", base.construct_yaml_str)
+    return TextTimestamps
+
+
 def read_text(path: Path) -> str:
     """Read a file as UTF-8, with a located error for anything else."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InvalidInputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InvalidInputError(f"{path}: is a directory, expected a YAML file") from None
-    except OSError as exc:
-        raise InvalidInputError(f"{path}: cannot read: {exc.strerror}") from None
+    from batchmap.files.safe import read_bytes
+
+    raw = read_bytes(path, what="a YAML file")  # regular files only, size capped
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -126,8 +136,10 @@ def _mark_problem(exc: Exception, source: str, text: str = "") -> Problem:
 
 def _fast_yaml() -> Any:
     from ruamel.yaml import YAML
+    from ruamel.yaml.constructor import SafeConstructor
 
     yaml = YAML(typ="safe", pure=False)  # libyaml's parser when ruamel.yaml.clib is there
+    yaml.Constructor = _text_timestamps(SafeConstructor)
     yaml.allow_duplicate_keys = False
     return yaml
 
@@ -240,11 +252,12 @@ def _to_plain(tree: Any, doc: YamlDocument) -> Any:
         if isinstance(node, int):
             return int(node)
         if isinstance(node, float):
+            if not math.isfinite(node):  # .nan, .inf: no setting or input means them
+                raise _walk_problem(doc, path, f"{node} is not a finite number")
             return float(node)
         if isinstance(node, str):
             return str(node)
-        if isinstance(node, _dt.datetime | _dt.date):
-            # YAML timestamps stay text: versions such as 2024-01-31 are names, not dates.
+        if isinstance(node, _dt.datetime | _dt.date):  # only from a caller's own tree
             return node.isoformat()
         raise _walk_problem(doc, path, f"unsupported YAML value of type {type(node).__name__}")
 

@@ -23,6 +23,7 @@ import base64
 import re
 from typing import Any
 
+from batchmap.errors import InvalidInputError
 from batchmap.flyte.literals import literal_map
 from batchmap.runtime.child import (
     FLYTE_OUTCOME,
@@ -45,7 +46,14 @@ def template(flyte: dict[str, Any]) -> Any:
     from flyteidl.core import tasks_pb2
 
     task = tasks_pb2.TaskTemplate()
-    task.ParseFromString(base64.b64decode(flyte["taskTemplate"]))
+    try:
+        task.ParseFromString(base64.b64decode(flyte["taskTemplate"], validate=True))
+    except Exception as exc:  # binascii.Error, protobuf's DecodeError, a missing key
+        raise InvalidInputError(
+            f"the registered Flyte task {flyte.get('taskName')!r} is unreadable "
+            f"({type(exc).__name__})",
+            hint="register the pyflyte package again under a new --version",
+        ) from None
     return task
 
 

@@ -27,6 +27,7 @@ import base64
 import math
 import re
 import tarfile
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ from typing import Any
 
 from batchmap.aws import limits
 from batchmap.errors import InvalidInputError
+from batchmap.files.safe import PACKAGE_LIMIT, PROTOBUF_LIMIT, check_regular, read_bytes
 from batchmap.flyte import require
 from batchmap.flyte.literals import Unsupported, to_value, type_name
 
@@ -87,20 +89,56 @@ def read(paths: Iterable[Path]) -> Entities:
     entities = Entities({}, {}, [])
     for path in paths:
         if path.name.endswith((".tgz", ".tar.gz")):
+            check_regular(path, what="a pyflyte package", limit=PACKAGE_LIMIT)
             try:
                 with tarfile.open(path) as archive:
                     for member in archive.getmembers():
                         handle = archive.extractfile(member) if member.isfile() else None
                         if handle is not None and member.name.endswith(".pb"):
+                            if member.size > PROTOBUF_LIMIT:
+                                raise InvalidInputError(
+                                    f"{path}:{member.name}: {member.size:,} bytes, over the "
+                                    f"{PROTOBUF_LIMIT:,} batchmap reads as a Flyte protobuf"
+                                )
                             _parse(f"{path}:{member.name}", handle.read(), entities)
-            except (tarfile.TarError, OSError) as exc:
-                raise InvalidInputError(f"{path}: not a readable package ({exc})") from None
+            # A cut-off archive ends in EOFError (zlib), which must not read as Ctrl-C.
+            except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+                why = str(exc) or type(exc).__name__
+                if isinstance(exc, EOFError):
+                    why = "it ends early: the file is truncated"
+                raise InvalidInputError(f"{path}: not a readable package ({why})") from None
         else:
-            _parse(str(path), path.read_bytes(), entities)
+            data = read_bytes(path, what="a Flyte .pb file", limit=PROTOBUF_LIMIT)
+            _parse(str(path), data, entities)
     return entities
 
 
-def _resources(container: Any) -> tuple[dict[str, Any], list[str]]:
+# Memory units as batchmap has always read them (MiB per unit); no unit is bytes.
+_MEMORY_MIB = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024**2, "M": 1, "G": 1000, "T": 10**6}
+_QUANTITY = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([A-Za-z]*)")
+_EXAMPLES = {"cpu": "2 or 500m", "gpu": "1", "memory": "512Mi or 4Gi"}
+# AWS Batch takes vCPUs, MiB and GPUs as 32-bit integers.
+_MAX_RESOURCE = 2**31 - 1
+
+
+def _quantity(task: str, resource: str, value: str, units: dict[str, float]) -> float:
+    """A Kubernetes quantity of ``units`` (``500m``, ``2``, ``4Gi``), or one clear error:
+    the package was not written by flytekit, or by a flytekit batchmap cannot read."""
+    match = _QUANTITY.fullmatch(value.strip())
+    if match is None or match.group(2) not in units:
+        raise InvalidInputError(
+            f"Flyte task {task}: {resource} {value[:40]!r} is not a quantity batchmap reads "
+            f"(such as {_EXAMPLES[resource]})"
+        )
+    amount = float(match.group(1)) * units[match.group(2)]
+    if not amount <= _MAX_RESOURCE:  # also inf, from a 400-digit number
+        raise InvalidInputError(
+            f"Flyte task {task}: {resource} {value[:40]!r} is more than AWS Batch can ask for"
+        )
+    return amount
+
+
+def _resources(container: Any, task: str = "") -> tuple[dict[str, Any], list[str]]:
     """vcpu and memory (MiB) from the container's limits, else requests (as Propeller), and
     a note for each value changed to one AWS Batch takes.
 
@@ -117,16 +155,17 @@ def _resources(container: Any) -> tuple[dict[str, Any], list[str]]:
             value = entry.value
             if name == "vcpu":
                 cpu = value
-                out["vcpu"] = float(value[:-1]) / 1000 if value.endswith("m") else float(value)
+                out["vcpu"] = _quantity(task, "cpu", value, {"": 1, "m": 1 / 1000})
             elif name == "gpu":
-                out["gpu"] = int(value)
+                gpus = _quantity(task, "gpu", value, {"": 1})
+                if not gpus.is_integer():
+                    raise InvalidInputError(
+                        f"Flyte task {task}: gpu {value!r} is not a whole number of GPUs"
+                    )
+                out["gpu"] = int(gpus)
             elif name == "memory":
-                match = re.fullmatch(r"([0-9.]+)\s*([A-Za-z]*)", value.strip())
-                if match:
-                    scale = {"Gi": 1024, "G": 1000, "Mi": 1, "M": 1, "Ki": 1 / 1024}.get(
-                        match.group(2), 1 / 2**20
-                    )  # no unit: bytes
-                    out["memory"] = max(4, int(float(match.group(1)) * scale))
+                mib = _quantity(task, "memory", value, {"": 1 / 2**20, **_MEMORY_MIB})
+                out["memory"] = max(4, int(mib))
     notes = []
     vcpu = out.get("vcpu")
     if vcpu is not None and (vcpu < 1 or not vcpu.is_integer()):
@@ -329,7 +368,7 @@ def convert(
         for r in requests
         if secret_label(r) in (secrets or {})
     }
-    resources, notes = _resources(container)
+    resources, notes = _resources(container, task.id.name)
     spec_task: dict[str, Any] = {
         "image": container.image,
         "command": list(container.command) + list(container.args),

@@ -9,7 +9,6 @@ Each problem names its line.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +26,8 @@ from batchmap.launchplans.model import (
     item_type,
     parse_memory,
 )
+from batchmap.runtime.env import reserved_problem
+from batchmap.runtime.oslimits import string_problem
 from batchmap.times import parse_duration
 
 
@@ -138,24 +139,38 @@ def _command_problems(
 def _task_problems(doc: YamlDocument, task: dict[str, Any]) -> list[Problem]:
     """AWS Batch's request rules (batchmap/aws/limits.py) on the task, each at its line."""
     found: list[limits.Violation] = []
+    problems: list[Problem] = []
     if "timeout" in task:
-        with contextlib.suppress(ValueError):  # a malformed duration: the schema said so
+        try:  # the schema passed its form; only its size can be wrong here
             found += limits.timeout_violations(parse_duration(task["timeout"]), ("task", "timeout"))
+        except ValueError as exc:
+            problems.append(doc.problem(["task", "timeout"], f"{exc}", hint="at most 100 years"))
     platform = task.get("platform", "EC2")
     try:
         memory = parse_memory(task.get("memory", DEFAULT_MEMORY_MIB))
-    except ValueError:
-        memory = None  # the schema already said so
+    except ValueError as exc:
+        memory = None
+        problems.append(doc.problem(["task", "memory"], f"{exc}"))
     vcpu = float(task.get("vcpu", DEFAULT_VCPU))
     found += limits.vcpu_violations(vcpu, platform)
     if memory is not None:
         found += limits.memory_violations(memory, vcpu, platform)
     found += limits.gpu_violations(int(task.get("gpu", 0)), platform)
-    for name in task.get("env") or {}:
-        found += limits.env_name_violations(name, ("task", "env", name))
-    for name in task.get("secrets") or {}:
-        found += limits.env_name_violations(name, ("task", "secrets", name))
-    problems = [doc.problem(list(v.path), v.message, hint=v.fix) for v in found]
+    for key in ("env", "secrets"):
+        for name in task.get(key) or {}:
+            found += limits.env_name_violations(name, ("task", key, name))
+            taken = reserved_problem(name)
+            if taken:
+                found.append(limits.Violation(("task", key, name), *taken))
+    problems += [doc.problem(list(v.path), v.message, hint=v.fix) for v in found]
+    # What reaches a program as an argument or a variable must be one the system passes.
+    strings = [(("task", "image"), task.get("image"))]
+    strings += [(("task", "command", i), arg) for i, arg in enumerate(task.get("command") or [])]
+    strings += [(("task", "env", k), v) for k, v in (task.get("env") or {}).items()]
+    for path, text in strings:
+        why = string_problem(text) if isinstance(text, str) else None
+        if why:
+            problems.append(doc.problem(list(path), why))
     role = task.get("executionRoleArn")
     if role:
         problem = role_arn_problem(role)

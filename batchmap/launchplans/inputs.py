@@ -32,6 +32,7 @@ _GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.
 _LIST = re.compile(r"^list\[(?P<inner>.+)\]$")
 _OPTIONAL = re.compile(r"^optional\[(?P<inner>.+)\]$")
 NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_TYPE_DEPTH = 32
 
 
 class TypeSyntaxError(ValueError):
@@ -61,14 +62,27 @@ class InputType:
 def parse_type(text: str) -> InputType:
     """Parse ``int``, ``list[str]``, ``list[list[float]]``, ``dict`` … (spaces allowed)."""
     compact = re.sub(r"\s+", "", str(text)).lower()
+    wrappers: list[str] = []
+    while True:  # a loop: no recursion to exhaust
+        match = _LIST.match(compact) or _OPTIONAL.match(compact)
+        if match is None:
+            break
+        wrappers.append("list" if match.re is _LIST else "optional")
+        if len(wrappers) > MAX_TYPE_DEPTH:
+            raise TypeSyntaxError(
+                f"type nested deeper than {MAX_TYPE_DEPTH} levels: no value could be written "
+                "for it (YAML documents nest at most 64 levels)"
+            )
+        compact = match.group("inner")
+    parsed = _parse_base(text, compact)
+    for kind in reversed(wrappers):
+        parsed = InputType(kind, parsed)
+    return parsed
+
+
+def _parse_base(text: str, compact: str) -> InputType:
     if compact in SCALARS or compact == "dict":
         return InputType(compact)
-    match = _LIST.match(compact)
-    if match:
-        return InputType("list", parse_type(match.group("inner")))
-    match = _OPTIONAL.match(compact)
-    if match:
-        return InputType("optional", parse_type(match.group("inner")))
     if compact == "list":
         raise TypeSyntaxError("'list' needs an item type, e.g. list[int]")
     aliases = {

@@ -19,6 +19,7 @@ from batchmap.times import parse_duration
 
 DEFAULT_VCPU = 1.0
 DEFAULT_MEMORY_MIB = 2048
+MAX_MEMORY_MIB = 2**31 - 1  # AWS Batch's memory is a 32-bit integer of MiB
 PLACEHOLDER = re.compile(r"\{\{\s*(?P<expr>[^{}]*?)\s*\}\}")
 
 
@@ -164,15 +165,26 @@ class LaunchPlan:
         return build(spec, created_at)
 
 
-def parse_memory(value: int | str) -> int:
-    """MiB from ``2048``, ``"512Mi"``, ``"4Gi"`` (G/GB/GiB count as GiB)."""
+def parse_memory(value: float | str) -> int:
+    """MiB from ``2048``, ``2048.0``, ``"512Mi"``, ``"4Gi"`` (G/GB/GiB count as GiB)."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a memory size: {value!r}")
     if isinstance(value, int):
         return value
+    if isinstance(value, float):  # YAML's 2048.0: whole MiB only
+        if not value.is_integer():
+            raise ValueError(f"not a whole number of MiB: {value!r}")
+        return int(value)
+    if not isinstance(value, str):
+        raise ValueError(f"not a memory size: {value!r}")
     match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)\s*(Mi|Gi|MiB|GiB|M|G|MB|GB)?", value.strip())
     if not match:
         raise ValueError(f"not a memory size: {value!r}")
     number, unit = float(match.group(1)), (match.group(2) or "Mi")
-    return int(number * 1024) if unit.startswith("G") else int(number)
+    mib = number * 1024 if unit.startswith("G") else number
+    if not mib <= MAX_MEMORY_MIB:  # also inf, from a 400-digit number
+        raise ValueError(f"{value!r} is more memory than AWS Batch can ask for")
+    return int(mib)
 
 
 def item_type(lp_inputs: Mapping[str, InputSpec], over: Sequence[str]) -> InputType | None:

@@ -94,6 +94,16 @@ def parse_all(
         docs = [d for d in docs if d.data is not None]
         if not docs:
             problems.append(Problem("holds no launch plan", file=str(path)))
+        for doc in docs:
+            if isinstance(doc.data, dict) and "flyte" in doc.data:
+                problems.append(
+                    doc.problem(
+                        ["flyte"],
+                        "is written by batchmap when it registers a flytekit package; "
+                        "a launch plan file cannot set it",
+                        hint="register the `pyflyte package` output (.tgz or .pb files) instead",
+                    )
+                )
         groups.append(docs)
     for docs in groups:
         for doc in docs:

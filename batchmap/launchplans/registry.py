@@ -15,6 +15,7 @@ from typing import Any
 
 from batchmap import times
 from batchmap.errors import InvalidInputError, NotFoundError
+from batchmap.files.safe import strict_json
 from batchmap.files.store import AlreadyExists, BlobStore
 from batchmap.launchplans.model import LaunchPlan, canonical_json, spec_differences
 
@@ -30,6 +31,7 @@ class Registration:
 class Registry:
     def __init__(self, store: BlobStore) -> None:
         self.store = store
+        self.broken: list[InvalidInputError] = []  # what the last listing could not read
 
     @staticmethod
     def key(project: str, domain: str, name: str, version: str) -> str:
@@ -37,11 +39,14 @@ class Registry:
 
     def _load(self, data: bytes, where: str) -> LaunchPlan:
         try:
-            record = json.loads(data)
+            record = strict_json(data)
             created = times.parse_iso(record["createdAt"])
             return LaunchPlan.from_spec(record["spec"], created)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise InvalidInputError(f"{where}: corrupt registry entry ({exc})") from None
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise InvalidInputError(
+                f"{where}: corrupt registry entry ({type(exc).__name__}: {exc})",
+                hint="register the launch plan again under a new --version",
+            ) from None
 
     def _encode(self, plan: LaunchPlan, created: dt.datetime) -> bytes:
         record = {
@@ -104,12 +109,18 @@ class Registry:
         return results
 
     def _all(self, prefix: str) -> list[LaunchPlan]:
+        """Every readable version under ``prefix``; the unreadable ones, each an error that
+        names it, go to ``self.broken`` (one damaged entry never hides the others)."""
         plans = []
+        self.broken = []
         for key in self.store.list(prefix):
             if key.endswith(".json") and "/launchplans/" in key:
-                data = self.store.get(key)
-                if data is not None:
-                    plans.append(self._load(data, self.store.uri(key)))
+                try:
+                    data = self.store.get(key)
+                    if data is not None:
+                        plans.append(self._load(data, self.store.uri(key)))
+                except InvalidInputError as exc:
+                    self.broken.append(exc)
         plans.sort(key=lambda p: (p.created_at or dt.datetime.min, p.version), reverse=True)
         return plans
 

@@ -41,6 +41,7 @@ import json
 import os
 import re
 import signal
+import stat
 import struct
 import subprocess
 import sys
@@ -186,8 +187,10 @@ class Store:
                 os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.tmp"
             )
             try:
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                with open(tmp, "wb") as handle:
+                os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # private
+                with open(fd, "wb") as handle:
+                    os.fchmod(fd, 0o600)
                     handle.write(data)
                 os.replace(tmp, path)
             except OSError as exc:
@@ -210,16 +213,6 @@ def sibling(uri: str, name: str) -> str:
     if "://" in name:
         return name
     return uri.rsplit("/", 1)[0] + "/" + name
-
-
-def read_range(
-    uri: str, start: int | None = None, end: int | None = None, env: Mapping[str, str] | None = None
-) -> bytes:
-    return Store(os.environ if env is None else env).read(uri, start, end)
-
-
-def write_bytes(uri: str, data: bytes, env: Mapping[str, str] | None = None) -> None:
-    Store(os.environ if env is None else env).write(uri, data)
 
 
 def load_item(
@@ -250,8 +243,11 @@ def load_item(
         (index + 2) * INDEX_ENTRY.size,
     )
     start, end = _entry(raw, 0, meta["index"]), _entry(raw, 1, meta["index"])
+    data = store.read(sibling(inputs_uri, meta["items"]), start, end) if start < end else b""
+    if len(data) != end - start or not data:
+        raise RuntimeFailure(f"the staged inputs are damaged: item {index} of {meta['items']}")
     try:
-        item = json.loads(store.read(sibling(inputs_uri, meta["items"]), start, end))
+        item = json.loads(data)
     except ValueError as exc:
         raise RuntimeFailure(f"item {index} of {meta['items']} is not JSON: {exc}") from None
     return item, meta.get("broadcast", {}), size, index
@@ -457,14 +453,32 @@ def _remove(workdir: str) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+MAX_OUTPUT_BYTES = 256 << 20  # far above any JSON a child writes; below running out of memory
+
+
+def read_output(path: str) -> bytes:
+    """What the command wrote to ``$BATCHMAP_OUTPUT``: a regular file, never read through a
+    symlink (a command cannot publish /etc/shadow through it), and of a bounded size."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        return b""
+    except OSError as exc:  # ELOOP: a symlink
+        raise RuntimeFailure(f"$BATCHMAP_OUTPUT is not a regular file ({exc.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # a directory, a FIFO, a device
+        os.close(fd)
+        raise RuntimeFailure("$BATCHMAP_OUTPUT is not a regular file")
+    with open(fd, "rb") as handle:
+        data = handle.read(MAX_OUTPUT_BYTES + 1)
+    if len(data) > MAX_OUTPUT_BYTES:
+        raise RuntimeFailure(f"$BATCHMAP_OUTPUT is over {MAX_OUTPUT_BYTES >> 20} MiB")
+    return data
+
+
 def store_output(prepared: Prepared, prefix: str) -> bool:
     """Copy what the command wrote to $BATCHMAP_OUTPUT to PREFIX/INDEX.json (JSON as is,
     other text as a JSON string). False when the command wrote nothing."""
-    try:
-        with open(prepared.output, "rb") as handle:
-            raw = handle.read()
-    except FileNotFoundError:
-        return False
+    raw = read_output(prepared.output)
     if not raw:
         return False
     try:

@@ -46,3 +46,15 @@ def child_environment(
 
 def reserved(name: str) -> bool:
     return name.startswith(RESERVED_PREFIXES) or name in RESERVED_NAMES
+
+
+def reserved_problem(name: str) -> tuple[str, str] | None:
+    """(why, fix) when an environment variable a user sets is one batchmap sets in every
+    child to give each its index (the prefixes AWS_BATCH and BATCHMAP_ are aws/limits.py's
+    rule)."""
+    if name not in RESERVED_NAMES:
+        return None
+    return (
+        f"{name} is reserved: batchmap sets it in every child to give each its index",
+        "rename it: a value set here would shift every child's item",
+    )

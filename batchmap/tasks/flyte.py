@@ -105,10 +105,16 @@ class FlyteMapTask:
         from batchmap.flyte.command import OUTPUTS
         from batchmap.flyte.literals import read_literal_map
 
-        data = store.get(f"{manifest.prefix}/{OUTPUTS}/{index}/outputs.pb")
+        key = f"{manifest.prefix}/{OUTPUTS}/{index}/outputs.pb"
+        data = store.get(key)
         if data is None:
             return None, False
-        outputs = read_literal_map(data)
+        try:  # written by the child's flytekit: a task may have written anything there
+            outputs = read_literal_map(data)
+        except Exception as exc:
+            raise InvalidInputError(
+                f"{store.uri(key)}: not a readable Flyte output ({type(exc).__name__})"
+            ) from None
         return (outputs.get("o0") if len(outputs) == 1 else outputs), True
 
     def explain(self, store: BlobStore, manifest: Manifest, children: list[Child]) -> list[Child]:
@@ -121,6 +127,9 @@ class FlyteMapTask:
             if child.status == "FAILED":
                 data = store.get(f"{manifest.prefix}/{OUTPUTS}/{child.index}/error.pb")
                 if data is not None:
-                    child = replace(child, reason=read_error(data) or child.reason)
+                    try:  # written by the child: a damaged one keeps the backend's reason
+                        child = replace(child, reason=read_error(data) or child.reason)
+                    except Exception:
+                        child = replace(child, reason=f"{child.reason} (error.pb unreadable)")
             out.append(child)
         return out

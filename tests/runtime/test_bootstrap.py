@@ -49,7 +49,7 @@ def test_stripping_keeps_the_code_and_drops_only_docs_and_comments() -> None:
     assert "#" not in "".join(line.split('"')[0] for line in stripped.splitlines())
     assert len(stripped) < 0.85 * len(SOURCE)
     tricky = 'def f():\n    """only a docstring"""\n\n\nX = """\n\n# kept\n"""  # gone\n'
-    assert bootstrap.strip(tricky) == 'def f():\n    pass\nX = """\n\n# kept\n"""\n'
+    assert bootstrap.strip(tricky) == 'def f():\n pass\nX = """\n\n# kept\n"""\n'
 
 
 def test_the_child_is_python38_syntax_and_imports_the_standard_library_only() -> None:

@@ -59,8 +59,11 @@ def _fast(text: str, source: str) -> list[Any]:
 def _rt_lines(text: str, index: int, path: tuple) -> int | None:
     """Lines as the round-trip tree gave them (the previous implementation)."""
     from ruamel.yaml import YAML
+    from ruamel.yaml.constructor import RoundTripConstructor
 
-    trees = list(YAML(typ="rt").load_all(text))
+    yaml = YAML(typ="rt")
+    yaml.Constructor = yamldoc._text_timestamps(RoundTripConstructor)  # as batchmap reads them
+    trees = list(yaml.load_all(text))
     node = trees[index]
     if node is None:
         return None

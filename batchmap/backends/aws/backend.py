@@ -362,7 +362,9 @@ class AwsBatchBackend:
     def _run(self, manifest: Manifest) -> AwsRun:
         return AwsRun.of(manifest, self.config.log_group)
 
-    def terminate(self, manifest: Manifest, reason: str, *, dry_run: bool = False) -> Stopped:
+    def terminate(
+        self, manifest: Manifest, reason: str, *, dry_run: bool = False, wait: bool = True
+    ) -> Stopped:
         """TerminateJob on every array job: AWS cancels children not yet started and stops
         running ones."""
         ids = tuple(job["jobId"] for job in self._run(manifest).jobs)

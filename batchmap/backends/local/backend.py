@@ -15,9 +15,11 @@ import datetime as dt
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,11 @@ from batchmap.backends.base import (
     order_children,
     to_original,
 )
+from batchmap.backends.local import process
+from batchmap.backends.local.process import Identity
 from batchmap.backends.local.supervisor import (
+    KILL_GRACE,
+    LOST_REASON,
     STATUS_FILE,
     STOP_FILE,
     Supervisor,
@@ -43,23 +49,50 @@ from batchmap.backends.local.supervisor import (
 )
 from batchmap.errors import InvalidInputError
 from batchmap.executions.manifest import Manifest
-from batchmap.executions.phase import empty_counts
+from batchmap.executions.phase import STATUSES, empty_counts
 from batchmap.executions.plan import ExecutionPlan
+from batchmap.files.atomic import atomic_write_text
+from batchmap.files.safe import open_private, strict_json
 from batchmap.files.store import BlobStore, LocalStore
 from batchmap.runtime.child import LABEL_LINE
 from batchmap.times import parse_iso as _time
 
-LOST = "Lost: the local supervisor stopped before this child finished"
+LOST = LOST_REASON
+NEVER_STARTED = "Lost: the local supervisor stopped before it started (see local/supervisor.log)"
+# How long `delete` lets the supervisor stop its children (it SIGKILLs them after
+# KILL_GRACE) before it SIGKILLs the supervisor and what the children left behind.
+STOP_GRACE = KILL_GRACE + 5.0
+# The variable every child of one execution carries, and only they (process.members).
+MARKER = "BATCHMAP_OUTPUT_PREFIX"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _status_problem(data: Any, size: int) -> str | None:
+    """Why ``data`` is not a status file of an execution of ``size`` children."""
+    if not isinstance(data, dict) or not isinstance(data.get("children"), list):
+        return "not a mapping with a list of children"
+    if len(data["children"]) != size:
+        return f"{len(data['children'])} children, the execution has {size}"
+    for i, child in enumerate(data["children"]):
+        if not isinstance(child, dict) or child.get("status") not in STATUSES:
+            return f"child {i} has no known status"
+        attempts = child.get("attempts")
+        if not isinstance(attempts, list):
+            return f"child {i} has no list of attempts"
+        for a in attempts:
+            if not (
+                isinstance(a, dict)
+                and isinstance(a.get("attempt"), int)
+                and all(isinstance(a.get(k), str | None) for k in ("startedAt", "stoppedAt"))
+                and isinstance(a.get("exitCode"), int | None)
+                and isinstance(a.get("reason"), str | None)
+            ):
+                return f"child {i} has an unreadable attempt"
+            try:
+                _time(a.get("startedAt"))
+                _time(a.get("stoppedAt"))
+            except ValueError:
+                return f"child {i} has an unreadable time"
+    return None
 
 
 class LocalBackend:
@@ -92,16 +125,21 @@ class LocalBackend:
             details["local"]["mode"] = "foreground"
             return details
         log = directory / "local" / "supervisor.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("ab") as handle:
-            process = subprocess.Popen(
+        with open_private(log) as handle:
+            started = subprocess.Popen(
                 [sys.executable, "-m", "batchmap.backends.local.supervisor", str(directory)],
                 stdin=subprocess.DEVNULL,
                 stdout=handle,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        details["local"].update(mode="detached", pid=process.pid)
+        # Its start time, known from the fork on: a supervisor that dies before writing
+        # its status is seen as dead, not as forever about to start.
+        found = process.identity_of(started.pid)
+        spawned = Identity(found.pid, found.start, found.uid, ()) if found else None
+        details["local"].update(mode="detached", pid=started.pid)
+        if spawned is not None:
+            details["local"]["supervisor"] = spawned.to_dict()
         return details
 
     def plan(self, plan: ExecutionPlan) -> BackendPlan:
@@ -148,21 +186,50 @@ class LocalBackend:
             }
         }
 
-    def terminate(self, manifest: Manifest, reason: str, *, dry_run: bool = False) -> Stopped:
-        """Stop the supervisor: it kills its children's process groups and records them."""
+    def terminate(
+        self, manifest: Manifest, reason: str, *, dry_run: bool = False, wait: bool = True
+    ) -> Stopped:
+        """Stop the supervisor (SIGTERM: it stops its children and records them); with
+        ``wait``, SIGKILL it and every process of the execution if it has not stopped
+        within STOP_GRACE. Only a process proven to be this execution's supervisor is
+        signalled (process.py); when it is gone, what its children left is stopped."""
         status = self._status(manifest) or {}
-        pid = int(status.get("pid") or 0)
-        if status.get("finished") or not pid or not _alive(pid):
+        if status.get("finished"):
             return Stopped("nothing")
-        if not dry_run:
-            stop = self.directory(manifest.prefix) / STOP_FILE
-            stop.write_text(json.dumps({"reason": reason}))  # the supervisor gives it each child
-            entry = self._threads.get(manifest.prefix)
-            if entry is not None:
+        if not dry_run:  # the supervisor gives this reason to each child it stops
+            atomic_write_text(
+                self.directory(manifest.prefix) / STOP_FILE, json.dumps({"reason": reason})
+            )
+        entry = self._threads.get(manifest.prefix)
+        if entry is not None:  # run by this process (create --wait): stop its thread
+            if not dry_run:
                 entry[1].set()
-            else:
-                os.kill(pid, signal.SIGINT)  # the supervisor (or `create --wait`) stops cleanly
-        return Stopped(f"the local supervisor (pid {pid})", (str(pid),))
+            return Stopped(f"the local supervisor (pid {os.getpid()})", (str(os.getpid()),))
+        supervisor = self._supervisor(manifest, status)
+        if not process.alive(supervisor):
+            left = [] if dry_run else process.kill_members(MARKER, manifest.output_prefix)
+            if left:
+                return Stopped(
+                    f"{len(left)} processes its dead supervisor left", tuple(map(str, left))
+                )
+            return Stopped("nothing")
+        assert supervisor is not None
+        what = Stopped(f"the local supervisor (pid {supervisor.pid})", (str(supervisor.pid),))
+        if dry_run:
+            return what
+        # SIGTERM, not SIGINT: a `create --wait` started in the background of a script
+        # ignores SIGINT; batchmap treats SIGTERM as Ctrl-C.
+        process.send(supervisor, signal.SIGTERM)
+        if wait:
+            end = time.monotonic() + STOP_GRACE
+            while time.monotonic() < end and process.alive(supervisor):
+                if (self._status(manifest) or {}).get("finished"):
+                    return what
+                time.sleep(0.1)
+            if process.alive(supervisor) and not (self._status(manifest) or {}).get("finished"):
+                process.send(supervisor, signal.SIGKILL)  # its children die with it
+                process.kill_members(MARKER, manifest.output_prefix)
+        return what
 
     def cleanup(self, manifest: Manifest) -> dict[str, Any] | None:
         return None
@@ -186,23 +253,53 @@ class LocalBackend:
 
     # -- status -------------------------------------------------------------------------
     def _status(self, manifest: Manifest) -> dict[str, Any] | None:
+        """The supervisor's status file (None before it wrote one); a damaged one is one
+        clear error naming it, never a crash of the command that reads it."""
         path = self.directory(manifest.prefix) / STATUS_FILE
         try:
-            data: dict[str, Any] = json.loads(path.read_text())
-        except (FileNotFoundError, ValueError):
+            info = path.stat()
+            raw = path.read_bytes() if stat.S_ISREG(info.st_mode) else None
+        except (FileNotFoundError, NotADirectoryError):
             return None
+        try:
+            data = strict_json(raw) if raw is not None else None
+            problem = _status_problem(data, manifest.size)
+        except ValueError as exc:
+            problem = f"not JSON ({exc})"
+        if problem is not None:
+            raise InvalidInputError(
+                f"{path}: not a readable status file: {problem}",
+                hint="it was changed by hand; delete the folder to forget the execution",
+            )
+        assert isinstance(data, dict)
         return data
+
+    def _supervisor(self, manifest: Manifest, status: Mapping[str, Any]) -> Identity | None:
+        """Who runs the execution: the identity the supervisor recorded, else the one
+        recorded when it was started (None for a record that proves nothing)."""
+        recorded = status.get("supervisor")
+        if recorded is None:
+            recorded = (manifest.run.get("local") or {}).get("supervisor")
+        return Identity.from_dict(recorded) if isinstance(recorded, dict) else None
+
+    def _running_here(self, manifest: Manifest) -> bool | None:
+        """Whether this process's own supervisor thread runs (None: not run here)."""
+        entry = self._threads.get(manifest.prefix)
+        return entry[0].is_alive() if entry is not None else None
 
     def _children(self, manifest: Manifest) -> list[Child]:
         status = self._status(manifest)
         size = manifest.size
+        here = self._running_here(manifest)
         if status is None:
+            spawned = self._supervisor(manifest, {})
+            if here is False or (here is None and spawned and not process.alive(spawned)):
+                return [Child(i, "FAILED", (), NEVER_STARTED) for i in range(size)]
             return [Child(i, "SUBMITTED") for i in range(size)]
-        lost = (
-            not status.get("finished")
-            and manifest.prefix not in self._threads
-            and not _alive(int(status.get("pid") or 0))
+        lost = not status.get("finished") and (
+            not here if here is not None else not process.alive(self._supervisor(manifest, status))
         )
+        folder = self.directory(manifest.prefix)
         children = []
         for i, raw in enumerate(status["children"]):
             attempts = tuple(
@@ -212,13 +309,15 @@ class LocalBackend:
                     _time(a["stoppedAt"]),
                     a["exitCode"],
                     a["reason"],
-                    a["log"],
+                    # Where the supervisor writes it, whatever the file says: a status
+                    # file names no other file to read.
+                    str(folder / "logs" / str(i) / f"{a['attempt']}.log"),
                 )
                 for a in raw["attempts"]
             )
             state = raw["status"]
             reason = raw.get("reason") or (attempts[-1].reason if attempts else None)
-            if lost and state not in ("SUCCEEDED", "FAILED"):
+            if (lost or status.get("finished")) and state not in ("SUCCEEDED", "FAILED"):
                 state, reason = "FAILED", LOST
             children.append(Child(i, state, attempts, reason, f"{manifest.name}:{i}"))
         return children
@@ -275,11 +374,8 @@ class LocalBackend:
                 if since is not None and a.stopped_at is not None and a.stopped_at < since:
                     continue
                 start = offsets.get(a.log, 0)
-                try:
-                    with Path(a.log).open("rb") as handle:
-                        handle.seek(start)
-                        data = handle.read()
-                except FileNotFoundError:
+                data = _read_log(Path(a.log), start)
+                if data is None:
                     continue
                 # Only whole lines, unless the attempt is over (then the tail too).
                 complete = data if a.stopped_at else data[: data.rfind(b"\n") + 1]
@@ -289,3 +385,18 @@ class LocalBackend:
                         continue
                     events.append(LogEvent(child.index, a.number, line))
         return events
+
+
+def _read_log(path: Path, start: int) -> bytes | None:
+    """A log file from byte ``start``: a regular file, never through a symlink (a child
+    may replace its log; it cannot make `logs` print another file)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:  # missing, or a symlink (ELOOP)
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        handle.seek(start)
+        return handle.read()

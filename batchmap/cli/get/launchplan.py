@@ -73,6 +73,8 @@ def launchplan(
         if exec_file or version or latest:
             raise UsageError("--execFile, --version and --latest need a launch plan NAME")
         plans = registry.list(project, domain)
+        for problem in registry.broken:
+            out.warn(f"skipped: {problem.message}")
         if not plans:
             out.info(
                 f"no launch plans in {project}/{domain} "
@@ -89,6 +91,8 @@ def launchplan(
         out.data(plan.to_dict(), columns=COLUMNS, rows=[plan_summary(plan)])
         return
     plans = registry.versions(project, domain, name)
+    for problem in registry.broken:
+        out.warn(f"skipped: {problem.message}")
     out.data([p.to_dict() for p in plans], columns=COLUMNS, rows=[plan_summary(p) for p in plans])
 
 

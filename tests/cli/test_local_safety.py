@@ -1,0 +1,303 @@
+"""The local backend against hostile children and forged state (issue 18, items 6, 8, 9
+and 11): only a proven supervisor is signalled, only the execution's own files are read,
+state is private, and one bad child fails alone — the supervisor never dies of it, and
+an execution whose supervisor died is never RUNNING forever."""
+
+import errno
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.cli.test_local_backend import PY, launch_plan, prepare
+from tests.conftest import Invoke
+
+P = ("-p", "proj", "-d", "dev")
+REAL_KILL = os.kill  # the tests' own clean-up, beside the `signals` fixture's recorder
+KEEP = "import json, os, sys; json.dump(sys.argv[1], open(os.environ['BATCHMAP_OUTPUT'], 'w'))"
+
+
+def _folder(name: str) -> Path:
+    return Path.home() / ".batchmap" / "store" / "proj" / "dev" / name
+
+
+def _status(name: str) -> dict:
+    return json.loads((_folder(name) / "local" / "status.json").read_text())
+
+
+def _children(cli: Invoke, name: str) -> list[dict]:
+    result = cli("get", "execution", *P, name, "--all", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    return sorted(json.loads(result.stdout)["children"], key=lambda c: c["index"])
+
+
+def _forge_running(name: str, **fields: object) -> None:
+    """Make a finished execution's status say it runs, under whatever supervisor."""
+    path = _folder(name) / "local" / "status.json"
+    data = json.loads(path.read_text())
+    data.pop("supervisor")
+    data.update(finished=False, **fields)
+    for child in data["children"]:
+        child["status"] = "RUNNING"
+    path.write_text(json.dumps(data))
+
+
+def _identity(pid: int) -> dict:
+    """A process's identity as a supervisor records it (process.py), read from /proc."""
+    stat = Path(f"/proc/{pid}/stat").read_bytes()
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    return {
+        "pid": pid,
+        "start": stat[stat.rfind(b")") + 2 :].split()[19].decode(),
+        "uid": os.getuid(),
+        "cmdline": [a.decode() for a in cmdline if a],
+    }
+
+
+@pytest.fixture
+def signals(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int, int]]:
+    """Every signal batchmap sends in this process, recorded and not sent: a regression
+    here must never signal pid -1 (every process we may signal) or pid 1."""
+    sent: list[tuple[str, int, int]] = []
+    monkeypatch.setattr(os, "kill", lambda pid, sig: sent.append(("kill", pid, sig)))
+    monkeypatch.setattr(os, "killpg", lambda pid, sig: sent.append(("killpg", pid, sig)))
+    monkeypatch.setattr(
+        signal, "pidfd_send_signal", lambda fd, sig, *a: sent.append(("pidfd", fd, sig))
+    )
+    return sent
+
+
+@pytest.mark.parametrize("forged", ["minus-one", "one", "unrelated", "stale-identity"])
+def test_delete_signals_no_process_a_status_file_merely_names(
+    cli: Invoke, tmp_path: Path, forged: str, signals: list
+) -> None:
+    exec_file = prepare(cli, tmp_path, [PY, "-c", "print(1)"], default=[1, 2])
+    assert (
+        cli("create", "execution", *P, "--execFile", str(exec_file), "--wait", "f").exit_code == 0
+    )
+    bystander = subprocess.Popen([PY, "-c", "import time; time.sleep(60)"])
+    try:
+        pid = {"minus-one": -1, "one": 1}.get(forged, bystander.pid)
+        record = _identity(bystander.pid) | {"pid": pid}
+        if forged == "stale-identity":  # its pid, but not its start time: a reused pid
+            record["start"] = str(int(record["start"]) - 1)
+        fields = {"pid": pid} if forged != "stale-identity" else {"pid": pid, "supervisor": record}
+        if forged in ("minus-one", "one"):
+            fields["supervisor"] = record
+        _forge_running("f", **fields)
+        result = cli("delete", "execution", *P, "f", "--no-wait")
+        assert result.exit_code == 0, result.stderr
+        assert not [s for s in signals if s[1] in (-1, 1, bystander.pid)], signals
+        assert bystander.poll() is None
+        assert all(c["status"] == "FAILED" for c in _children(cli, "f"))  # lost, not RUNNING
+    finally:
+        REAL_KILL(bystander.pid, signal.SIGKILL)
+        bystander.wait()
+
+
+def test_identities_refuse_pids_up_to_one_and_other_processes() -> None:
+    from batchmap.backends.local import process as processes
+
+    me = processes.current()
+    assert me.to_dict() == _identity(os.getpid())
+    assert processes.alive(me) and me.pid == os.getpid()
+    assert processes.identity_of(1) is None and processes.identity_of(-1) is None
+    assert not processes.send(processes.Identity(-1, me.start, me.uid, ()), 0)
+    assert not processes.send(processes.Identity(1, me.start, me.uid, ()), 0)
+    other = processes.Identity(me.pid, str(int(me.start) + 1), me.uid, me.cmdline)
+    assert not processes.alive(other) and not processes.send(other, 0)
+    assert processes.send(me, 0)  # signal 0: only asks whether it could be sent
+
+
+def test_logs_read_only_the_execution_s_own_log_files(cli: Invoke, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the secret\n")
+    exec_file = prepare(cli, tmp_path, [PY, "-c", "print('mine')"], default=[1])
+    assert (
+        cli("create", "execution", *P, "--execFile", str(exec_file), "--wait", "l").exit_code == 0
+    )
+    path = _folder("l") / "local" / "status.json"
+    data = json.loads(path.read_text())
+    data["children"][0]["attempts"][0]["log"] = str(secret)
+    path.write_text(json.dumps(data))
+    assert cli("logs", *P, "l").stdout == "[0] mine\n"
+    log = _folder("l") / "logs" / "0" / "1.log"
+    log.unlink()
+    log.symlink_to(secret)  # a child may replace its own log by a link
+    shown = cli("logs", *P, "l")
+    assert shown.exit_code == 0 and "the secret" not in shown.stdout
+
+
+@pytest.mark.parametrize("trick", ["symlink", "directory", "fifo"])
+def test_a_child_cannot_publish_through_a_hostile_output(
+    cli: Invoke, tmp_path: Path, trick: str
+) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text('"the secret"')
+    make = {
+        "symlink": f"os.symlink({str(secret)!r}, out)",
+        "directory": "os.mkdir(out)",
+        "fifo": "os.mkfifo(out)",
+    }[trick]
+    code = (
+        "import json, os, sys; out = os.environ['BATCHMAP_OUTPUT']; "
+        f"{make} if sys.argv[1] == '2' else json.dump(sys.argv[1], open(out, 'w'))"
+    )
+    exec_file = prepare(cli, tmp_path, [PY, "-c", code, "{{ item }}"], default=[1, 2, 3])
+    result = cli("create", "execution", *P, "--execFile", str(exec_file), "--wait", "o")
+    assert result.exit_code == 7, result.stderr  # the run ends: one child failed, alone
+    children = _children(cli, "o")
+    assert [c["status"] for c in children] == ["SUCCEEDED", "FAILED", "SUCCEEDED"]
+    assert "the output was not stored" in children[1]["reason"]
+    assert "$BATCHMAP_OUTPUT is not a regular file" in children[1]["reason"]
+    outputs = json.loads(cli("get", "execution", *P, "o", "--outputs", "-o", "json").stdout)
+    assert outputs == ["1", None, "3"]
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        ("a\x00b", "inputs.xs[1]: argument 3 of its command holds a NUL byte"),
+        ("x" * 200_000, "inputs.xs[1]: argument 3 of its command is 200,000 bytes, over the"),
+    ],
+)
+def test_items_no_program_can_receive_are_refused_before_staging(
+    cli: Invoke, tmp_path: Path, item: str, expected: str
+) -> None:
+    command = [PY, "-c", KEEP, "{{ item }}"]
+    exec_file = prepare(cli, tmp_path, command, items_type="list[str]", default=["x"])
+    exec_file.write_text(
+        json.dumps({"version": "v1", "workflow": "lp", "inputs": {"xs": ["ok", item]}})
+    )
+    for wait in ([], ["--wait"]):
+        result = cli("create", "execution", *P, "--execFile", str(exec_file), *wait, "big")
+        assert result.exit_code == 3, result.stderr
+        assert expected in result.stderr
+    assert not _folder("big").exists()  # nothing staged, nothing recorded
+
+
+def _supervise(tmp_path: Path, command: list[str], items: list[int], **task: object):
+    """A Supervisor over a staged execution, run in this process."""
+    from batchmap import times
+    from batchmap.backends.local.supervisor import Supervisor
+    from batchmap.executions.manifest import Manifest
+    from batchmap.files.store import LocalStore
+    from batchmap.launchplans.model import LaunchPlan
+    from batchmap.launchplans.parse import parse_files
+    from batchmap.tasks.base import ChildSpec
+    from batchmap.tasks.staging import stage
+
+    plan = parse_files([launch_plan(tmp_path, command, default=items)])[0]
+    plan = LaunchPlan.from_spec({**plan.spec_dict(), "task": {**plan.spec_dict()["task"], **task}})
+    store = LocalStore(tmp_path / "store")
+    staged = stage(store, "proj/dev/t", plan, {"xs": items})
+    manifest = Manifest(
+        name="t",
+        project="proj",
+        domain="dev",
+        launch_plan=plan,
+        backend="local",
+        size=len(items),
+        child=ChildSpec(tuple(command)),
+        inputs_uri=staged.inputs_uri,
+        output_prefix=store.uri("proj/dev/t/outputs"),
+        created_at=times.now(),
+    )
+    return Supervisor(store.path("proj/dev/t"), manifest), store.path("proj/dev/t")
+
+
+def test_a_truncated_items_index_fails_its_children_alone(tmp_path: Path) -> None:
+    supervisor, folder = _supervise(tmp_path, [PY, "-c", "print(1)", "{{ item }}"], [1, 2, 3])
+    index = folder / "items.idx"
+    index.write_bytes(index.read_bytes()[:20])  # entries 0 and 1 whole-ish, 2 and 3 gone
+    supervisor.run()
+    statuses = [c["status"] for c in supervisor.children]
+    assert statuses == ["SUCCEEDED", "FAILED", "FAILED"]
+    reasons = [c["attempts"][-1]["reason"] for c in supervisor.children[1:]]
+    assert all("exited with code 70" in r for r in reasons)
+    assert "the staged inputs are" in (folder / "logs" / "2" / "1.log").read_text()
+    assert supervisor.finished
+
+
+def test_a_full_disk_fails_a_child_alone_and_the_supervisor_carries_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batchmap.backends.local import supervisor as module
+
+    supervisor, folder = _supervise(tmp_path, [PY, "-c", "print(1)", "{{ item }}"], [1, 2, 3])
+    real = module.open_private
+
+    def full(path: Path):  # the second child's log meets a full disk
+        if path.parts[-2] == "1":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(path)
+
+    monkeypatch.setattr(module, "open_private", full)
+    supervisor.run()
+    assert [c["status"] for c in supervisor.children] == ["SUCCEEDED", "FAILED", "SUCCEEDED"]
+    reason = supervisor.children[1]["attempts"][-1]["reason"]
+    assert reason == "batchmap-task: the child could not start: No space left on device"
+    assert json.loads((folder / "local" / "status.json").read_text())["finished"] is True
+
+
+def test_a_supervisor_that_fails_records_every_child_as_ended(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batchmap.backends.local.supervisor import Supervisor
+
+    supervisor, folder = _supervise(tmp_path, [PY, "-c", "print(1)", "{{ item }}"], [1, 2, 3])
+
+    def broken(*_: object) -> bool:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(Supervisor, "_poll", broken)
+    with pytest.raises(RuntimeError):
+        supervisor.run()
+    status = json.loads((folder / "local" / "status.json").read_text())
+    assert status["finished"] and all(c["status"] == "FAILED" for c in status["children"])
+    assert "Lost: the local supervisor failed (a bug)" in json.dumps(status)
+
+
+def test_a_detached_supervisor_that_died_before_starting_is_not_waited_for(
+    cli: Invoke, tmp_path: Path
+) -> None:
+    from batchmap.backends.local import process as processes
+    from batchmap.backends.local.backend import NEVER_STARTED
+
+    exec_file = prepare(cli, tmp_path, [PY, "-c", "print(1)"], default=[1, 2])
+    assert (
+        cli("create", "execution", *P, "--execFile", str(exec_file), "--wait", "d").exit_code == 0
+    )
+    short = subprocess.Popen([PY, "-c", "pass"])
+    dead = processes.identity_of(short.pid)
+    short.wait()
+    assert dead is not None and not processes.alive(dead)
+    manifest = _folder("d") / "execution.json"
+    data = json.loads(manifest.read_text())
+    data["run"]["local"] = {"mode": "detached", "pid": dead.pid, "supervisor": dead.to_dict()}
+    manifest.write_text(json.dumps(data))
+    (_folder("d") / "local" / "status.json").unlink()
+    children = _children(cli, "d")
+    assert [c["status"] for c in children] == ["FAILED", "FAILED"]
+    assert children[0]["reason"] == NEVER_STARTED
+
+
+def test_state_is_private_whatever_the_umask(cli: Invoke, tmp_path: Path) -> None:
+    previous = os.umask(0o022)
+    try:
+        exec_file = prepare(cli, tmp_path, [PY, "-c", KEEP, "{{ item }}"], default=[1])
+        result = cli("create", "execution", *P, "--execFile", str(exec_file), "--wait", "p")
+        assert result.exit_code == 0, result.stderr
+    finally:
+        os.umask(previous)
+    root = Path.home() / ".batchmap"
+    wide = [
+        (str(path.relative_to(root)), oct(path.stat().st_mode & 0o777))
+        for path in [root, *root.rglob("*")]
+        if path.stat().st_mode & 0o077
+    ]
+    assert wide == []
+    assert exec_file.stat().st_mode & 0o777 == 0o600
