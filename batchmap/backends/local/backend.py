@@ -40,12 +40,15 @@ from batchmap.backends.base import (
 from batchmap.backends.local import process
 from batchmap.backends.local.process import Identity
 from batchmap.backends.local.supervisor import (
+    EVENTS_FILE,
     KILL_GRACE,
     LOST_REASON,
+    MARKER,
     STATUS_FILE,
     STOP_FILE,
     Supervisor,
     child_environment,
+    read_events,
 )
 from batchmap.errors import InvalidInputError
 from batchmap.executions.manifest import Manifest
@@ -62,8 +65,6 @@ NEVER_STARTED = "Lost: the local supervisor stopped before it started (see local
 # How long `delete` lets the supervisor stop its children (it SIGKILLs them after
 # KILL_GRACE) before it SIGKILLs the supervisor and what the children left behind.
 STOP_GRACE = KILL_GRACE + 5.0
-# The variable every child of one execution carries, and only they (process.members).
-MARKER = "BATCHMAP_OUTPUT_PREFIX"
 
 
 def _status_problem(data: Any, size: int) -> str | None:
@@ -263,9 +264,20 @@ class LocalBackend:
             return None
         try:
             data = strict_json(raw) if raw is not None else None
-            problem = _status_problem(data, manifest.size)
         except ValueError as exc:
-            problem = f"not JSON ({exc})"
+            data, problem = None, f"not JSON ({exc})"
+        else:
+            running = isinstance(data, dict) and data.get("finished") is False
+            if running and "children" not in data:  # the children are in its events
+                path = self.directory(manifest.prefix) / EVENTS_FILE
+                try:
+                    data["children"] = read_events(_read_events(path), manifest.size)
+                except ValueError as exc:
+                    raise InvalidInputError(
+                        f"{path}: not a readable events file: {exc}",
+                        hint="it was changed by hand; delete the folder to forget the execution",
+                    ) from None
+            problem = _status_problem(data, manifest.size)
         if problem is not None:
             raise InvalidInputError(
                 f"{path}: not a readable status file: {problem}",
@@ -385,6 +397,20 @@ class LocalBackend:
                         continue
                     events.append(LogEvent(child.index, a.number, line))
         return events
+
+
+def _read_events(path: Path) -> bytes:
+    """The events file: a regular file, never through a symlink (empty before any)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        return b""
+    except OSError as exc:
+        raise ValueError(exc.strerror or str(exc)) from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        return handle.read()
 
 
 def _read_log(path: Path, start: int) -> bytes | None:
