@@ -346,8 +346,7 @@ def prepare(
     command = render(argv, item, broadcast, index)
     attempt = env.get("AWS_BATCH_JOB_ATTEMPT", "1")
     workdir = "" if scratch else _workdir(env)
-    name = f"{index}.{attempt}.json" if scratch else "output.json"
-    output = os.path.join(scratch or workdir, name)
+    output = os.path.join(scratch or workdir, f"{index}.{attempt}.json")
     child_env = dict(env)
     child_env.update(
         {
