@@ -106,7 +106,8 @@ class LocalBackend:
                 hint="set storage to a folder, or use --backend aws",
             )
         self.store = store
-        self._threads: dict[str, tuple[threading.Thread, threading.Event]] = {}
+        # Executions this process runs (create --wait): thread, stop event, supervisor.
+        self._threads: dict[str, tuple[threading.Thread, threading.Event, Supervisor]] = {}
 
     def directory(self, prefix: str) -> Path:
         return self.store.path(prefix)
@@ -122,7 +123,7 @@ class LocalBackend:
             supervisor = Supervisor(directory, manifest, stop)
             thread = threading.Thread(target=supervisor.run, name="batchmap-local", daemon=True)
             thread.start()
-            self._threads[manifest.prefix] = (thread, stop)
+            self._threads[manifest.prefix] = (thread, stop, supervisor)
             details["local"]["mode"] = "foreground"
             return details
         log = directory / "local" / "supervisor.log"
@@ -242,7 +243,7 @@ class LocalBackend:
         entry = self._threads.get(manifest.prefix)
         if entry is None:
             return "the execution keeps running in its supervisor"
-        thread, stop = entry
+        thread, stop, _ = entry
         stop.set()
         thread.join(timeout=30)
         return "stopped every running child; the manifest and status say what ran"
@@ -253,9 +254,18 @@ class LocalBackend:
             entry[0].join()
 
     # -- status -------------------------------------------------------------------------
+    def _live(self, manifest: Manifest) -> Supervisor | None:
+        """The supervisor this process runs for ``manifest``, while it runs."""
+        entry = self._threads.get(manifest.prefix)
+        return entry[2] if entry is not None and entry[0].is_alive() else None
+
     def _status(self, manifest: Manifest) -> dict[str, Any] | None:
-        """The supervisor's status file (None before it wrote one); a damaged one is one
-        clear error naming it, never a crash of the command that reads it."""
+        """The supervisor's status file (None before it wrote one), or, when this process
+        runs the execution, its supervisor's memory; a damaged file is one clear error
+        naming it, never a crash of the command that reads it."""
+        live = self._live(manifest)
+        if live is not None:
+            return {"finished": False, "children": live.snapshot()[1]}
         path = self.directory(manifest.prefix) / STATUS_FILE
         try:
             info = path.stat()
@@ -339,6 +349,10 @@ class LocalBackend:
 
     def counts(self, manifest: Manifest) -> Mapping[str, int]:
         counts = empty_counts()
+        live = self._live(manifest)
+        if live is not None:  # counted as they change: no child is looked at
+            counts.update(live.count())
+            return counts
         for child in self._children(manifest):
             counts[child.status] = counts.get(child.status, 0) + 1
         return counts
@@ -355,6 +369,9 @@ class LocalBackend:
         return Snapshot(counts, order_children(to_original(manifest, every), query))
 
     def statuses(self, manifest: Manifest, counts: Mapping[str, int]) -> list[str]:
+        live = self._live(manifest)
+        if live is not None:
+            return live.statuses()
         return [child.status for child in self._children(manifest)]
 
     def finished_at(self, manifest: Manifest) -> dt.datetime | None:

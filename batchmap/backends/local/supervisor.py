@@ -280,6 +280,7 @@ class Supervisor:
         self.children: list[dict[str, Any]] = [
             {"status": "RUNNABLE", "attempts": []} for _ in range(size)
         ]
+        self.counts: collections.Counter[str] = collections.Counter(RUNNABLE=size)
         self.env = dict(os.environ)
         self.env.update(
             child_environment(
@@ -336,6 +337,32 @@ class Supervisor:
         except OSError:  # a full disk: the children keep running
             return
 
+    def _set(self, index: int, status: str, reason: str | None = None) -> None:
+        """(Under the lock.) A child's new status, counted as it changes."""
+        child = self.children[index]
+        self.counts[child["status"]] -= 1
+        self.counts[status] += 1
+        child["status"] = status
+        if reason is not None:
+            child["reason"] = reason
+
+    def snapshot(self) -> tuple[dict[str, int], list[dict[str, Any]]]:
+        """(counts, children) as they are now, for this process's readers: no file read."""
+        with self._lock:
+            counts = {k: v for k, v in self.counts.items() if v}
+            children = [
+                {**c, "attempts": [dict(a) for a in c["attempts"]]} for c in self.children
+            ]
+        return counts, children
+
+    def statuses(self) -> list[str]:
+        with self._lock:
+            return [c["status"] for c in self.children]
+
+    def count(self) -> dict[str, int]:
+        with self._lock:
+            return {k: v for k, v in self.counts.items() if v}
+
     def _event(self, event: dict[str, Any]) -> None:
         if self.events is not None:
             self.events.add(event)
@@ -347,7 +374,7 @@ class Supervisor:
             child = self.children[index]
             number = len(child["attempts"]) + 1
             started = _now()
-            child["status"] = "RUNNING"
+            self._set(index, "RUNNING")
             child["attempts"].append(
                 {
                     "attempt": number,
@@ -476,12 +503,12 @@ class Supervisor:
         stopped = _now()
         attempt.update(stoppedAt=stopped, exitCode=code, reason=reason)
         if code == 0:
-            child["status"] = "SUCCEEDED"
+            self._set(index, "SUCCEEDED")
         elif retry and len(child["attempts"]) < self.max_attempts:
-            child["status"] = "RUNNABLE"
+            self._set(index, "RUNNABLE")
             self._queue.append(index)
         else:
-            child["status"] = "FAILED"
+            self._set(index, "FAILED")
         self._event(
             {"i": index, "a": attempt["attempt"], "end": stopped, "code": code,
              "reason": reason, "status": child["status"]}
@@ -582,12 +609,12 @@ class Supervisor:
                 self._finish(index, 143, reason, retry=False)
                 self._running.pop(index)
             for index in self._queue:
-                self.children[index].update(status="FAILED", reason=reason)
+                self._set(index, "FAILED", reason)
                 self._event({"i": index, "status": "FAILED", "reason": reason})
             self._queue.clear()
-            for child in self.children:  # a slot that died before it recorded its start
+            for index, child in enumerate(self.children):  # a slot that died meanwhile
                 if child["status"] in ("RUNNING", "RUNNABLE"):
-                    child.update(status="FAILED", reason=reason)
+                    self._set(index, "FAILED", reason)
 
     def stop_reason(self) -> str:
         """Why the execution stops: the reason `delete execution` recorded, else Ctrl-C's."""
