@@ -229,8 +229,10 @@ class Backend(Protocol):
         """Best-effort clean-up of a finished execution; what its record gains, if anything."""
         ...
 
-    def join(self, manifest: Manifest) -> None:
-        """Wait for what this process runs of the execution (the local --wait thread)."""
+    def join(self, manifest: Manifest, timeout: float | None = None) -> bool:
+        """Wait for what this process runs of the execution (the local --wait thread), at
+        most ``timeout`` seconds: True when it runs here (it may have ended meanwhile),
+        False when nothing of it runs in this process (the caller waits its own way)."""
         ...
 
     def interrupt(self, manifest: Manifest) -> str:

@@ -259,14 +259,15 @@ class Executions(Reader):
     ) -> Phase:
         """Poll until the execution ends (``on_progress`` sees every phase read), let the
         backend clean up, and return the final phase (whatever it is)."""
+        backend = self.backend(manifest.backend)
         while True:
             phase = self.status(manifest)
             if on_progress is not None:
                 on_progress(phase)
             if phase.done and (phase.phase != "ABORTED" or self._stopped(manifest)):
                 break
-            sleep(poll)
-        backend = self.backend(manifest.backend)
+            if not backend.join(manifest, timeout=poll):  # run here: woken at its end
+                sleep(poll)
         backend.join(manifest)
         self._settle(manifest)
         return phase

@@ -388,8 +388,8 @@ class AwsBatchBackend:
             return None
         return {"jobDefinitionDeregistered": True}
 
-    def join(self, manifest: Manifest) -> None:
-        return None
+    def join(self, manifest: Manifest, timeout: float | None = None) -> bool:
+        return False
 
     def interrupt(self, manifest: Manifest) -> str:
         return (

@@ -243,21 +243,26 @@ class LocalBackend:
         entry = self._threads.get(manifest.prefix)
         if entry is None:
             return "the execution keeps running in its supervisor"
-        thread, stop, _ = entry
+        _, stop, supervisor = entry
         stop.set()
-        thread.join(timeout=30)
+        supervisor.ended.wait(timeout=30)
         return "stopped every running child; the manifest and status say what ran"
 
-    def join(self, manifest: Manifest) -> None:
+    def join(self, manifest: Manifest, timeout: float | None = None) -> bool:
         entry = self._threads.get(manifest.prefix)
-        if entry is not None:
+        if entry is None:
+            return False
+        if timeout is None:
             entry[0].join()
+        else:  # an Event, not Thread.join: a Ctrl-C during a timed join can leave the thread
+            entry[2].ended.wait(timeout)  # marked as ended while it still runs (CPython)
+        return True
 
     # -- status -------------------------------------------------------------------------
     def _live(self, manifest: Manifest) -> Supervisor | None:
         """The supervisor this process runs for ``manifest``, while it runs."""
         entry = self._threads.get(manifest.prefix)
-        return entry[2] if entry is not None and entry[0].is_alive() else None
+        return entry[2] if entry is not None and not entry[2].ended.is_set() else None
 
     def _status(self, manifest: Manifest) -> dict[str, Any] | None:
         """The supervisor's status file (None before it wrote one), or, when this process
@@ -307,7 +312,7 @@ class LocalBackend:
     def _running_here(self, manifest: Manifest) -> bool | None:
         """Whether this process's own supervisor thread runs (None: not run here)."""
         entry = self._threads.get(manifest.prefix)
-        return entry[0].is_alive() if entry is not None else None
+        return not entry[2].ended.is_set() if entry is not None else None
 
     def _children(self, manifest: Manifest) -> list[Child]:
         status = self._status(manifest)

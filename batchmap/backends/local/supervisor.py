@@ -306,6 +306,9 @@ class Supervisor:
         self._running: dict[int, Running] = {}
         self._ending: str | None = None  # why every child stops now (a stop, a failure)
         self._failure: BaseException | None = None
+        self._wake = threading.Event()  # set by the last slot to end, or by a failing one
+        self.ended = threading.Event()  # set once run() has recorded the end
+        self._slots = 0
 
     # -- state --------------------------------------------------------------------------
     def status_data(self) -> dict[str, Any]:
@@ -350,9 +353,7 @@ class Supervisor:
         """(counts, children) as they are now, for this process's readers: no file read."""
         with self._lock:
             counts = {k: v for k, v in self.counts.items() if v}
-            children = [
-                {**c, "attempts": [dict(a) for a in c["attempts"]]} for c in self.children
-            ]
+            children = [{**c, "attempts": [dict(a) for a in c["attempts"]]} for c in self.children]
         return counts, children
 
     def statuses(self) -> list[str]:
@@ -542,6 +543,11 @@ class Supervisor:
             with self._lock:
                 if self._failure is None:
                     self._failure = exc
+        finally:
+            with self._lock:
+                self._slots -= 1
+                if self._slots == 0 or self._failure is not None:
+                    self._wake.set()  # the main thread need not wait for its next look
 
     def run(self) -> None:
         self._queue = collections.deque(range(self.size))
@@ -559,12 +565,14 @@ class Supervisor:
             for n in range(min(self.concurrency, self.size))
         ]
         try:
+            self._slots = len(workers)
             for worker in workers:
                 worker.start()
             while any(w.is_alive() for w in workers):
                 if self._failure is not None:
                     raise self._failure
-                if self.stop.wait(WAKE) and self._ending is None:
+                self._wake.wait(WAKE)
+                if self.stop.is_set() and self._ending is None:
                     self.interrupted = True
                     self._stop_all(workers, self.stop_reason())
                 self.write_status()
@@ -581,6 +589,7 @@ class Supervisor:
             if self.events is not None:
                 self.events.close()
             self.write_status(force=True)
+            self.ended.set()
 
     def _stop_all(self, workers: list[threading.Thread], reason: str) -> None:
         """Stop every running child at once (SIGTERM, SIGKILL after one grace for all);

@@ -29,6 +29,8 @@ def main() -> int:
     groups: set[int] = set()
     for line in sys.stdin.buffer:  # until end-of-file: the supervisor's end
         text = line.strip().decode("ascii", "replace")
+        if text == "=":  # it ended normally: nothing of it is left
+            return 0
         if len(text) > 1 and text[1:].isdigit() and int(text[1:]) > 1:
             (groups.add if text[0] == "+" else groups.discard)(int(text[1:]))
     for group in groups:
@@ -82,14 +84,14 @@ class Watchdog:
             self._pipe = None
 
     def close(self) -> None:
-        """The supervisor ends normally: the watchdog exits with nothing to kill."""
-        self._lines.clear()
+        """The supervisor ends normally: the watchdog exits with nothing to kill (it is
+        not waited for; the system reaps it)."""
+        self._lines = [b"=\n"]
+        self.flush()
         if self._pipe is not None:
             with contextlib.suppress(OSError):
                 self._pipe.close()
             self._pipe = None
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=5)
 
 
 if __name__ == "__main__":
