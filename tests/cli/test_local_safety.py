@@ -328,3 +328,21 @@ def test_an_output_is_read_only_as_a_regular_file_and_up_to_its_cap(
     with pytest.raises(child.RuntimeFailure, match="not a regular file"):
         child.read_output(str(out))
     assert child.read_output(str(tmp_path / "never-written")) == b""
+
+
+def test_a_truncated_items_file_fails_its_children_instead_of_running_a_wrong_item(
+    tmp_path: Path,
+) -> None:
+    """items.jsonl cut inside the last item (`34` left as `3`): its child must not run
+    with the item 3; the others run theirs."""
+    command = [PY, "-c", KEEP, "{{ item }}"]
+    supervisor, folder = _supervise(tmp_path, command, [1, 2, 34])
+    items = folder / "items.jsonl"
+    data = items.read_bytes()
+    assert data.rstrip(b"\n").endswith(b"34")
+    items.write_bytes(data.rstrip(b"\n")[:-1])
+    supervisor.run()
+    assert [c["status"] for c in supervisor.children] == ["SUCCEEDED", "SUCCEEDED", "FAILED"]
+    assert "exited with code 70" in supervisor.children[2]["attempts"][-1]["reason"]
+    assert "the staged inputs are damaged" in (folder / "logs" / "2" / "1.log").read_text()
+    assert not (folder / "outputs" / "2.json").exists()
