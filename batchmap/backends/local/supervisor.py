@@ -350,7 +350,9 @@ class Supervisor:
         """(counts, children) as they are now, for this process's readers: no file read."""
         with self._lock:
             counts = {k: v for k, v in self.counts.items() if v}
-            children = [{**c, "attempts": [dict(a) for a in c["attempts"]]} for c in self.children]
+            children = [
+                {**c, "attempts": [dict(a) for a in c["attempts"]]} for c in self.children
+            ]
         return counts, children
 
     def statuses(self) -> list[str]:
