@@ -133,6 +133,7 @@ _SCRUBBED = (
     "AWS_SHARED_CREDENTIALS_FILE",
     "AWS_SESSION_TOKEN",
     "NO_COLOR",
+    "XDG_CACHE_HOME",  # the config check's cache: under the test's HOME, never the user's
 )
 
 
@@ -154,6 +155,36 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(home / ".aws" / "config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / ".aws" / "credentials"))
     return home
+
+
+def _testdata_changes() -> list[str] | None:
+    """What differs from git in tests/testdata (untracked and ignored files included), or
+    None where git cannot tell (no git, not a checkout)."""
+    try:
+        listed = subprocess.run(
+            ["git", "status", "--porcelain", "--ignored", "--untracked-files=all", "--", "."],
+            cwd=TESTDATA,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if listed.returncode != 0:
+        return None
+    return [line for line in listed.stdout.splitlines() if "__pycache__" not in line]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def testdata_untouched() -> Iterator[None]:
+    """No test writes into the repository's test data (a config cache under a HOME that
+    pointed into tests/testdata did): checked at the end of the run, when the tree was
+    clean at its start."""
+    before = _testdata_changes()
+    yield
+    if before == []:
+        after = _testdata_changes()
+        assert not after, f"the tests wrote into {TESTDATA}: {after}"
 
 
 @dataclass

@@ -198,3 +198,16 @@ def test_a_store_that_is_a_file_is_one_line(cli: Invoke, tmp_path: Path, setting
     assert f"cannot write {blocker}/flytesnacks/development/" in result.stderr
     assert "Not a directory" in result.stderr
     assert blocker.read_text() == "not a folder\n"
+
+
+def test_a_package_over_the_cap_is_refused_before_it_is_opened(
+    cli: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batchmap.flyte import package
+
+    monkeypatch.setattr(package, "PACKAGE_LIMIT", 100)
+    result = cli("register", "files", str(PACKAGE), *P, "--version", "v1")
+    assert result.exit_code == 3, result.stderr
+    size = PACKAGE.stat().st_size
+    expected = f"{PACKAGE}: is {size:,} bytes, over the 100 bytes batchmap reads as a pyflyte"
+    assert expected in result.stderr

@@ -253,3 +253,24 @@ def test_control_characters_in_names_are_input_errors(cli: Invoke, field: str) -
         assert "'a\\x00b' is not used" in result.stderr and "\x00" not in result.stderr
         return
     assert result.exit_code == 3, result.stderr
+
+
+def test_integral_floats_for_memory_and_timeout_are_whole_numbers(cli: Invoke) -> None:
+    """YAML reads `memory: 2048.0` and `timeout: 3600.0` as floats: registered, they
+    crashed `create execution` (exit 1). A whole float is that number of MiB or seconds."""
+    text = SQUARES.read_text().replace("memory: 512Mi", "memory: 2048.0")
+    text = text.replace("timeout: 10m", "timeout: 3600.0")
+    assert "memory: 2048.0" in text and "timeout: 3600.0" in text
+    Path("floats.yaml").write_text(text)
+    assert cli("register", "files", "floats.yaml").exit_code == 0
+    assert cli("get", "launchplan", *P, "squares", "--execFile", "e.yaml").exit_code == 0
+    (shown,) = json.loads(cli("get", "launchplan", *P, "squares", "-o", "json").stdout)
+    task = shown["task"]
+    assert (task["memory"], task["timeout"]) == (2048, 3600), task
+    assert all(type(task[key]) is int for key in ("memory", "timeout")), task
+    result = cli("create", "execution", *P, "--execFile", "e.yaml", "--dryRun", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    seconds = json.loads(result.stdout)["local"]["timeoutSeconds"]
+    assert seconds == 3600 and type(seconds) is int
+    run = cli("create", "execution", *P, "--execFile", "e.yaml", "--wait", "floats")
+    assert run.exit_code == 0, run.stderr

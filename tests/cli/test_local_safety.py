@@ -301,3 +301,48 @@ def test_state_is_private_whatever_the_umask(cli: Invoke, tmp_path: Path) -> Non
     ]
     assert wide == []
     assert exec_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_an_output_is_read_only_as_a_regular_file_and_up_to_its_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the child reads from `$BATCHMAP_OUTPUT` (both backends run it): never through a
+    symlink, never a FIFO it would wait on, never more than MAX_OUTPUT_BYTES."""
+    from batchmap.runtime import child
+
+    monkeypatch.setattr(child, "MAX_OUTPUT_BYTES", 1000)
+    out = tmp_path / "output"
+    out.write_bytes(b"1" * 1000)
+    assert child.read_output(str(out)) == b"1" * 1000
+    out.write_bytes(b"1" * 1001)
+    with pytest.raises(child.RuntimeFailure, match="BATCHMAP_OUTPUT is over"):
+        child.read_output(str(out))
+    secret = tmp_path / "secret"
+    secret.write_text('"the secret"')
+    out.unlink()
+    out.symlink_to(secret)
+    with pytest.raises(child.RuntimeFailure, match="not a regular file"):
+        child.read_output(str(out))
+    out.unlink()
+    os.mkfifo(out)
+    with pytest.raises(child.RuntimeFailure, match="not a regular file"):
+        child.read_output(str(out))
+    assert child.read_output(str(tmp_path / "never-written")) == b""
+
+
+def test_a_truncated_items_file_fails_its_children_instead_of_running_a_wrong_item(
+    tmp_path: Path,
+) -> None:
+    """items.jsonl cut inside the last item (`34` left as `3`): its child must not run
+    with the item 3; the others run theirs."""
+    command = [PY, "-c", KEEP, "{{ item }}"]
+    supervisor, folder = _supervise(tmp_path, command, [1, 2, 34])
+    items = folder / "items.jsonl"
+    data = items.read_bytes()
+    assert data.rstrip(b"\n").endswith(b"34")
+    items.write_bytes(data.rstrip(b"\n")[:-1])
+    supervisor.run()
+    assert [c["status"] for c in supervisor.children] == ["SUCCEEDED", "SUCCEEDED", "FAILED"]
+    assert "exited with code 70" in supervisor.children[2]["attempts"][-1]["reason"]
+    assert "the staged inputs are damaged" in (folder / "logs" / "2" / "1.log").read_text()
+    assert not (folder / "outputs" / "2.json").exists()
