@@ -47,3 +47,19 @@ def test_reading_an_execution_imports_nothing_of_planning() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_command_with_options_imports_no_pydantic(tmp_path) -> None:
+    """typer 0.29 imports pydantic to convert any option's value (0.1-0.2 s of every
+    command): pyproject.toml pins typer below it, and nothing of batchmap imports it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from batchmap.cli.app import main; "
+        "code = main(['-o', 'json', 'get', 'execution', '-p', 'proj', '-d', 'dev', "
+        "'--limit', '5']); "
+        "print(code, 'pydantic' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "0 False", out.stderr
