@@ -15,8 +15,10 @@
 from __future__ import annotations
 
 import enum
+import inspect
 import pathlib
 import textwrap
+import types
 import typing
 from typing import Any
 
@@ -92,6 +94,8 @@ class _Writer:
         self.functions = 0
 
     def annotation(self, kind: Any) -> str:
+        if typing.get_origin(kind) in (typing.Union, types.UnionType):  # X | None
+            (kind,) = [arg for arg in typing.get_args(kind) if arg is not type(None)]
         if isinstance(kind, type) and issubclass(kind, enum.Enum):
             if kind not in self.enums:
                 self.enums[kind] = f"{kind.__name__}{len(self.enums)}"
@@ -107,9 +111,12 @@ class _Writer:
             return f"{self.annotation(type(value))}.{value.name}"
         return repr(value)
 
-    def parameter(self, param: Any) -> str:
-        kind = self.annotation(param.type_descriptor.annotation)
-        info = param.type_descriptor.parameter_info
+    def parameter(self, param: Any, metas: dict[str, Any]) -> str:
+        # The annotation and typer's own info, from the command's function: typer 0.29 keeps
+        # them on the click parameter, earlier versions do not.
+        meta = metas[param.name]
+        kind = self.annotation(meta.annotation)
+        info = meta.default
         args: list[str] = []
         is_option = type(param).__name__ == "TyperOption"
         if is_option:
@@ -117,9 +124,12 @@ class _Writer:
             if param.secondary_opts:
                 flags[0] = f"{flags[0]}/{'/'.join(param.secondary_opts)}"
             args += [repr(flag) for flag in flags]
-        for name in ("help", "envvar", "metavar", "min", "max"):
+        for name in ("help", "envvar", "metavar"):
             if getattr(param, name, None) is not None:
                 args.append(f"{name}={getattr(param, name)!r}")
+        for name in ("min", "max"):
+            if getattr(info, name, None) is not None:
+                args.append(f"{name}={getattr(info, name)!r}")
         if param.show_default is not None and param.show_default is not True:
             args.append(f"show_default={param.show_default!r}")
         if getattr(param, "hidden", False):
@@ -139,7 +149,8 @@ class _Writer:
         hidden = ", hidden=True" if command.hidden else ""
         self.lines.append(f"@{parent}.command({name!r}, help={command.help!r}{hidden})")
         self.lines.append(f"def {function}(")
-        self.lines += [self.parameter(p) for p in command.params if p.name not in ("help",)]
+        metas = _metas(command)
+        self.lines += [self.parameter(p, metas) for p in command.params if p.name not in ("help",)]
         self.lines += [") -> None:", "    pass", "", ""]
 
     def group(self, variable: str, group: Any) -> None:
@@ -155,6 +166,13 @@ class _Writer:
                 self.group(child, sub)
             else:
                 self.command(variable, name, sub)
+
+
+def _metas(command: Any) -> dict[str, Any]:
+    """typer's view of a click command's parameters: name → ParamMeta (annotation, info)."""
+    import typer.utils
+
+    return typer.utils.get_params_from_function(inspect.unwrap(command.callback))
 
 
 def typer_app(app: Any) -> str:
@@ -173,8 +191,9 @@ def typer_app(app: Any) -> str:
         f"context_settings={info.context_settings!r})"
     )
     writer.lines += ["", "", "@app.callback()", "def root("]
+    metas = _metas(root)
     writer.lines += [
-        writer.parameter(p)
+        writer.parameter(p, metas)
         for p in root.params
         if p.name not in ("help", "install_completion", "show_completion")
     ]
