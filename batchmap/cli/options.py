@@ -46,72 +46,39 @@ OutputOpt = Annotated[
         show_default=False,
     ),
 ]
-ProjectOpt = Annotated[
-    str,
-    typer.Option(
-        "--project",
-        "-p",
-        envvar="BATCHMAP_PROJECT",
-        help="Project (or BATCHMAP_PROJECT).",
-        show_default=False,
-        callback=_identifier("--project"),
-    ),
-]
-DomainOpt = Annotated[
-    str,
-    typer.Option(
-        "--domain",
-        "-d",
-        envvar="BATCHMAP_DOMAIN",
-        help="Domain (or BATCHMAP_DOMAIN).",
-        show_default=False,
-        callback=_identifier("--domain"),
-    ),
-]
-OptionalProjectOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--project",
-        "-p",
-        envvar="BATCHMAP_PROJECT",
-        help="Project (or BATCHMAP_PROJECT).",
-        show_default=False,
-        callback=_identifier("--project"),
-    ),
-]
-OptionalDomainOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--domain",
-        "-d",
-        envvar="BATCHMAP_DOMAIN",
-        help="Domain (or BATCHMAP_DOMAIN).",
-        show_default=False,
-        callback=_identifier("--domain"),
-    ),
-]
+# Each declared once; the optional forms are for commands that take them or a default.
+_PROJECT = typer.Option(
+    "--project",
+    "-p",
+    envvar="BATCHMAP_PROJECT",
+    help="Project (or BATCHMAP_PROJECT).",
+    show_default=False,
+    callback=_identifier("--project"),
+)
+_DOMAIN = typer.Option(
+    "--domain",
+    "-d",
+    envvar="BATCHMAP_DOMAIN",
+    help="Domain (or BATCHMAP_DOMAIN).",
+    show_default=False,
+    callback=_identifier("--domain"),
+)
+ProjectOpt = Annotated[str, _PROJECT]
+DomainOpt = Annotated[str, _DOMAIN]
+OptionalProjectOpt = Annotated[str | None, _PROJECT]
+OptionalDomainOpt = Annotated[str | None, _DOMAIN]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")]
 DryRunOpt = Annotated[
     bool, typer.Option("--dryRun", "--dry-run", help="Print the plan; change nothing.")
 ]
-NameArg = Annotated[
-    str,
-    typer.Argument(
-        help="Execution name.",
-        show_default=False,
-        autocompletion=complete_execution,
-        callback=_execution_name,
-    ),
-]
-OptionalNameArg = Annotated[
-    str | None,
-    typer.Argument(
-        help="Execution name.",
-        show_default=False,
-        autocompletion=complete_execution,
-        callback=_execution_name,
-    ),
-]
+_NAME = typer.Argument(
+    help="Execution name.",
+    show_default=False,
+    autocompletion=complete_execution,
+    callback=_execution_name,
+)
+NameArg = Annotated[str, _NAME]
+OptionalNameArg = Annotated[str | None, _NAME]
 IndexOpt = Annotated[
     str | None,
     typer.Option(
