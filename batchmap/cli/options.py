@@ -46,13 +46,12 @@ OutputOpt = Annotated[
         show_default=False,
     ),
 ]
-# Each declared once; the optional forms are for commands that take them or a default.
+# Declared once: a command needs them (ProjectOpt), or takes them with a default or none.
 _PROJECT = typer.Option(
     "--project",
     "-p",
     envvar="BATCHMAP_PROJECT",
     help="Project (or BATCHMAP_PROJECT).",
-    show_default=False,
     callback=_identifier("--project"),
 )
 _DOMAIN = typer.Option(
@@ -60,7 +59,6 @@ _DOMAIN = typer.Option(
     "-d",
     envvar="BATCHMAP_DOMAIN",
     help="Domain (or BATCHMAP_DOMAIN).",
-    show_default=False,
     callback=_identifier("--domain"),
 )
 ProjectOpt = Annotated[str, _PROJECT]
