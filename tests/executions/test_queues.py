@@ -1,5 +1,7 @@
 """Queue matching: every rule, both examples of Flyte's guide, tie-breaks, no match."""
 
+from pathlib import Path
+
 import pytest
 
 from batchmap.config.loader import Overrides, resolve
@@ -10,7 +12,8 @@ GOOD = TESTDATA / "config" / "good"
 
 
 def _queues(name: str):
-    return resolve(Overrides(config=str(GOOD / name)), {}, GOOD, GOOD).queues
+    # home: the test's own (the config cache goes there), never the repository
+    return resolve(Overrides(config=str(GOOD / name)), {}, GOOD, Path.home()).queues
 
 
 def choose(queues, project="p", domain="d", workflow="w", execution="e", **kw):
