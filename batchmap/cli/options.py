@@ -77,6 +77,12 @@ _NAME = typer.Argument(
 )
 NameArg = Annotated[str, _NAME]
 OptionalNameArg = Annotated[str | None, _NAME]
+NewNameOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--name", help="Name of the new execution (default: generated).", show_default=False
+    ),
+]
 IndexOpt = Annotated[
     str | None,
     typer.Option(
