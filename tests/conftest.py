@@ -42,6 +42,23 @@ def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 30.0) 
         time.sleep(0.05)
 
 
+def running_children(name: str, project: str = "proj", domain: str = "dev") -> int:
+    """How many children of a local execution in ~/.batchmap's store run now, as
+    ``get execution`` reads them (0 before the execution exists)."""
+    from typer.testing import CliRunner
+
+    from batchmap.cli.app import app
+
+    result = CliRunner().invoke(
+        app, ["get", "execution", "-p", project, "-d", domain, name, "--all", "-o", "json"]
+    )
+    if result.exit_code != 0:
+        return 0
+    import json
+
+    return sum(c["status"] == "RUNNING" for c in json.loads(result.stdout)["children"])
+
+
 def _atomic_conditional_writes() -> None:
     """S3 makes a conditional write (IfMatch, IfNoneMatch) and its check one step: of two
     writers of one version exactly one wins. moto checks, then writes, without a lock, so

@@ -37,6 +37,7 @@ errors.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -302,22 +303,20 @@ class Prepared:
         env: dict[str, str],
         workdir: str,
         store: Store,
+        output: str,
     ) -> None:
         self.index = index
         self.attempt = attempt
         self.size = size
         self.command = command
         self.env = env
-        self.workdir = workdir
+        self.workdir = workdir  # removed after the command: the runtime made it
+        self.output = output
         self.store = store
         self.start_error = ""
         self.as_is = False
         self.before: str | None = None  # a command run as is: its error.pb before it ran
         self.message = ""  # a line to print once it ends (why it failed after all)
-
-    @property
-    def output(self) -> str:
-        return os.path.join(self.workdir, "output.json")
 
     def first_line(self) -> str:
         return label_line(
@@ -330,37 +329,44 @@ def label_line(index: int, attempt: object, size: int, execution: str) -> str:
     return f"{LABEL}: index={index} attempt={attempt} size={size} execution={execution}"
 
 
-def prepare(argv: Sequence[str], env: Mapping[str, str]) -> Prepared:
-    """Everything before the command starts: index, item, argv, environment."""
+def prepare(
+    argv: Sequence[str], env: Mapping[str, str], store: Store | None = None, scratch: str = ""
+) -> Prepared:
+    """Everything before the command starts: index, item, argv, environment. A caller
+    that runs many children (the local supervisor) passes its ``store`` and a private
+    ``scratch`` folder for their output files, so no child makes a folder of its own."""
     if env.get(AS_IS) == "1":
-        return prepare_as_is(argv, env)
+        return prepare_as_is(argv, env, store)
     position = child_index(env)
     inputs_uri = env.get("BATCHMAP_INPUTS")
     if not inputs_uri:
         raise RuntimeFailure("BATCHMAP_INPUTS is not set")
-    store = Store(env)
+    store = store or Store(env)
     item, broadcast, size, index = load_item(inputs_uri, position, store=store)
     command = render(argv, item, broadcast, index)
-    workdir = _workdir(env)
+    attempt = env.get("AWS_BATCH_JOB_ATTEMPT", "1")
+    workdir = "" if scratch else _workdir(env)
+    output = os.path.join(scratch or workdir, f"{index}.{attempt}.json")
     child_env = dict(env)
     child_env.update(
         {
             "BATCHMAP_INDEX": str(index),
             "BATCHMAP_ITEM": json.dumps(item, ensure_ascii=False),
-            "BATCHMAP_OUTPUT": os.path.join(workdir, "output.json"),
+            "BATCHMAP_OUTPUT": output,
         }
     )
-    attempt = env.get("AWS_BATCH_JOB_ATTEMPT", "1")
-    return Prepared(index, attempt, size, command, child_env, workdir, store)
+    return Prepared(index, attempt, size, command, child_env, workdir, store, output)
 
 
-def prepare_as_is(argv: Sequence[str], env: Mapping[str, str]) -> Prepared:
+def prepare_as_is(
+    argv: Sequence[str], env: Mapping[str, str], store: Store | None = None
+) -> Prepared:
     """A command run as it is. Its index is the original one — a relaunch's position goes
     through the index map — and reaches it by flytekit's rule: in ``BATCHMAP_INDEX_VAR``'s
     variable, named by BATCH_JOB_ARRAY_INDEX_VAR_NAME (Propeller's FLYTE_K8S_ARRAY_INDEX for
     an ArrayNode's children), else through BATCH_JOB_ARRAY_INDEX_OFFSET."""
     position = child_index(env)
-    store = Store(env)
+    store = store or Store(env)
     index = position
     index_map = env.get(INDEX_MAP)
     if index_map:
@@ -379,7 +385,7 @@ def prepare_as_is(argv: Sequence[str], env: Mapping[str, str]) -> Prepared:
         child_env[env[ATTEMPT_VAR]] = str(int(attempt) - 1)
     command = [arg.replace(INDEX_MARK, str(index)) for arg in argv]
     size = int(env.get("BATCHMAP_ARRAY_SIZE") or 0)
-    prepared = Prepared(index, attempt, size, command, child_env, "", store)
+    prepared = Prepared(index, attempt, size, command, child_env, "", store, os.devnull)
     prepared.as_is = True
     if env.get(FLYTE_OUTCOME, "array") != "array" and attempt != "1" and env.get(FLYTE_OUTPUTS):
         # The attempts share one prefix: an error.pb already there is an earlier attempt's.
@@ -503,6 +509,9 @@ def finish(prepared: Prepared, code: int) -> int:
     finally:
         if prepared.workdir:
             _remove(prepared.workdir)
+        elif not prepared.as_is:  # in the caller's scratch folder
+            with contextlib.suppress(OSError):
+                os.unlink(prepared.output)
 
 
 def start(prepared: Prepared, **popen: Any) -> subprocess.Popen[bytes] | int:

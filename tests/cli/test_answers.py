@@ -11,7 +11,7 @@ from pathlib import Path
 from batchmap.executions.phase import ABORT_REASON
 from tests.backends.local.test_local_backend import PY, P, prepare, status
 from tests.cli.test_watch import mixed
-from tests.conftest import Invoke
+from tests.conftest import Invoke, running_children, wait_until
 
 NARROW = {"COLUMNS": "80"}
 
@@ -79,12 +79,7 @@ def test_delete_says_what_it_stopped_and_ends_aborted(cli: Invoke, tmp_path: Pat
     sleeper = [PY, "-c", "import time; print('start', flush=True); time.sleep(60)"]
     exec_file = prepare(cli, tmp_path, sleeper, default=[1, 2, 3], concurrency=2)
     assert cli("create", "execution", *P, "--execFile", str(exec_file), "ab").exit_code == 0
-    status_file = Path(os.environ["HOME"]) / ".batchmap/store/proj/dev/ab/local/status.json"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and (
-        not status_file.exists() or status_file.read_text().count('"RUNNING"') < 2
-    ):
-        time.sleep(0.1)
+    wait_until(lambda: running_children("ab") >= 2, "two children to run")
     result = cli("delete", "execution", *P, "ab")
     assert result.exit_code == 0, result.stderr
     lines = result.stderr.splitlines()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.backends.local.test_local_backend import PY, P, prepare
-from tests.conftest import Invoke, installed, wait_until, write
+from tests.conftest import Invoke, installed, running_children, wait_until, write
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYSUPERSECRET"
 
@@ -27,10 +27,7 @@ def _start(*args: str, env: dict | None = None) -> subprocess.Popen:
 
 
 def _wait_running(name: str) -> None:
-    status = Path(os.environ["HOME"]) / f".batchmap/store/proj/dev/{name}/local/status.json"
-    wait_until(
-        lambda: status.exists() and '"RUNNING"' in status.read_text(), f"{name} to run a child"
-    )
+    wait_until(lambda: running_children(name) > 0, f"{name} to run a child")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

@@ -40,12 +40,15 @@ from batchmap.backends.base import (
 from batchmap.backends.local import process
 from batchmap.backends.local.process import Identity
 from batchmap.backends.local.supervisor import (
+    EVENTS_FILE,
     KILL_GRACE,
     LOST_REASON,
+    MARKER,
     STATUS_FILE,
     STOP_FILE,
     Supervisor,
     child_environment,
+    read_events,
 )
 from batchmap.errors import InvalidInputError
 from batchmap.executions.manifest import Manifest
@@ -62,8 +65,6 @@ NEVER_STARTED = "Lost: the local supervisor stopped before it started (see local
 # How long `delete` lets the supervisor stop its children (it SIGKILLs them after
 # KILL_GRACE) before it SIGKILLs the supervisor and what the children left behind.
 STOP_GRACE = KILL_GRACE + 5.0
-# The variable every child of one execution carries, and only they (process.members).
-MARKER = "BATCHMAP_OUTPUT_PREFIX"
 
 
 def _status_problem(data: Any, size: int) -> str | None:
@@ -105,7 +106,8 @@ class LocalBackend:
                 hint="set storage to a folder, or use --backend aws",
             )
         self.store = store
-        self._threads: dict[str, tuple[threading.Thread, threading.Event]] = {}
+        # Executions this process runs (create --wait): thread, stop event, supervisor.
+        self._threads: dict[str, tuple[threading.Thread, threading.Event, Supervisor]] = {}
 
     def directory(self, prefix: str) -> Path:
         return self.store.path(prefix)
@@ -121,7 +123,7 @@ class LocalBackend:
             supervisor = Supervisor(directory, manifest, stop)
             thread = threading.Thread(target=supervisor.run, name="batchmap-local", daemon=True)
             thread.start()
-            self._threads[manifest.prefix] = (thread, stop)
+            self._threads[manifest.prefix] = (thread, stop, supervisor)
             details["local"]["mode"] = "foreground"
             return details
         log = directory / "local" / "supervisor.log"
@@ -241,7 +243,7 @@ class LocalBackend:
         entry = self._threads.get(manifest.prefix)
         if entry is None:
             return "the execution keeps running in its supervisor"
-        thread, stop = entry
+        thread, stop, _ = entry
         stop.set()
         thread.join(timeout=30)
         return "stopped every running child; the manifest and status say what ran"
@@ -252,9 +254,18 @@ class LocalBackend:
             entry[0].join()
 
     # -- status -------------------------------------------------------------------------
+    def _live(self, manifest: Manifest) -> Supervisor | None:
+        """The supervisor this process runs for ``manifest``, while it runs."""
+        entry = self._threads.get(manifest.prefix)
+        return entry[2] if entry is not None and entry[0].is_alive() else None
+
     def _status(self, manifest: Manifest) -> dict[str, Any] | None:
-        """The supervisor's status file (None before it wrote one); a damaged one is one
-        clear error naming it, never a crash of the command that reads it."""
+        """The supervisor's status file (None before it wrote one), or, when this process
+        runs the execution, its supervisor's memory; a damaged file is one clear error
+        naming it, never a crash of the command that reads it."""
+        live = self._live(manifest)
+        if live is not None:
+            return {"finished": False, "children": live.snapshot()[1]}
         path = self.directory(manifest.prefix) / STATUS_FILE
         try:
             info = path.stat()
@@ -263,9 +274,20 @@ class LocalBackend:
             return None
         try:
             data = strict_json(raw) if raw is not None else None
-            problem = _status_problem(data, manifest.size)
         except ValueError as exc:
-            problem = f"not JSON ({exc})"
+            data, problem = None, f"not JSON ({exc})"
+        else:
+            running = isinstance(data, dict) and data.get("finished") is False
+            if running and "children" not in data:  # the children are in its events
+                path = self.directory(manifest.prefix) / EVENTS_FILE
+                try:
+                    data["children"] = read_events(_read_events(path), manifest.size)
+                except ValueError as exc:
+                    raise InvalidInputError(
+                        f"{path}: not a readable events file: {exc}",
+                        hint="it was changed by hand; delete the folder to forget the execution",
+                    ) from None
+            problem = _status_problem(data, manifest.size)
         if problem is not None:
             raise InvalidInputError(
                 f"{path}: not a readable status file: {problem}",
@@ -327,6 +349,10 @@ class LocalBackend:
 
     def counts(self, manifest: Manifest) -> Mapping[str, int]:
         counts = empty_counts()
+        live = self._live(manifest)
+        if live is not None:  # counted as they change: no child is looked at
+            counts.update(live.count())
+            return counts
         for child in self._children(manifest):
             counts[child.status] = counts.get(child.status, 0) + 1
         return counts
@@ -343,6 +369,9 @@ class LocalBackend:
         return Snapshot(counts, order_children(to_original(manifest, every), query))
 
     def statuses(self, manifest: Manifest, counts: Mapping[str, int]) -> list[str]:
+        live = self._live(manifest)
+        if live is not None:
+            return live.statuses()
         return [child.status for child in self._children(manifest)]
 
     def finished_at(self, manifest: Manifest) -> dt.datetime | None:
@@ -385,6 +414,20 @@ class LocalBackend:
                         continue
                     events.append(LogEvent(child.index, a.number, line))
         return events
+
+
+def _read_events(path: Path) -> bytes:
+    """The events file: a regular file, never through a symlink (empty before any)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        return b""
+    except OSError as exc:
+        raise ValueError(exc.strerror or str(exc)) from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        return handle.read()
 
 
 def _read_log(path: Path, start: int) -> bytes | None:

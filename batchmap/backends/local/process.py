@@ -9,28 +9,25 @@ and a signal is sent only to a live process with that same identity, through a
 pidfd where the system has them (so the process checked is the one signalled),
 and never to a pid ≤ 1.
 
-Children die with their supervisor: each is started with ``PR_SET_PDEATHSIG``
-(Linux), so a ``kill -9`` of the supervisor, or of ``create --wait``, kills
-them too. What they started themselves is found by its environment (the
-execution's own ``BATCHMAP_OUTPUT_PREFIX``) and stopped by ``delete``.
+Children die with their supervisor: its watchdog (watchdog.py) kills their process
+groups, and every process whose environment carries the execution's own
+``BATCHMAP_OUTPUT_PREFIX``, when a ``kill -9`` ends the supervisor or ``create
+--wait``; ``delete`` finds and stops the same processes.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 PROC = Path("/proc")
-PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -120,9 +117,20 @@ def current() -> Identity:
     return Identity(os.getpid(), "", os.getuid(), tuple(sys.argv))
 
 
+def _same(found: Identity | None, recorded: Identity) -> bool:
+    """``found`` is the process ``recorded``: pid, start time and owner, and the command
+    line when one was recorded (a supervisor records its own; its parent records the
+    child's identity right after the fork, before the command line is set)."""
+    return (
+        found is not None
+        and (found.pid, found.start, found.uid) == (recorded.pid, recorded.start, recorded.uid)
+        and (not recorded.cmdline or found.cmdline == recorded.cmdline)
+    )
+
+
 def alive(recorded: Identity | None) -> bool:
     """True when the process recorded is still running (the same process, not its pid)."""
-    return recorded is not None and recorded.pid > 1 and identity_of(recorded.pid) == recorded
+    return recorded is not None and recorded.pid > 1 and _same(identity_of(recorded.pid), recorded)
 
 
 def send(recorded: Identity | None, sig: int) -> bool:
@@ -139,7 +147,7 @@ def send(recorded: Identity | None, sig: int) -> bool:
         except OSError:
             return False
     try:
-        if identity_of(recorded.pid) != recorded:
+        if not _same(identity_of(recorded.pid), recorded):
             return False
         if pidfd is not None:
             signal.pidfd_send_signal(pidfd, sig)
@@ -151,36 +159,6 @@ def send(recorded: Identity | None, sig: int) -> bool:
     finally:
         if pidfd is not None:
             os.close(pidfd)
-
-
-def _prctl() -> Callable[..., int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        prctl: Callable[..., int] = libc.prctl
-    except (OSError, AttributeError):
-        return None
-    return prctl
-
-
-_PRCTL = _prctl()
-
-
-def die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that makes the child receive SIGKILL when the thread that
-    started it ends (Linux's PR_SET_PDEATHSIG); None where there is no such thing."""
-    if _PRCTL is None:
-        return None
-    prctl = _PRCTL
-    parent = os.getpid()
-
-    def preexec() -> None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before prctl: die now, as promised
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return preexec
 
 
 def members(marker: str, value: str) -> Iterator[int]:

@@ -5,8 +5,17 @@ Each child runs through the runtime's own steps (``batchmap.runtime.child.prepar
 ``AWS_BATCH_JOB_ATTEMPT``, …), at most ``concurrency`` at a time, each attempt's output in
 ``logs/INDEX/ATTEMPT.log``. A failed attempt is retried up to ``retries``
 times; an attempt past the timeout is killed and, as on AWS Batch, not
-retried. The state of every child is written atomically to ``local/status.json``
-(at most every 0.25 s), so another terminal can watch and tail it.
+retried.
+
+It waits for its children, never polls them: ``concurrency`` slots (threads), each
+starting a child and blocking until it ends (``Popen.wait``; with a timeout, a pidfd
+the kernel wakes, on Linux 5.3+). Children start by ``vfork`` (no Python runs between
+fork and exec), and one slot's child is exec'd while the others run. Outputs go to
+one private scratch folder, and the state is written as it changes:
+``local/status.json`` names the supervisor, each attempt that starts or ends appends a
+line to ``local/events.jsonl`` (in batches, at most every 0.25 s), and when the
+execution ends ``status.json`` holds every child. A child costs the same whatever the
+size of the map.
 
 Run detached (``python -m batchmap.backends.local.supervisor EXECUTION_DIR``)
 or in a thread of ``create execution --wait``.
@@ -18,9 +27,12 @@ import collections
 import contextlib
 import json
 import os
+import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -38,12 +50,16 @@ from batchmap.runtime import env as contract
 from batchmap.tasks.base import ChildSpec
 
 STATUS_FILE = "local/status.json"
+EVENTS_FILE = "local/events.jsonl"
 STOP_FILE = "local/stop.json"  # why the execution was stopped (written by delete execution)
 WRITE_EVERY = 0.25
-POLL = 0.01
+WAKE = 0.1  # how often a stop request is looked at while children run
 KILL_GRACE = 5.0
 TIMEOUT_REASON = "Job attempt duration exceeded timeout"
 LOST_REASON = "Lost: the local supervisor stopped before this child finished"
+# The variable every child of one execution carries, and only they (process.members).
+MARKER = "BATCHMAP_OUTPUT_PREFIX"
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 def _now() -> str:
@@ -72,20 +88,75 @@ def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
             process.send_signal(sig)
 
 
-def stop_all(processes: list[subprocess.Popen[bytes]], grace: float = KILL_GRACE) -> None:
-    """SIGTERM every child at once, SIGKILL those still running after ``grace`` seconds
-    (one grace for all, not one each), and reap them."""
-    for process in processes:
-        _signal_group(process, signal.SIGTERM)
-    end = time.monotonic() + grace
-    while time.monotonic() < end and any(p.poll() is None for p in processes):
-        time.sleep(0.05)
-    for process in processes:
-        if process.poll() is None:
-            _signal_group(process, signal.SIGKILL)
-    for process in processes:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=grace)
+class Events:
+    """``local/events.jsonl``: one line per change of a child, appended in batches.
+
+    A batch is one ``write``; a batch the disk refuses (ENOSPC) is cut off again and
+    kept for the next try, so the file only ever holds whole lines."""
+
+    def __init__(self, path: Path) -> None:
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | _NOFOLLOW, 0o600)
+        os.fchmod(self.fd, 0o600)
+        self.pending: list[str] = []
+
+    def add(self, event: dict[str, Any]) -> None:
+        self.pending.append(json.dumps(event, separators=(",", ":"), ensure_ascii=False))
+
+    def flush(self) -> None:
+        """Write what is pending."""
+        if not self.pending:
+            return
+        data = ("\n".join(self.pending) + "\n").encode()
+        size = os.fstat(self.fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self.fd, view) :]
+        except OSError:  # a full disk: keep running the children, write again later
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.fd, size)
+            return
+        self.pending.clear()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.flush()
+        os.close(self.fd)
+
+
+def read_events(data: bytes, size: int) -> list[dict[str, Any]]:
+    """The children as ``local/events.jsonl`` tells them (a last line still being written
+    is left for the next read). ValueError for a file batchmap did not write."""
+    children: list[dict[str, Any]] = [{"status": "RUNNABLE", "attempts": []} for _ in range(size)]
+    for number, line in enumerate(data.split(b"\n")[:-1], start=1):
+        try:
+            event = json.loads(line)
+            child = children[event["i"]] if 0 <= event["i"] < size else None
+            if child is None:
+                raise ValueError(f"index {event['i']} is outside the map")
+            if "status" in event and "a" not in event:  # never started: cancelled
+                child.update(status=event["status"], reason=event["reason"])
+            elif "end" not in event:  # an attempt starts
+                if event["a"] != len(child["attempts"]) + 1:
+                    raise ValueError(f"attempt {event['a']} of child {event['i']} is out of order")
+                child["status"] = "RUNNING"
+                child["attempts"].append(
+                    {"attempt": event["a"], "startedAt": event["at"], "stoppedAt": None,
+                     "exitCode": None, "reason": None}
+                )  # fmt: skip
+            else:  # an attempt ends
+                attempt = child["attempts"][-1] if child["attempts"] else {}
+                if attempt.get("attempt") != event["a"]:
+                    raise ValueError(f"attempt {event['a']} of child {event['i']} never started")
+                attempt.update(
+                    stoppedAt=event["end"], exitCode=event["code"], reason=event["reason"]
+                )
+                child["status"] = event["status"]
+        except (KeyError, TypeError, AttributeError, IndexError) as exc:
+            raise ValueError(f"line {number}: not an event ({type(exc).__name__}: {exc})") from None
+        except ValueError as exc:
+            raise ValueError(f"line {number}: {exc}") from None
+    return children
 
 
 @dataclass
@@ -94,31 +165,40 @@ class Running:
 
     process: subprocess.Popen[bytes] | int
     deadline: float | None
-    handle: Any
+    handle: int | None  # the log's file descriptor
     prepared: runtime.Prepared | None
     reason: str | None = None  # why it ended, when batchmap ended it (timeout, no start)
     kill_at: float | None = None  # SIGKILL then, when SIGTERM was not enough
+    pidfd: int | None = None
+
+    def say(self, line: str) -> None:
+        if self.handle is not None:
+            with contextlib.suppress(OSError):
+                os.write(self.handle, (line + "\n").encode())
 
     def close(self, code: int) -> tuple[int, str | None]:
-        """Close the log and keep the output: (exit code, why it failed when the output
+        """Keep the output and close the log: (exit code, why it failed when the output
         could not be kept). Never raises: one child's trouble stays that child's."""
         problem = None
         if self.prepared is not None:
             try:
                 code = runtime.finish(self.prepared, code)  # Propeller's rules for as-is
-                if self.prepared.message and self.handle is not None:
-                    self.handle.write(f"{runtime.LABEL}: {self.prepared.message}\n".encode())
+                if self.prepared.message:
+                    self.say(f"{runtime.LABEL}: {self.prepared.message}")
             except Exception as exc:  # a hostile $BATCHMAP_OUTPUT, a full disk, ...
                 if code == 0:
                     code = runtime.EXIT_RUNTIME_ERROR
                 problem = f"batchmap-task: the output was not stored: {_why(exc)}"
+                self.say(problem)
             self.prepared = None
         if self.handle is not None:
             with contextlib.suppress(OSError):
-                if problem:
-                    self.handle.write((problem + "\n").encode())
-                self.handle.close()
+                os.close(self.handle)
             self.handle = None
+        if self.pidfd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.pidfd)
+            self.pidfd = None
         return code, problem
 
 
@@ -149,7 +229,39 @@ def child_environment(
     }
 
 
+def _pidfd(pid: int) -> int | None:
+    """A descriptor that becomes readable when ``pid`` ends (None without pidfds)."""
+    opener = getattr(os, "pidfd_open", None)
+    if opener is None:
+        return None
+    try:
+        return int(opener(pid))
+    except OSError:  # an older kernel
+        return None
+
+
+def _until_ended(process: subprocess.Popen[bytes], pidfd: int | None, seconds: float) -> bool:
+    """Block until ``process`` ends or ``seconds`` pass (True when it ended); the GIL is
+    free meanwhile. With a pidfd the kernel wakes us; without one, a short sleep loop."""
+    if pidfd is not None:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        ready = poller.poll(max(0, int(seconds * 1000) + 1))
+        return bool(ready) and process.poll() is not None
+    try:
+        process.wait(timeout=max(0.0, seconds))
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
 class Supervisor:
+    """Runs the children of one execution: ``concurrency`` worker threads, each starting a
+    child and blocking until it ends (``Popen.wait``; a pidfd when a timeout applies), so
+    the children of one slot start while the others' are still being exec'd, and nothing
+    polls. One lock guards the bookkeeping; the main thread only flushes the events,
+    relays a stop and records the end."""
+
     def __init__(
         self, execution_dir: Path, manifest: Manifest, stop: threading.Event | None = None
     ) -> None:
@@ -164,9 +276,11 @@ class Supervisor:
         concurrency = manifest.launch_plan.map.concurrency
         self.concurrency = max(1, int(concurrency or os.cpu_count() or 1))
         self.child = manifest.child
+        self.command = list(self.child.command)
         self.children: list[dict[str, Any]] = [
             {"status": "RUNNABLE", "attempts": []} for _ in range(size)
         ]
+        self.counts: collections.Counter[str] = collections.Counter(RUNNABLE=size)
         self.env = dict(os.environ)
         self.env.update(
             child_environment(
@@ -178,142 +292,227 @@ class Supervisor:
                 output_prefix=manifest.output_prefix,
             )
         )
+        self._stores = threading.local()  # a store per slot: one S3 client each, if any
         self.finished = False
         self.interrupted = False
-        self._last_write = 0.0
         self.identity = processes.current()
-        self._die_with_us = processes.die_with_parent()
         self.watchdog: Watchdog | None = None
+        self.events: Events | None = None
+        self.scratch = ""
+        self._logs = self.dir / "logs"
+        self._tick = 0.0
+        self._lock = threading.Lock()
+        self._queue: collections.deque[int] = collections.deque()
+        self._running: dict[int, Running] = {}
+        self._ending: str | None = None  # why every child stops now (a stop, a failure)
+        self._failure: BaseException | None = None
 
     # -- state --------------------------------------------------------------------------
     def status_data(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "pid": self.identity.pid,
             "supervisor": self.identity.to_dict(),  # who may be signalled (process.py)
             "updatedAt": _now(),
             "finished": self.finished,
             "interrupted": self.interrupted,
-            "children": self.children,
         }
+        if self.finished:  # the whole story in one file; until then, events.jsonl
+            data["children"] = self.children
+        return data
 
     def write_status(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if force or now - self._last_write >= WRITE_EVERY:
-            try:
-                _write_json(self.dir / STATUS_FILE, self.status_data())
-            except OSError:  # a full disk: keep running the children, write again later
-                return
-            self._last_write = now
+        """The status file (at the start and at the end) or, in between, the events."""
+        if not force:  # events and the watchdog's news, at most every WRITE_EVERY
+            now = time.monotonic()
+            if now - self._tick >= WRITE_EVERY:
+                self._tick = now
+                with self._lock:
+                    if self.events is not None:
+                        self.events.flush()
+                    if self.watchdog is not None:
+                        self.watchdog.flush()
+            return
+        try:
+            _write_json(self.dir / STATUS_FILE, self.status_data())
+        except OSError:  # a full disk: the children keep running
+            return
 
-    # -- processes ----------------------------------------------------------------------
+    def _set(self, index: int, status: str, reason: str | None = None) -> None:
+        """(Under the lock.) A child's new status, counted as it changes."""
+        child = self.children[index]
+        self.counts[child["status"]] -= 1
+        self.counts[status] += 1
+        child["status"] = status
+        if reason is not None:
+            child["reason"] = reason
+
+    def snapshot(self) -> tuple[dict[str, int], list[dict[str, Any]]]:
+        """(counts, children) as they are now, for this process's readers: no file read."""
+        with self._lock:
+            counts = {k: v for k, v in self.counts.items() if v}
+            children = [
+                {**c, "attempts": [dict(a) for a in c["attempts"]]} for c in self.children
+            ]
+        return counts, children
+
+    def statuses(self) -> list[str]:
+        with self._lock:
+            return [c["status"] for c in self.children]
+
+    def count(self) -> dict[str, int]:
+        with self._lock:
+            return {k: v for k, v in self.counts.items() if v}
+
+    def _event(self, event: dict[str, Any]) -> None:
+        if self.events is not None:
+            self.events.add(event)
+
+    # -- one attempt --------------------------------------------------------------------
     def _start(self, index: int) -> Running:
         """Start one attempt; whatever goes wrong fails this attempt alone, with a reason."""
-        child = self.children[index]
-        number = len(child["attempts"]) + 1
-        log = self.dir / "logs" / str(index) / f"{number}.log"
-        child["status"] = "RUNNING"
-        child["attempts"].append(
-            {
-                "attempt": number,
-                "startedAt": _now(),
-                "stoppedAt": None,
-                "exitCode": None,
-                "reason": None,
-                "log": str(log),
-            }
-        )
+        with self._lock:
+            child = self.children[index]
+            number = len(child["attempts"]) + 1
+            started = _now()
+            self._set(index, "RUNNING")
+            child["attempts"].append(
+                {
+                    "attempt": number,
+                    "startedAt": started,
+                    "stoppedAt": None,
+                    "exitCode": None,
+                    "reason": None,
+                    "log": str(self._logs / str(index) / f"{number}.log"),
+                }
+            )
+            self._event({"i": index, "a": number, "at": started})
         deadline = time.monotonic() + float(self.timeout) if self.timeout else None
         handle = None
         try:
-            handle = open_private(log)
+            handle = self._open_log(index, number)
             entry = self._launch(index, number, handle, deadline)
-            if self.watchdog is not None and not isinstance(entry.process, int):
-                self.watchdog.started(entry.process.pid)
-            return entry
         except Exception as exc:  # E2BIG, a NUL byte, ENOSPC, a truncated items.idx, ...
             why = f"batchmap-task: the child could not start: {_why(exc)}"
             if handle is not None:
                 with contextlib.suppress(OSError):
-                    handle.write((why + "\n").encode())
-                    handle.close()
+                    os.write(handle, (why + "\n").encode())
+                    os.close(handle)
             return Running(runtime.EXIT_RUNTIME_ERROR, deadline, None, None, reason=why)
+        if not isinstance(entry.process, int):
+            with self._lock:
+                if self.watchdog is not None:
+                    self.watchdog.started(entry.process.pid)
+                self._running[index] = entry
+                ending = self._ending
+            if ending is not None:  # a stop came while it started: it stops too
+                _signal_group(entry.process, signal.SIGTERM)
+        return entry
 
-    def _popen(self) -> dict[str, Any]:
-        """How every child starts: in its own session (so its whole group can be stopped),
-        dying with the thread that started it (PR_SET_PDEATHSIG, where there is one)."""
-        return {
-            "stdin": subprocess.DEVNULL,
-            "stderr": subprocess.STDOUT,
-            "start_new_session": True,
-            "preexec_fn": self._die_with_us,
-        }
+    def _open_log(self, index: int, number: int) -> int:
+        """The attempt's log, 0600 in a 0700 folder, never through a symlink."""
+        folder = self._logs / str(index)
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(0o700)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW
+        return os.open(folder / f"{number}.log", flags, 0o600)
 
-    def _launch(self, index: int, number: int, handle: Any, deadline: float | None) -> Running:
+    def _launch(self, index: int, number: int, handle: int, deadline: float | None) -> Running:
         """Start one attempt through the runtime's own steps (prepare, start, finish), in
         this process: the same index arithmetic, templating and outputs as in a container,
-        one process per child instead of two."""
+        one process per child instead of two. Each child leads its own session, so its
+        whole group can be stopped; nothing runs between fork and exec (vfork)."""
         env = dict(
             self.env,
             AWS_BATCH_JOB_ARRAY_INDEX=str(index),
             AWS_BATCH_JOB_ATTEMPT=str(number),
             AWS_BATCH_JOB_ID=f"{self.manifest.name}:{index}",
         )
+        entry = Running(runtime.EXIT_RUNTIME_ERROR, deadline, handle, None)
         try:
-            prepared = runtime.prepare(list(self.child.command), env)
+            store = getattr(self._stores, "store", None)
+            if store is None:
+                store = self._stores.store = runtime.Store(self.env)
+            prepared = runtime.prepare(self.command, env, store, self.scratch)
         except runtime.RuntimeFailure as exc:
-            handle.write(f"batchmap-task: error: {exc}\n".encode())
-            return Running(runtime.EXIT_RUNTIME_ERROR, deadline, handle, None)
+            entry.say(f"{runtime.LABEL}: error: {exc}")
+            return entry
         try:
-            handle.write((prepared.first_line() + "\n").encode())
-            handle.flush()
-            process = runtime.start(prepared, stdout=handle, **self._popen())
+            entry.say(prepared.first_line())
+            process = runtime.start(
+                prepared,
+                stdin=subprocess.DEVNULL,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         except BaseException:
-            runtime.finish(prepared, 1)  # its temporary folder goes, whatever happened
+            runtime.finish(prepared, 1)  # its output file goes, whatever happened
             raise
         if isinstance(process, int):
-            handle.write(
-                f"batchmap-task: cannot start {prepared.command[0]!r}: "
-                f"{prepared.start_error}\n".encode()
-            )
-        return Running(process, deadline, handle, prepared)
+            command = prepared.command[0]
+            entry.say(f"{runtime.LABEL}: cannot start {command!r}: {prepared.start_error}")
+        entry.process, entry.prepared = process, prepared
+        return entry
 
-    def _finish(
-        self, index: int, code: int, reason: str | None, retry: bool, queue: collections.deque[int]
-    ) -> None:
-        child = self.children[index]
-        attempt = child["attempts"][-1]
-        attempt.update(stoppedAt=_now(), exitCode=code, reason=reason)
-        if code == 0:
-            child["status"] = "SUCCEEDED"
-        elif retry and len(child["attempts"]) < self.max_attempts:
-            child["status"] = "RUNNABLE"
-            queue.append(index)
-        else:
-            child["status"] = "FAILED"
-
-    def _poll(self, index: int, entry: Running, queue: collections.deque[int]) -> bool:
-        """Look at one attempt: enforce its timeout, record it when it ended (True)."""
+    def _wait_for(self, entry: Running) -> int:
+        """Block until the attempt ends, enforcing its timeout (SIGTERM, then SIGKILL after
+        KILL_GRACE); its exit code as a shell says it."""
         process = entry.process
-        code = process if isinstance(process, int) else process.poll()
-        if code is None:
-            assert not isinstance(process, int)
+        if isinstance(process, int):
+            return process
+        if entry.deadline is None:
+            return runtime.exit_status(process.wait())
+        entry.pidfd = _pidfd(process.pid)
+        while True:
+            due = entry.kill_at if entry.kill_at is not None else entry.deadline
+            if _until_ended(process, entry.pidfd, due - time.monotonic()):
+                break
             now = time.monotonic()
-            if entry.kill_at is None and entry.deadline is not None and now > entry.deadline:
+            if entry.kill_at is None:
                 entry.reason = TIMEOUT_REASON  # SIGTERM now, SIGKILL after the grace
                 _signal_group(process, signal.SIGTERM)
                 entry.kill_at = now + KILL_GRACE
-            elif entry.kill_at is not None and now > entry.kill_at:
+            else:
                 _signal_group(process, signal.SIGKILL)
                 entry.kill_at = now + KILL_GRACE
-            return False
+        return runtime.exit_status(process.wait())
+
+    def _poll(self, index: int, entry: Running, code: int) -> None:
+        """Record an attempt that ended with ``code``: retried, done or failed."""
+        process = entry.process
         self._ended([process])
-        code, problem = entry.close(runtime.exit_status(code))
-        reason = entry.reason or problem
-        if code != 0 and reason is None:
-            reason = f"exited with code {code}"
-        # As on AWS Batch, an attempt that timed out is not retried.
-        self._finish(index, code, reason, retry=entry.reason != TIMEOUT_REASON, queue=queue)
-        return True
+        code, problem = entry.close(code)
+        with self._lock:
+            self._running.pop(index, None)
+            ending = self._ending
+            if ending is not None and not isinstance(process, int) and code != 0:
+                code, reason, retry = 143, ending, False  # stopped by the stop
+                self.children[index]["reason"] = ending
+            else:
+                reason = entry.reason or problem
+                if code != 0 and reason is None:
+                    reason = f"exited with code {code}"
+                # As on AWS Batch, an attempt that timed out is not retried.
+                retry = entry.reason != TIMEOUT_REASON and ending is None
+            self._finish(index, code, reason, retry=retry)
+
+    def _finish(self, index: int, code: int, reason: str | None, retry: bool) -> None:
+        """(Under the lock.) The attempt's end, and the child's next step."""
+        child = self.children[index]
+        attempt = child["attempts"][-1]
+        stopped = _now()
+        attempt.update(stoppedAt=stopped, exitCode=code, reason=reason)
+        if code == 0:
+            self._set(index, "SUCCEEDED")
+        elif retry and len(child["attempts"]) < self.max_attempts:
+            self._set(index, "RUNNABLE")
+            self._queue.append(index)
+        else:
+            self._set(index, "FAILED")
+        self._event(
+            {"i": index, "a": attempt["attempt"], "end": stopped, "code": code,
+             "reason": reason, "status": child["status"]}
+        )  # fmt: skip
 
     def _ended(self, ended: list[subprocess.Popen[bytes] | int]) -> None:
         """Children that ended: what they left in their process group ends too (as in a
@@ -324,51 +523,98 @@ class Supervisor:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGKILL)
             if self.watchdog is not None:
-                self.watchdog.ended(process.pid)
+                with self._lock:
+                    self.watchdog.ended(process.pid)
+
+    # -- the slots ----------------------------------------------------------------------
+    def _worker(self) -> None:
+        """One slot: the next child, its whole attempt, again; until the queue is empty
+        or every child stops."""
+        try:
+            while True:
+                with self._lock:
+                    if self._ending is not None or not self._queue:
+                        return
+                    index = self._queue.popleft()
+                entry = self._start(index)
+                self._poll(index, entry, self._wait_for(entry))
+        except BaseException as exc:  # a bug: the main thread records it and stops all
+            with self._lock:
+                if self._failure is None:
+                    self._failure = exc
 
     def run(self) -> None:
-        queue: collections.deque[int] = collections.deque(range(self.size))
-        running: dict[int, Running] = {}
-        self.watchdog = Watchdog()
+        self._queue = collections.deque(range(self.size))
+        (self.dir / "local").mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._logs.mkdir(mode=0o700, exist_ok=True)
+        self.watchdog = Watchdog(MARKER, self.manifest.output_prefix)
+        self.scratch = tempfile.mkdtemp(prefix="batchmap-outputs-")  # 0700
         self.write_status(force=True)
         try:
-            while queue or running:
-                if self.stop.is_set():
-                    self._abort(queue, running)
-                    break
-                while queue and len(running) < self.concurrency:
-                    index = queue.popleft()
-                    running[index] = self._start(index)
-                for index, entry in list(running.items()):
-                    if self._poll(index, entry, queue):
-                        del running[index]
+            self.events = Events(self.dir / EVENTS_FILE)
+        except OSError:  # a full disk: the status file says what it can at the end
+            self.events = None
+        workers = [
+            threading.Thread(target=self._worker, name=f"batchmap-slot-{n}", daemon=True)
+            for n in range(min(self.concurrency, self.size))
+        ]
+        try:
+            for worker in workers:
+                worker.start()
+            while any(w.is_alive() for w in workers):
+                if self._failure is not None:
+                    raise self._failure
+                if self.stop.wait(WAKE) and self._ending is None:
+                    self.interrupted = True
+                    self._stop_all(workers, self.stop_reason())
                 self.write_status()
-                time.sleep(POLL)
+            if self._failure is not None:
+                raise self._failure
         except BaseException as exc:  # a bug, or Ctrl-C in a detached run: record it
-            self._give_up(queue, running, f"Lost: the local supervisor failed ({_why(exc)})")
+            self._stop_all(workers, f"Lost: the local supervisor failed ({_why(exc)})")
             raise
         finally:
-            self._give_up(queue, running, LOST_REASON)
-            assert self.watchdog is not None
+            self._stop_all(workers, LOST_REASON)
             self.watchdog.close()
+            shutil.rmtree(self.scratch, ignore_errors=True)
             self.finished = True
+            if self.events is not None:
+                self.events.close()
             self.write_status(force=True)
 
-    def _give_up(
-        self, queue: collections.deque[int], running: dict[int, Running], reason: str
-    ) -> None:
-        """Stop and record what is still running or queued: a finished status file never
-        holds a child that is still RUNNING (a waiter would wait for it forever)."""
-        left = [e.process for e in running.values() if not isinstance(e.process, int)]
-        stop_all(left)
-        self._ended(list(left))
-        for index, entry in list(running.items()):
-            entry.close(1)
-            self._finish(index, 1, reason, retry=False, queue=queue)
-            del running[index]
-        for index in queue:
-            self.children[index].update(status="FAILED", reason=reason)
-        queue.clear()
+    def _stop_all(self, workers: list[threading.Thread], reason: str) -> None:
+        """Stop every running child at once (SIGTERM, SIGKILL after one grace for all);
+        each one stopped or never started carries ``reason`` (for a stop, the manifest's
+        termination record's: docs/recovery.md). Returns once every slot has ended."""
+        with self._lock:
+            if self._ending is None:
+                self._ending = reason
+            reason = self._ending
+            left = [e.process for e in self._running.values() if not isinstance(e.process, int)]
+        for process in left:
+            _signal_group(process, signal.SIGTERM)
+        end = time.monotonic() + KILL_GRACE
+        for worker in workers:
+            worker.join(max(0.0, end - time.monotonic()))
+        if any(w.is_alive() for w in workers):
+            with self._lock:
+                left = [e.process for e in self._running.values() if not isinstance(e.process, int)]
+            for process in left:
+                _signal_group(process, signal.SIGKILL)
+            for worker in workers:
+                worker.join(KILL_GRACE)
+        with self._lock:
+            for index, entry in list(self._running.items()):  # a slot that died with them
+                entry.close(143)
+                self._finish(index, 143, reason, retry=False)
+                self._running.pop(index)
+            for index in self._queue:
+                self._set(index, "FAILED", reason)
+                self._event({"i": index, "status": "FAILED", "reason": reason})
+            self._queue.clear()
+            for index, child in enumerate(self.children):  # a slot that died meanwhile
+                if child["status"] in ("RUNNING", "RUNNABLE"):
+                    self._set(index, "FAILED", reason)
 
     def stop_reason(self) -> str:
         """Why the execution stops: the reason `delete execution` recorded, else Ctrl-C's."""
@@ -376,28 +622,6 @@ class Supervisor:
             return str(json.loads((self.dir / STOP_FILE).read_text())["reason"])
         except (OSError, ValueError, KeyError, TypeError):
             return INTERRUPTED_REASON
-
-    def _abort(
-        self,
-        queue: collections.deque[int],
-        running: dict[int, Running],
-    ) -> None:
-        """Stop every running child at once (SIGTERM, SIGKILL after one grace for all);
-        each one stopped or never started carries the same reason as the manifest's
-        termination record (docs/recovery.md)."""
-        self.interrupted = True
-        reason = self.stop_reason()
-        left = [e.process for e in running.values() if not isinstance(e.process, int)]
-        stop_all(left)
-        self._ended(list(left))
-        for index, entry in list(running.items()):
-            entry.close(143)
-            self._finish(index, 143, reason, retry=False, queue=queue)
-            self.children[index]["reason"] = reason
-            del running[index]
-        for index in queue:
-            self.children[index].update(status="FAILED", reason=reason)
-        queue.clear()
 
 
 def main(argv: list[str] | None = None) -> int:

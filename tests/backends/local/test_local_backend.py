@@ -13,7 +13,7 @@ import pytest
 
 from batchmap.backends.local.supervisor import Supervisor
 from batchmap.executions.phase import INTERRUPTED_REASON
-from tests.conftest import Invoke, installed, wait_until, write
+from tests.conftest import Invoke, installed, running_children, wait_until, write
 
 P = ("-p", "proj", "-d", "dev")
 PY = sys.executable
@@ -252,12 +252,7 @@ def test_ctrl_c_stops_the_children_and_exits_130(cli: Invoke, tmp_path: Path) ->
         "int",
         env=dict(os.environ),
     )
-    store = Path(os.environ["HOME"]) / ".batchmap" / "store" / "proj" / "dev" / "int"
-    status_file = store / "local" / "status.json"
-    wait_until(
-        lambda: status_file.exists() and '"RUNNING"' in status_file.read_text(),
-        "the execution to run a child",
-    )
+    wait_until(lambda: running_children("int") > 0, "the execution to run a child")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err

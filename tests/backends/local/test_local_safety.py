@@ -228,14 +228,14 @@ def test_a_full_disk_fails_a_child_alone_and_the_supervisor_carries_on(
     from batchmap.backends.local import supervisor as module
 
     supervisor, folder = _supervise(tmp_path, [PY, "-c", "print(1)", "{{ item }}"], [1, 2, 3])
-    real = module.open_private
+    real = module.Supervisor._open_log
 
-    def full(path: Path):  # the second child's log meets a full disk
-        if path.parts[-2] == "1":
+    def full(self: object, index: int, number: int) -> int:  # child 1's log: a full disk
+        if index == 1:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real(path)
+        return real(self, index, number)
 
-    monkeypatch.setattr(module, "open_private", full)
+    monkeypatch.setattr(module.Supervisor, "_open_log", full)
     supervisor.run()
     assert [c["status"] for c in supervisor.children] == ["SUCCEEDED", "FAILED", "SUCCEEDED"]
     reason = supervisor.children[1]["attempts"][-1]["reason"]

@@ -1,11 +1,10 @@
 """relaunch and delete execution on the local backend, with real processes."""
 
 import json
-import os
 from pathlib import Path
 
 from tests.backends.local.test_local_backend import PY, P, prepare, status
-from tests.conftest import Invoke, wait_until
+from tests.conftest import Invoke, running_children, wait_until
 
 # Fails for item 2 until a marker file exists: a failure that a relaunch fixes.
 FLAKY = (
@@ -72,11 +71,7 @@ def test_terminate_a_running_execution_and_a_finished_one(cli: Invoke, tmp_path:
     sleeper = [PY, "-c", "import time; print('start', flush=True); time.sleep(60)"]
     exec_file = prepare(cli, tmp_path, sleeper, default=[1, 2, 3])
     assert cli("create", "execution", *P, "--execFile", str(exec_file), "run").exit_code == 0
-    status_file = Path(os.environ["HOME"]) / ".batchmap/store/proj/dev/run/local/status.json"
-    wait_until(
-        lambda: status_file.exists() and '"RUNNING"' in status_file.read_text(),
-        "the execution to run a child",
-    )
+    wait_until(lambda: running_children("run") > 0, "the execution to run a child")
     dry = cli("delete", "execution", *P, "run", "--dryRun")
     assert dry.exit_code == 0 and "dry run: would stop" in dry.stderr
     result = cli("terminate", "execution", *P, "run", "--reason", "no longer needed")
