@@ -13,7 +13,7 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """The documented exit codes. Pinned by ``tests/unit/test_errors.py``."""
+    """The documented exit codes. Pinned by ``tests/test_errors.py``."""
 
     OK = 0
     ERROR = 1

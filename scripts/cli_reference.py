@@ -2,7 +2,7 @@
 
     python scripts/cli_reference.py > docs/cli-reference.md
 
-tests/cli/test_docs.py fails when the file is stale, so --help and the
+tests/docs/test_docs.py fails when the file is stale, so --help and the
 reference never disagree.
 """
 

@@ -15,6 +15,9 @@ import pytest
 from batchmap.cli.app import main
 from batchmap.cli.context import Environment
 
+# The moto account's fixtures (aws, served, proxy) for every folder that tests on AWS.
+pytest_plugins = ["tests.aws_account"]
+
 TESTDATA = Path(__file__).parent / "testdata"
 
 

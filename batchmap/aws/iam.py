@@ -36,20 +36,19 @@ def trust_statement() -> str:
     )
 
 
+def pass_role_statement(resource: Any) -> dict[str, Any]:
+    """Passing ``resource`` (roles' ARNs, ``*``, or a template's reference) to AWS Batch
+    only: what submitting with a job role needs."""
+    return {
+        "Effect": "Allow",
+        "Action": "iam:PassRole",
+        "Resource": resource,
+        "Condition": {"StringEquals": {"iam:PassedToService": "batch.amazonaws.com"}},
+    }
+
+
 def pass_role_policy(role_arn: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Action": "iam:PassRole",
-                    "Resource": role_arn,
-                    "Condition": {"StringEquals": {"iam:PassedToService": "batch.amazonaws.com"}},
-                }
-            ],
-        }
-    )
+    return json.dumps({"Version": "2012-10-17", "Statement": [pass_role_statement(role_arn)]})
 
 
 def _as_list(value: Any) -> list[Any]:

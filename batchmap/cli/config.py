@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from batchmap.cli.context import app_state
-from batchmap.cli.options import OutputOpt
+from batchmap.cli.options import ForceOpt, OutputOpt
 from batchmap.cli.output import Column, OutputFormat
 
 
@@ -45,7 +45,7 @@ def init(
             help="An AWS Batch job queue to route every execution to.", show_default=False
         ),
     ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    force: ForceOpt = False,
     output: OutputOpt = None,
 ) -> None:
     """Write a commented starter config file.

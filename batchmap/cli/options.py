@@ -46,70 +46,41 @@ OutputOpt = Annotated[
         show_default=False,
     ),
 ]
-ProjectOpt = Annotated[
-    str,
-    typer.Option(
-        "--project",
-        "-p",
-        envvar="BATCHMAP_PROJECT",
-        help="Project (or BATCHMAP_PROJECT).",
-        show_default=False,
-        callback=_identifier("--project"),
-    ),
-]
-DomainOpt = Annotated[
-    str,
-    typer.Option(
-        "--domain",
-        "-d",
-        envvar="BATCHMAP_DOMAIN",
-        help="Domain (or BATCHMAP_DOMAIN).",
-        show_default=False,
-        callback=_identifier("--domain"),
-    ),
-]
-OptionalProjectOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--project",
-        "-p",
-        envvar="BATCHMAP_PROJECT",
-        help="Project (or BATCHMAP_PROJECT).",
-        show_default=False,
-        callback=_identifier("--project"),
-    ),
-]
-OptionalDomainOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--domain",
-        "-d",
-        envvar="BATCHMAP_DOMAIN",
-        help="Domain (or BATCHMAP_DOMAIN).",
-        show_default=False,
-        callback=_identifier("--domain"),
-    ),
-]
+# Declared once: a command needs them (ProjectOpt), or takes them with a default or none.
+_PROJECT = typer.Option(
+    "--project",
+    "-p",
+    envvar="BATCHMAP_PROJECT",
+    help="Project (or BATCHMAP_PROJECT).",
+    callback=_identifier("--project"),
+)
+_DOMAIN = typer.Option(
+    "--domain",
+    "-d",
+    envvar="BATCHMAP_DOMAIN",
+    help="Domain (or BATCHMAP_DOMAIN).",
+    callback=_identifier("--domain"),
+)
+ProjectOpt = Annotated[str, _PROJECT]
+DomainOpt = Annotated[str, _DOMAIN]
+OptionalProjectOpt = Annotated[str | None, _PROJECT]
+OptionalDomainOpt = Annotated[str | None, _DOMAIN]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")]
 DryRunOpt = Annotated[
     bool, typer.Option("--dryRun", "--dry-run", help="Print the plan; change nothing.")
 ]
-NameArg = Annotated[
-    str,
-    typer.Argument(
-        help="Execution name.",
-        show_default=False,
-        autocompletion=complete_execution,
-        callback=_execution_name,
-    ),
-]
-OptionalNameArg = Annotated[
+_NAME = typer.Argument(
+    help="Execution name.",
+    show_default=False,
+    autocompletion=complete_execution,
+    callback=_execution_name,
+)
+NameArg = Annotated[str, _NAME]
+OptionalNameArg = Annotated[str | None, _NAME]
+NewNameOpt = Annotated[
     str | None,
-    typer.Argument(
-        help="Execution name.",
-        show_default=False,
-        autocompletion=complete_execution,
-        callback=_execution_name,
+    typer.Option(
+        "--name", help="Name of the new execution (default: generated).", show_default=False
     ),
 ]
 IndexOpt = Annotated[

@@ -10,6 +10,7 @@ from batchmap.cli.options import (
     DryRunOpt,
     IndexOpt,
     NameArg,
+    NewNameOpt,
     OutputOpt,
     ProjectOpt,
     WaitOpt,
@@ -24,12 +25,7 @@ def relaunch(
     name: NameArg,
     failed: Annotated[bool, typer.Option("--failed", help="Re-run its failed children.")] = False,
     index: IndexOpt = None,
-    new_name: Annotated[
-        str | None,
-        typer.Option(
-            "--name", help="Name of the new execution (default: generated).", show_default=False
-        ),
-    ] = None,
+    new_name: NewNameOpt = None,
     dry_run: DryRunOpt = False,
     wait: WaitOpt = False,
     output: OutputOpt = None,

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from batchmap.cli.context import AppState, app_state
-from batchmap.cli.options import DryRunOpt, OutputOpt, WaitOpt
+from batchmap.cli.options import DomainOpt, DryRunOpt, NewNameOpt, OutputOpt, ProjectOpt, WaitOpt
 from batchmap.cli.output import Output, OutputFormat, to_yaml
 
 if TYPE_CHECKING:
@@ -104,21 +104,9 @@ def run(
             show_default=False,
         ),
     ] = None,
-    name: Annotated[
-        str | None, typer.Option("--name", help="Execution name (default: generated).")
-    ] = None,
-    project: Annotated[
-        str,
-        typer.Option(
-            "--project", "-p", envvar="BATCHMAP_PROJECT", help="Project (or BATCHMAP_PROJECT)."
-        ),
-    ] = "default",
-    domain: Annotated[
-        str,
-        typer.Option(
-            "--domain", "-d", envvar="BATCHMAP_DOMAIN", help="Domain (or BATCHMAP_DOMAIN)."
-        ),
-    ] = "development",
+    name: NewNameOpt = None,
+    project: ProjectOpt = "default",
+    domain: DomainOpt = "development",
     dry_run: DryRunOpt = False,
     wait: WaitOpt = False,
     output: OutputOpt = None,

@@ -8,7 +8,7 @@ from pathlib import Path
 from batchmap.aws.clients import partition_for
 from batchmap.config.checks import backend_storage_problem, check_config
 from batchmap.errors import InvalidInputError
-from batchmap.files.atomic import atomic_write_text
+from batchmap.files.atomic import write_user_file
 from batchmap.files.yamldoc import load_document
 
 _TEMPLATE = """\
@@ -150,9 +150,4 @@ def render_starter_config(
 
 def write_starter_config(path: Path, text: str, *, force: bool) -> None:
     """Write the starter file; refuse to replace an existing one unless ``force``."""
-    from batchmap.files.safe import write_target
-
-    target = write_target(path)  # never replaces a device, a FIFO or a directory
-    if path.exists() and not force:
-        raise InvalidInputError(f"{path} already exists", hint="pass --force to overwrite it")
-    atomic_write_text(target, text, mode=0o600)
+    write_user_file(path, text, force=force)

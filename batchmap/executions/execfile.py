@@ -22,7 +22,7 @@ from batchmap.aws.arns import role_arn_problem, service_account_problem
 from batchmap.aws.limits import env_name_violations
 from batchmap.errors import InvalidInputError, Problem
 from batchmap.executions import items
-from batchmap.files.atomic import atomic_write_text
+from batchmap.files.atomic import write_user_file
 from batchmap.files.schemas import did_you_mean, schema_problems
 from batchmap.files.yamldoc import YamlDocument, load_file
 from batchmap.launchplans.inputs import check_value, coerce, zero_value
@@ -133,12 +133,7 @@ def render(plan: LaunchPlan) -> str:
 
 def write(path: Path, text: str, *, force: bool) -> None:
     """Write an exec file (mode 0600, like flytectl); never overwrite without ``force``."""
-    from batchmap.files.safe import write_target
-
-    target = write_target(path)  # never replaces a device, a FIFO or a directory
-    if path.exists() and not force:
-        raise InvalidInputError(f"{path} already exists", hint="pass --force to overwrite it")
-    atomic_write_text(target, text, mode=0o600)
+    write_user_file(path, text, force=force)
 
 
 @dataclass

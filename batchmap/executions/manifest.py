@@ -75,8 +75,27 @@ class Termination:
         return {"at": times.iso(self.at), "reason": self.reason}
 
 
+class Derived:
+    """What an execution derives from its fields alike, planned or recorded (a base of
+    ``ExecutionPlan`` and ``Manifest``, which declare the fields)."""
+
+    project: str
+    domain: str
+    name: str
+    launch_plan: LaunchPlan
+    size: int
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.project}/{self.domain}/{self.name}"
+
+    @property
+    def min_successes(self) -> int:
+        return self.launch_plan.map.required(self.size)
+
+
 @dataclass
-class Manifest:
+class Manifest(Derived):
     name: str
     project: str
     domain: str
@@ -103,14 +122,6 @@ class Manifest:
     item_sources: Mapping[str, Any] = field(default_factory=dict)  # lists read from files/S3
 
     # -- derived -------------------------------------------------------------------------
-    @property
-    def prefix(self) -> str:
-        return f"{self.project}/{self.domain}/{self.name}"
-
-    @property
-    def min_successes(self) -> int:
-        return self.launch_plan.map.required(self.size)
-
     @property
     def root(self) -> str:
         return self.relaunch.root if self.relaunch else self.name

@@ -21,7 +21,7 @@ from batchmap.aws.arns import role_arn_problem, service_account_problem
 from batchmap.errors import InvalidInputError
 from batchmap.executions import execfile
 from batchmap.executions.items import S3Getter, describe_sources, parse_overrides
-from batchmap.executions.manifest import QueueChoice, Relaunch
+from batchmap.executions.manifest import Derived, QueueChoice, Relaunch
 from batchmap.launchplans.model import LaunchPlan
 from batchmap.launchplans.registry import Registry
 from batchmap.tasks.base import ChildSpec
@@ -69,7 +69,7 @@ class ExecutionRequest:
 
 
 @dataclass(frozen=True)
-class ExecutionPlan:
+class ExecutionPlan(Derived):
     """Everything a submission will do, decided before any side effect."""
 
     name: str
@@ -89,14 +89,6 @@ class ExecutionPlan:
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = field(default=())
     uploads: tuple[Upload, ...] = ()  # local files and folders to copy into the store
-
-    @property
-    def prefix(self) -> str:
-        return f"{self.project}/{self.domain}/{self.name}"
-
-    @property
-    def min_successes(self) -> int:
-        return self.launch_plan.map.required(self.size)
 
     @property
     def queue(self) -> QueueChoice | None:

@@ -83,6 +83,13 @@ class Summary:
         return self.family.phase
 
     @property
+    def verdict(self) -> Phase:
+        """What a wait's exit code judges: the merged result once it is known; while other
+        relaunches of the root still run, the waited execution's own (its part is done,
+        and the others' commands judge the rest)."""
+        return self.phase if self.phase.done else self.own
+
+    @property
     def root(self) -> Manifest:
         return self.family.root
 

@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from batchmap.errors import StorageWriteError
-from batchmap.files.safe import private_dir
+from batchmap.errors import InvalidInputError, StorageWriteError
+from batchmap.files.safe import private_dir, write_target
 
 # The write errors a user fixes by freeing space or writing elsewhere, and how to say them.
 FULL = {
@@ -58,6 +58,15 @@ def translated(path: Path | str, fix: str = STORAGE_FIX) -> Iterator[None]:
 def atomic_write_text(path: Path, text: str, *, mode: int = 0o600) -> None:
     """Write ``text`` (UTF-8) atomically; see ``atomic_write_bytes``."""
     atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
+
+
+def write_user_file(path: Path, text: str, *, force: bool) -> None:
+    """Write a file the user named (a config, an exec file), mode 0600: through a symlink,
+    never over anything but a regular file, never over an existing one without ``force``."""
+    target = write_target(path)  # never replaces a device, a FIFO or a directory
+    if path.exists() and not force:
+        raise InvalidInputError(f"{path} already exists", hint="pass --force to overwrite it")
+    atomic_write_text(target, text, mode=0o600)
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o600) -> None:

@@ -44,7 +44,7 @@ def _validator(name: str) -> Any:
     from jsonschema import Draft202012Validator
 
     # The shipped schemas are checked against the metaschema by the tests
-    # (tests/unit/test_schemas.py), not on every run: that check costs more than a validation.
+    # (tests/files/test_schemas.py), not on every run: that check costs more than a validation.
     return Draft202012Validator(load_schema(name))
 
 

@@ -201,17 +201,8 @@ class S3Store:
         return self.uri(key)
 
     def get(self, key: str) -> bytes | None:
-        from botocore.exceptions import ClientError
-
-        with aws_call("s3:GetObject"):
-            try:
-                response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                    return None
-                raise
-            data: bytes = response["Body"].read()
-        return data
+        tagged = self.get_tagged(key)
+        return None if tagged is None else tagged[0]
 
     def get_tagged(self, key: str) -> tuple[bytes, str] | None:
         from botocore.exceptions import ClientError

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from batchmap.aws.iam import ECS_TASKS
+from batchmap.aws.iam import ECS_TASKS, pass_role_statement
 from batchmap.config.loader import Config
 from batchmap.errors import InvalidInputError
 from batchmap.files.store import parse_s3_uri
@@ -230,16 +230,7 @@ def describe(config: Config) -> Stack:
                     "PolicyName": PASS_ROLE_POLICY_NAME,
                     "PolicyDocument": {
                         "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Action": "iam:PassRole",
-                                "Resource": GetAtt("UserRole", "Arn"),
-                                "Condition": {
-                                    "StringEquals": {"iam:PassedToService": "batch.amazonaws.com"}
-                                },
-                            }
-                        ],
+                        "Statement": [pass_role_statement(GetAtt("UserRole", "Arn"))],
                     },
                     key: [name],
                 },

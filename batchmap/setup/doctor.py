@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from batchmap.aws.clients import ClientFactory, aws_call, partition_for
-from batchmap.aws.iam import Check, check_role
+from batchmap.aws.iam import Check, check_role, pass_role_statement
 from batchmap.config.loader import Config
 from batchmap.errors import BatchmapError
 from batchmap.files.store import parse_s3_uri
@@ -261,13 +261,7 @@ def policy(config: Config) -> dict[str, Any]:
             "Action": ACTIONS["identity"],
             "Resource": "*",
         },
-        {
-            "Sid": "BatchmapPassTaskRoles",
-            "Effect": "Allow",
-            "Action": "iam:PassRole",
-            "Resource": "*",
-            "Condition": {"StringEquals": {"iam:PassedToService": "batch.amazonaws.com"}},
-        },
+        {"Sid": "BatchmapPassTaskRoles", **pass_role_statement("*")},
     ]
     if buckets:
         statements.append(

@@ -1,5 +1,5 @@
 """The architecture of docs/architecture.md, checked: layers import only downwards, no
-import circles, thin commands, a library that never prints.
+import circles, thin commands, a library that never prints, tests that mirror the packages.
 
 Imports are read from the source (every ``import`` that runs, lazy ones included;
 ``if TYPE_CHECKING:`` blocks excluded), so a new module is checked without a list here
@@ -191,3 +191,25 @@ def test_the_reading_half_never_writes() -> None:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
     }
     assert not calls & WRITES, calls & WRITES
+
+
+TESTS = Path(__file__).parents[1]
+# Folders of tests that cross the packages rather than mirror one (docs/architecture.md).
+CROSS_CUTTING = {"architecture", "docs", "e2e"}
+
+
+def test_tests_mirror_the_packages() -> None:
+    """tests/<package>/ tests batchmap/<package>/ and tests/test_<module>.py tests
+    batchmap/<module>.py; the cross-cutting folders are the only others."""
+    stray = []
+    for test in TESTS.rglob("test_*.py"):
+        where = test.parent.relative_to(TESTS)
+        if where.parts and where.parts[0] in CROSS_CUTTING | {"testdata"}:
+            continue
+        if not where.parts:
+            mirrored = PACKAGE / f"{test.stem.removeprefix('test_')}.py"
+        else:
+            mirrored = PACKAGE.joinpath(*where.parts)
+        if not mirrored.exists():
+            stray.append(str(test.relative_to(TESTS.parent)))
+    assert not stray, f"tests that mirror no module of batchmap/: {sorted(stray)}"

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from batchmap.executions.phase import ABORT_REASON
-from tests.cli.test_local_backend import PY, P, prepare, status
+from tests.backends.local.test_local_backend import PY, P, prepare, status
 from tests.cli.test_watch import mixed
 from tests.conftest import Invoke, running_children, wait_until
 

@@ -7,7 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from tests.cli.test_local_backend import PY, P, prepare
+from tests.backends.local.test_local_backend import PY, P, prepare
 from tests.cli.test_watch import batchmap_argv
 from tests.conftest import Invoke, write
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_local_backend import PY, prepare
+from tests.backends.local.test_local_backend import PY, prepare
 from tests.conftest import Invoke
 
 P = ("-p", "proj", "-d", "dev")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from batchmap.cli import app as app_module
-from tests.cli.test_local_backend import PY, P, prepare
+from tests.backends.local.test_local_backend import PY, P, prepare
 from tests.conftest import Invoke, write
 
 ROOT = Path(__file__).parents[2]
@@ -59,7 +59,7 @@ def not_found(cli: Invoke, tmp: Path, stack: ExitStack) -> list[tuple[str, ...]]
 def aws_refused(cli: Invoke, tmp: Path, stack: ExitStack) -> list[tuple[str, ...]]:
     from moto import mock_aws
 
-    from tests.aws.conftest import CONFIG, ROLE_ARN, make_account, register_with_items
+    from tests.aws_account import CONFIG, ROLE_ARN, make_account, register_with_items
 
     stack.enter_context(mock_aws(config={"batch": {"use_docker": False}}))
     make_account()

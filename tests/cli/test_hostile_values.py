@@ -10,7 +10,7 @@ import pytest
 
 from batchmap.cli.app import main
 from batchmap.cli.context import Environment
-from tests.cli.test_local_backend import PY
+from tests.backends.local.test_local_backend import PY
 from tests.conftest import TESTDATA, Invoke
 
 SQUARES = Path(__file__).parents[2] / "examples" / "squares.yaml"
@@ -86,7 +86,7 @@ def test_names_over_255_bytes_are_input_errors(cli: Invoke, where: str) -> None:
 
 
 def test_huge_numbers_in_options_are_handled(cli: Invoke, tmp_path: Path) -> None:
-    from tests.cli.test_local_backend import prepare
+    from tests.backends.local.test_local_backend import prepare
 
     exec_file = prepare(cli, tmp_path, [PY, "-c", "print(1)"], default=[1])
     assert (
@@ -102,7 +102,7 @@ def test_huge_numbers_in_options_are_handled(cli: Invoke, tmp_path: Path) -> Non
 def test_unquoted_timestamps_in_str_inputs_keep_their_text(cli: Invoke, tmp_path: Path) -> None:
     """YAML would read `2024-01-01 10:00:00` as a timestamp; batchmap used to pass it on
     rewritten (2024-01-01T10:00:00). A str input is the text written."""
-    from tests.cli.test_local_backend import prepare
+    from tests.backends.local.test_local_backend import prepare
 
     keep = "import json, os, sys; json.dump(sys.argv[1], open(os.environ['BATCHMAP_OUTPUT'], 'w'))"
     command = [PY, "-c", keep, "{{ item }}"]
@@ -199,7 +199,7 @@ class _Terminal(io.StringIO):
 def test_logs_on_a_terminal_show_escape_sequences_instead_of_obeying_them(
     cli: Invoke, tmp_path: Path, isolated: Path
 ) -> None:
-    from tests.cli.test_local_backend import prepare
+    from tests.backends.local.test_local_backend import prepare
 
     hostile = "\x1b]0;pwned\x07\x1b[2J\x1b[31mred\x9b"
     printer = [PY, "-c", f"print({hostile!r})", "{{ item }}"]

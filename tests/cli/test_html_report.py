@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_local_backend import P
+from tests.backends.local.test_local_backend import P
 from tests.cli.test_watch import FAILED, mixed
 from tests.conftest import Invoke
 

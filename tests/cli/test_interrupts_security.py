@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_local_backend import PY, P, prepare
+from tests.backends.local.test_local_backend import PY, P, prepare
 from tests.conftest import Invoke, installed, running_children, wait_until, write
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYSUPERSECRET"

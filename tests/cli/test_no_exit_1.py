@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.cli.test_local_backend import PY
+from tests.backends.local.test_local_backend import PY
 from tests.conftest import TESTDATA, Invoke, Result, write
 
 GOOD = [

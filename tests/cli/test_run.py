@@ -94,6 +94,7 @@ def test_dry_run_registers_and_stages_nothing(cli: Invoke, isolated: Path) -> No
         (("--timeout", "5s", "--", "echo"), b"1\n", "60"),
         (("--", "echo"), b"\n\n", "<stdin>: no items: nothing to run"),
         (("--item-type", "int", "--", "echo"), b"1\nx\n", "<stdin>:2: expected int"),
+        (("--project", "../x", "--", "echo"), b"1\n", "--project: '../x' is not a project"),
     ],
 )
 def test_bad_runs_exit_3_with_one_clear_line(

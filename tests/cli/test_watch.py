@@ -25,7 +25,7 @@ import pytest
 from batchmap.cli.output import Output, OutputFormat
 from batchmap.cli.views.live import CiProgress
 from batchmap.executions.phase import phase_of
-from tests.cli.test_local_backend import PY, P, prepare
+from tests.backends.local.test_local_backend import PY, P, prepare
 from tests.conftest import TESTDATA, Invoke
 
 # 30 children; 3, 10, 17 and 24 fail twice (retries: 1): 26 succeed, 27 are needed.

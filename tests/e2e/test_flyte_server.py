@@ -28,9 +28,9 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.aws.conftest import ROLE_ARN, served, set_job, write_logs  # noqa: F401
-from tests.cli.test_flyte_run import package  # noqa: F401  (pyflyte package, once)
+from tests.aws_account import ROLE_ARN, served, set_job, write_logs  # noqa: F401
 from tests.conftest import Invoke
+from tests.flyte.test_flyte_run import package  # noqa: F401  (pyflyte package, once)
 from tests.runtime.awsbatch import Container, image_with_python3, start_child, submission
 from tests.runtime.conftest import StandIn, standin  # noqa: F401
 

@@ -9,7 +9,7 @@ import json
 import boto3
 import pytest
 
-from tests.aws.conftest import ROLE_ARN
+from tests.aws_account import ROLE_ARN
 from tests.e2e import test_server
 from tests.e2e.test_server import run
 

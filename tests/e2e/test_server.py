@@ -11,7 +11,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.aws.conftest import BATCH_TRUST, ECS_TRUST, ROLE_ARN
+from tests.aws_account import BATCH_TRUST, ECS_TRUST, ROLE_ARN
 from tests.conftest import installed, moto_api
 
 pytestmark = pytest.mark.server

@@ -2,7 +2,7 @@
 pyflyte-map-execute): the label line, the original index through flytekit's index rule
 (a relaunch's index map), ``{{batchmap.index}}``, the attempt variable, and Propeller's
 tests of what the command left (error.pb, outputs.pb) once it exits 0. A stand-in for
-flytekit writes those files: tests/cli/test_flyte_run.py and tests/e2e/test_flyte_server.py
+flytekit writes those files: tests/flyte/test_flyte_run.py and tests/e2e/test_flyte_server.py
 run the real one."""
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ from batchmap.runtime.child import LABEL_LINE as FIRST_LINE
 from batchmap.tasks import kind_of
 from batchmap.tasks.base import Target
 from batchmap.tasks.staging import stage, stage_relaunch
-from tests.aws.conftest import ECS_TRUST
+from tests.aws_account import ECS_TRUST
 from tests.conftest import moto_api
 from tests.runtime.awsbatch import Container, image_with_python3, start_child
 from tests.runtime.conftest import StandIn

@@ -279,5 +279,5 @@ def wait(
     summary = executions.summary(manifest)
     summaries.show(out, summary, cli)
     if judge:
-        require_success(summary.phase)
+        require_success(summary.verdict)
     return summary

@@ -1,4 +1,4 @@
-"""flytekit workflows for the run side's tests (tests/cli/test_flyte_run.py,
+"""flytekit workflows for the run side's tests (tests/flyte/test_flyte_run.py,
 tests/e2e/test_flyte_server.py), packaged by ``pyflyte package`` in the tests.
 
 Each map exists in both of flytekit's kinds: ``flytekit.map_task`` (an ArrayNode) and the

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_local_backend import PY, launch_plan, prepare
+from tests.backends.local.test_local_backend import PY, launch_plan, prepare
 from tests.conftest import Invoke
 
 P = ("-p", "proj", "-d", "dev")

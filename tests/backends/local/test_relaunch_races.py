@@ -8,14 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_local_backend import PY, P, prepare, status
-from tests.conftest import Invoke, Result, batchmap_process
+from tests.backends.local.test_local_backend import PY, P, prepare, status
+from tests.conftest import Invoke, Result, batchmap_process, wait_until
 
 pytestmark = pytest.mark.server
 N = 6
-# Fails until the marker file exists; then outputs ten times its item.
+# Fails until the marker file exists; then, once the go file exists too (every relaunch
+# has recorded itself: none may end before the others exist), outputs ten times its item.
 FIXABLE = (
-    "import json, os, sys; n = int(sys.argv[1]); ok = os.path.exists(sys.argv[2]); "
+    "import json, os, sys, time; n = int(sys.argv[1]); ok = os.path.exists(sys.argv[2]); "
+    "end = time.time() + 120\n"
+    "while ok and not os.path.exists(sys.argv[3]) and time.time() < end: time.sleep(0.05)\n"
     "ok and json.dump(n * 10, open(os.environ['BATCHMAP_OUTPUT'], 'w')); sys.exit(0 if ok else 4)"
 )
 
@@ -23,11 +26,10 @@ FIXABLE = (
 def test_concurrent_relaunches_all_appear_in_the_merged_outputs(
     cli: Invoke, tmp_path: Path
 ) -> None:
-    marker = tmp_path / "fixed"
+    marker, go = tmp_path / "fixed", tmp_path / "go"
     items = list(range(1, N + 1))
-    exec_file = prepare(
-        cli, tmp_path, [PY, "-c", FIXABLE, "{{ item }}", str(marker)], default=items, ratio=0.5
-    )
+    command = [PY, "-c", FIXABLE, "{{ item }}", str(marker), str(go)]
+    exec_file = prepare(cli, tmp_path, command, default=items, ratio=0.5)
     first = cli("create", "execution", *P, "--execFile", str(exec_file), "--wait", "root")
     assert first.exit_code == 7, first.stderr
     marker.write_text("yes")
@@ -35,6 +37,10 @@ def test_concurrent_relaunches_all_appear_in_the_merged_outputs(
         batchmap_process("relaunch", *P, "root", "--index", str(i), "--wait", "--name", f"fix{i}")
         for i in range(N)
     ]
+    wait_until(
+        lambda: len(status(cli, "root").get("relaunches") or []) == N, "every relaunch to exist"
+    )
+    go.write_text("go")
     results = []
     for process in processes:
         stdout, stderr = process.communicate(timeout=180)

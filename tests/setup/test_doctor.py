@@ -9,7 +9,7 @@ import pytest
 from botocore.stub import Stubber
 
 from batchmap.aws.iam import check_pass_role, trust_problem
-from tests.aws.conftest import ROLE_ARN
+from tests.aws_account import ROLE_ARN
 from tests.conftest import Invoke
 
 

@@ -3,7 +3,7 @@
 The failure is injected where a full disk makes a real write fail — the data of a
 temporary file reaching the disk (``os.fsync``), after part of it was written —
 by monkeypatching ``os.fsync`` in ``batchmap.files.atomic``. A real full
-filesystem (a small tmpfs) is used by tests/cli/test_full_disk.py.
+filesystem (a small tmpfs) is used by tests/files/test_full_disk.py.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.aws.conftest import REGION, ROLE_ARN
+from tests.aws_account import REGION, ROLE_ARN
 from tests.conftest import Invoke, write
 
 P = ("-p", "flytesnacks", "-d", "development")

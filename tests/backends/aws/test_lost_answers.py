@@ -16,7 +16,7 @@ import pytest
 
 from batchmap.aws import clients as aws_clients
 from batchmap.aws.clients import MAX_ATTEMPTS, ClientFactory
-from tests.aws.conftest import ROLE_ARN, no_real_waits, register_with_items
+from tests.aws_account import ROLE_ARN, no_real_waits, register_with_items
 from tests.conftest import Invoke, Result, run_batchmap
 from tests.faultproxy import FaultProxy
 

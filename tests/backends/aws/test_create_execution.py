@@ -8,7 +8,7 @@ import boto3
 import pytest
 
 from batchmap.runtime import bootstrap_command
-from tests.aws.conftest import ROLE_ARN, register_with_items
+from tests.aws_account import ROLE_ARN, register_with_items
 from tests.conftest import Invoke
 
 P = ("-p", "flytesnacks", "-d", "development")

@@ -279,7 +279,7 @@ def test_a_missing_local_file_is_named_with_its_line(cli: Invoke, maps: Path) ->
 def test_on_aws_local_files_are_uploaded_and_array_nodes_run(cli: Invoke, maps: Path) -> None:
     from moto import mock_aws
 
-    from tests.aws.conftest import CONFIG, ROLE_ARN, make_account
+    from tests.aws_account import CONFIG, ROLE_ARN, make_account
 
     (maps / "a.txt").write_text("a")
     with mock_aws(config={"batch": {"use_docker": False}}):
@@ -329,7 +329,7 @@ def test_aws_uploads_local_files_of_any_launch_plan(cli: Invoke, tmp_path: Path)
     import boto3
     from moto import mock_aws
 
-    from tests.aws.conftest import CONFIG, ROLE_ARN, make_account
+    from tests.aws_account import CONFIG, ROLE_ARN, make_account
 
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "one.csv").write_text("1\n")

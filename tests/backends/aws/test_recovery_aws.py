@@ -11,7 +11,7 @@ from batchmap.files.store import LocalStore
 from batchmap.launchplans.parse import parse_files
 from batchmap.runtime import child as runtime
 from batchmap.tasks.staging import stage, stage_relaunch
-from tests.aws.conftest import register_with_items, set_job
+from tests.aws_account import register_with_items, set_job
 from tests.conftest import Invoke, write
 
 P = ("-p", "flytesnacks", "-d", "development")

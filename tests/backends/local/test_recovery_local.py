@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from tests.cli.test_local_backend import PY, P, prepare, status
+from tests.backends.local.test_local_backend import PY, P, prepare, status
 from tests.conftest import Invoke, running_children, wait_until
 
 # Fails for item 2 until a marker file exists: a failure that a relaunch fixes.

@@ -17,7 +17,7 @@ from batchmap.backends.base import LogCursor, LogQuery
 from batchmap.config.loader import Overrides, resolve
 from batchmap.executions.manifest import Manifest, load
 from batchmap.files.store import open_store
-from tests.aws.conftest import register_with_items, set_job, write_logs
+from tests.aws_account import register_with_items, set_job, write_logs
 from tests.conftest import Invoke
 
 P = ("-p", "flytesnacks", "-d", "development")

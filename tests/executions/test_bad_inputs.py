@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from batchmap.errors import InvalidInputError
 from batchmap.executions import execfile
 from batchmap.launchplans.parse import parse_files
+from tests.aws.test_arns import BAD_ROLE_ARNS, BAD_SERVICE_ACCOUNTS
 from tests.conftest import TESTDATA
-from tests.unit.test_identity import BAD_ROLE_ARNS, BAD_SERVICE_ACCOUNTS
 
 PAIRS = TESTDATA / "launchplans" / "good" / "pairs.yaml"
 CORPORA = ("config/bad", "launchplans/bad", "execfiles/bad")

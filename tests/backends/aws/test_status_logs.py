@@ -11,7 +11,7 @@ import pytest
 from batchmap.backends.aws import jobs as aws_jobs
 from batchmap.backends.aws import logs as aws_logs
 from batchmap.backends.base import LogCursor
-from tests.aws.conftest import register_with_items, set_job, write_logs
+from tests.aws_account import register_with_items, set_job, write_logs
 from tests.conftest import Invoke
 
 P = ("-p", "flytesnacks", "-d", "development")

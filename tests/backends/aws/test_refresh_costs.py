@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from batchmap.aws.clients import ClientFactory
-from tests.aws.conftest import register_with_items, set_job
+from tests.aws_account import register_with_items, set_job
 from tests.conftest import Invoke
 
 P = ("-p", "flytesnacks", "-d", "development")

@@ -11,7 +11,7 @@ import time
 import boto3
 import pytest
 
-from tests.aws.conftest import register_with_items
+from tests.aws_account import register_with_items
 from tests.conftest import Invoke, Result, batchmap_process, run_batchmap
 from tests.faultproxy import FaultProxy
 

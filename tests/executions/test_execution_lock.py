@@ -174,7 +174,7 @@ def test_an_unreadable_lock_is_named_not_overwritten(store: BlobStore) -> None:
 
 # -- the lock's own S3 calls under lost answers ------------------------------------------------
 def test_lost_answers_of_the_lock_calls_are_recognised(proxy: FaultProxy, monkeypatch) -> None:
-    from tests.aws.conftest import no_real_waits
+    from tests.aws_account import no_real_waits
 
     no_real_waits(monkeypatch)
     s3 = ClientFactory(endpoint_url=proxy.url).client("s3")

@@ -9,7 +9,7 @@ import pytest
 from batchmap.backends.aws import backend as aws_batch
 from batchmap.executions import manifest as executions
 from batchmap.tasks import container
-from tests.aws.conftest import register_with_items
+from tests.aws_account import register_with_items
 from tests.conftest import Invoke
 
 P = ("-p", "flytesnacks", "-d", "development")

@@ -121,7 +121,7 @@ def test_the_aws_plan_carries_propellers_command_and_environment(
 ) -> None:
     from moto import mock_aws
 
-    from tests.aws.conftest import CONFIG, ROLE_ARN, make_account
+    from tests.aws_account import CONFIG, ROLE_ARN, make_account
 
     with mock_aws(config={"batch": {"use_docker": False}}):
         make_account()
@@ -275,7 +275,7 @@ def test_a_fractional_cpu_is_rounded_up_as_propeller_does_with_a_note(
 ) -> None:
     from moto import mock_aws
 
-    from tests.aws.conftest import CONFIG, ROLE_ARN, make_account
+    from tests.aws_account import CONFIG, ROLE_ARN, make_account
 
     files = _with_cpu(tmp_path, "500m", timeout=30)
     result = cli("register", "files", *map(str, files), *P, "--version", "v1", "-o", "json")
@@ -339,7 +339,7 @@ def test_propellers_retries_and_timeout_for_flytekit_tasks(
     maxRetries, defaultTimeout) applied as its transformer.go applies them."""
     from moto import mock_aws
 
-    from tests.aws.conftest import CONFIG, ROLE_ARN, make_account
+    from tests.aws_account import CONFIG, ROLE_ARN, make_account
 
     files = _with_cpu(tmp_path, None, timeout=timeout, retries=retries)
     config = (
@@ -376,7 +376,7 @@ def test_default_env_vars_come_in_propellers_order(cli: Invoke, tmp_path: Path) 
     batchmap launch plan keeps its own order (task.env over the defaults)."""
     from moto import mock_aws
 
-    from tests.aws.conftest import CONFIG, ROLE_ARN, make_account, register_with_items
+    from tests.aws_account import CONFIG, ROLE_ARN, make_account, register_with_items
 
     config = CONFIG + (
         "plugins:\n  aws:\n    batch:\n      defaultEnvVars:\n"

@@ -23,7 +23,7 @@ from botocore.awsrequest import AWSResponse
 from batchmap.aws.clients import RateLimiter
 from batchmap.backends.aws import logs as aws_logs
 from batchmap.backends.base import LogCursor
-from tests.aws.conftest import no_real_waits, register_with_items, set_job, write_logs
+from tests.aws_account import no_real_waits, register_with_items, set_job, write_logs
 from tests.conftest import Invoke
 
 P = ("-p", "flytesnacks", "-d", "development")
