@@ -28,16 +28,19 @@ CHILDREN = 3
 
 
 def _processes_of(name: str) -> list[int]:
-    """This user's processes that carry the execution's name in their environment."""
+    """This user's processes that carry the execution's name in their environment, and
+    this test's store (another test run on the machine may use the same name)."""
     wanted = f"BATCHMAP_EXECUTION={name}".encode()
+    store = f"BATCHMAP_OUTPUT_PREFIX={(Path.home() / '.batchmap').as_uri()}/".encode()
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if wanted in (entry / "environ").read_bytes().split(b"\0"):
-                    found.append(int(entry.name))
+                environ = (entry / "environ").read_bytes().split(b"\0")
             except OSError:
                 continue
+            if wanted in environ and any(v.startswith(store) for v in environ):
+                found.append(int(entry.name))
     return found
 
 
