@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tarfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,15 @@ def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 30.0) 
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(0.05)
+
+
+def extract_all(archive: tarfile.TarFile, destination: Path) -> None:
+    """``archive.extractall`` with the "data" filter where this Python has it (3.11.4+,
+    3.10.12+); older ones extract as they always did (the archives are the test's own)."""
+    if hasattr(tarfile, "data_filter"):
+        archive.extractall(destination, filter="data")
+    else:
+        archive.extractall(destination)
 
 
 def running_children(name: str, project: str = "proj", domain: str = "dev") -> int:

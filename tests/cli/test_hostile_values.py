@@ -11,7 +11,7 @@ import pytest
 from batchmap.cli.app import main
 from batchmap.cli.context import Environment
 from tests.backends.local.test_local_backend import PY
-from tests.conftest import TESTDATA, Invoke
+from tests.conftest import TESTDATA, Invoke, extract_all
 
 SQUARES = Path(__file__).parents[2] / "examples" / "squares.yaml"
 P = ("-p", "flytesnacks", "-d", "development")
@@ -124,7 +124,7 @@ def _with_resources(tmp_path: Path, **resources: str) -> list[Path]:
     from flyteidl.core import tasks_pb2
 
     with tarfile.open(TESTDATA / "flyte" / "pkg.tgz") as archive:
-        archive.extractall(tmp_path / "pb", filter="data")
+        extract_all(archive, tmp_path / "pb")
     files = sorted((tmp_path / "pb").glob("*.pb"))
     (mapped,) = [f for f in files if "map_square" in f.name]
     spec = task_pb2.TaskSpec()

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Invoke
+from tests.conftest import Invoke, extract_all
 
 pytest.importorskip("flyteidl")
 ROOT = Path(__file__).parents[2]
@@ -186,7 +186,7 @@ def test_loose_pb_files_and_launch_plans_batchmap_cannot_run(cli: Invoke, tmp_pa
     import tarfile
 
     with tarfile.open(PACKAGE) as archive:
-        archive.extractall(tmp_path / "pb", filter="data")
+        extract_all(archive, tmp_path / "pb")
     files = sorted((tmp_path / "pb").glob("*.pb"))
     assert len(files) == 4
     result = cli("register", "files", *map(str, files), *P, "--version", "v2")
@@ -252,7 +252,7 @@ def _with_cpu(
     from flyteidl.core import tasks_pb2
 
     with tarfile.open(PACKAGE) as archive:
-        archive.extractall(tmp_path / "pb", filter="data")
+        extract_all(archive, tmp_path / "pb")
     files = sorted((tmp_path / "pb").glob("*.pb"))
     (mapped,) = [f for f in files if "map_square" in f.name]
     spec = task_pb2.TaskSpec()
