@@ -270,7 +270,7 @@ class LocalBackend:
         naming it, never a crash of the command that reads it."""
         live = self._live(manifest)
         if live is not None:
-            return {"finished": False, "children": live.snapshot()[1]}
+            return {"finished": False, "children": live.snapshot()}
         path = self.directory(manifest.prefix) / STATUS_FILE
         try:
             info = path.stat()
@@ -422,17 +422,12 @@ class LocalBackend:
 
 
 def _read_events(path: Path) -> bytes:
-    """The events file: a regular file, never through a symlink (empty before any)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
-    except FileNotFoundError:
-        return b""
-    except OSError as exc:
-        raise ValueError(exc.strerror or str(exc)) from None
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ValueError("not a regular file")
-        return handle.read()
+    """The events file, read as a log is (empty before any); ValueError when something
+    other than a regular file stands in its place."""
+    data = _read_log(path, 0)
+    if data is None and (path.is_symlink() or path.exists()):
+        raise ValueError("not a regular file")
+    return data or b""
 
 
 def _read_log(path: Path, start: int) -> bytes | None:

@@ -349,12 +349,10 @@ class Supervisor:
         if reason is not None:
             child["reason"] = reason
 
-    def snapshot(self) -> tuple[dict[str, int], list[dict[str, Any]]]:
-        """(counts, children) as they are now, for this process's readers: no file read."""
+    def snapshot(self) -> list[dict[str, Any]]:
+        """The children as they are now, for this process's readers: no file read."""
         with self._lock:
-            counts = {k: v for k, v in self.counts.items() if v}
-            children = [{**c, "attempts": [dict(a) for a in c["attempts"]]} for c in self.children]
-        return counts, children
+            return [{**c, "attempts": [dict(a) for a in c["attempts"]]} for c in self.children]
 
     def statuses(self) -> list[str]:
         with self._lock:
