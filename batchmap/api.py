@@ -127,6 +127,7 @@ class Batchmap:
             default_backend=self.config.backend,
             default_role=self.config.get("flyteadmin.assumableIamRole"),
             s3=lambda: self.clients.client("s3"),
+            checks=self.config.cache / "checks" if self.config.cache else None,
         )
 
     def register(

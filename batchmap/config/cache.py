@@ -36,9 +36,14 @@ class Checked:
     lines: Mapping[str, int]
 
 
-def cache_dir(environ: Mapping[str, str], home: Path) -> Path:
+def cache_root(environ: Mapping[str, str], home: Path) -> Path:
+    """batchmap's cache folder: ``$XDG_CACHE_HOME/batchmap``, default ``~/.cache/batchmap``."""
     base = environ.get("XDG_CACHE_HOME")
-    return (Path(base) if base else home / ".cache") / "batchmap" / "config"
+    return (Path(base) if base else home / ".cache") / "batchmap"
+
+
+def cache_dir(environ: Mapping[str, str], home: Path) -> Path:
+    return cache_root(environ, home) / "config"
 
 
 def _entry_path(folder: Path, config: Path, backend: str | None) -> Path:

@@ -94,6 +94,7 @@ class Config:
     setup: Mapping[str, Any] = field(default_factory=dict)
     warnings: tuple[Problem, ...] = ()
     aws_secrets: tuple[Mapping[str, str], ...] = ()
+    cache: Path | None = None  # batchmap's cache folder (config/cache.py, files/checked.py)
 
     def get(self, key: str) -> Any:
         return self.values[key].value
@@ -240,7 +241,7 @@ def resolve(
     home: Path,
 ) -> Config:
     """Merge flag > ``BATCHMAP_*`` env > file > default into validated Config."""
-    from batchmap.config.cache import cache_dir
+    from batchmap.config.cache import cache_dir, cache_root
 
     path, _ = find_config_file(overrides.config, environ, cwd, home)
     data: dict[str, Any] = {}
@@ -285,6 +286,7 @@ def resolve(
         setup=data.get("setup") or {},
         warnings=checked.warnings if checked else (),
         aws_secrets=tuple(dig(data, ("aws", "secrets")) or ()),
+        cache=cache_root(environ, home),
     )
 
 

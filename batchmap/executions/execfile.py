@@ -22,6 +22,7 @@ from batchmap.aws.arns import role_arn_problem, service_account_problem
 from batchmap.aws.limits import env_name_violations
 from batchmap.errors import InvalidInputError, Problem
 from batchmap.executions import items
+from batchmap.files import checked
 from batchmap.files.atomic import write_user_file
 from batchmap.files.schemas import did_you_mean, schema_problems
 from batchmap.files.yamldoc import YamlDocument, load_file
@@ -197,11 +198,12 @@ def _canonical(doc: YamlDocument) -> tuple[dict[str, Any], dict[str, Any], list[
     return data, written, problems
 
 
-def load(path: Path) -> ExecFile:
+def load(path: Path, *, checks: Path | None = None) -> ExecFile:
     """Read and shape-check an exec file; every problem at once, with lines.
 
     What flytectl accepts loads: its keys in any case, and the keys that have no meaning
-    here (``clusterPool``, ``overwriteCache``, ...) with a warning each."""
+    here (``clusterPool``, ``overwriteCache``, ...) with a warning each. A schema check
+    that passed for the same data before is not run again (``checks``: files/checked.py)."""
     doc = load_file(path)
     if not isinstance(doc.data, dict):
         raise InvalidInputError.from_problems(
@@ -209,7 +211,13 @@ def load(path: Path) -> ExecFile:
             f"{path}: invalid exec file",
         )
     data, written, problems = _canonical(doc)
-    for p in schema_problems(doc, "execfile", data=data):
+    print_ = checked.fingerprint("execfile", data) if checks is not None else None
+    found = [] if checked.passed(checks, path, "execfile", print_) else None
+    if found is None:
+        found = schema_problems(doc, "execfile", data=data)
+        if not found:
+            checked.remember(checks, path, "execfile", print_)
+    for p in found:
         head, _, rest = p.path.partition(".")
         key, bracket, index = head.partition("[")
         if written.get(key, key) != key:  # report it under the key as the user wrote it

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from batchmap import times
@@ -124,8 +125,10 @@ class Executions(Reader):
         default_role: str | None = None,
         clock: Callable[[], Any] = times.now,
         s3: S3Getter | None = None,
+        checks: Path | None = None,
     ) -> None:
         super().__init__(store, backends, clock=clock)
+        self.checks = checks  # where passed schema checks are remembered (files/checked.py)
         self.registry = registry
         self.default_backend = default_backend
         self.default_role = default_role
@@ -141,6 +144,7 @@ class Executions(Reader):
             backend=request.backend or self.default_backend,
             default_role=self.default_role,
             s3=self.s3,
+            checks=self.checks,
         )
         return self._complete(first)
 

@@ -136,11 +136,13 @@ def draft(
     backend: str,
     default_role: str | None,
     s3: S3Getter | None = None,
+    checks: Path | None = None,
 ) -> ExecutionPlan:
     """Load and check the exec file against its launch plan, reading items from files or
-    S3 (``s3`` gives the S3 client, only when one is needed). No side effects."""
+    S3 (``s3`` gives the S3 client, only when one is needed). No side effects besides
+    remembering a passed schema check in ``checks`` (files/checked.py)."""
     overrides = parse_overrides(request.items, request.cwd or Path.cwd())
-    ef = execfile.load(request.exec_file)
+    ef = execfile.load(request.exec_file, checks=checks)
     if ef.task:  # flytectl's task exec file: the launch plan that maps that task
         ef = execfile.for_task(ef, registry.list(request.project, request.domain))
     version = request.version or ef.version

@@ -119,7 +119,7 @@ def _file_path(uri: str) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
-def _local(uri: str) -> str | None:
+def local_path(uri: str) -> str | None:
     """The path of a file:// URI or of a plain absolute path (the local store's locations)."""
     if uri.startswith("file://"):
         return _file_path(uri)
@@ -148,7 +148,7 @@ class Store:
 
     def read(self, uri: str, start: int | None = None, end: int | None = None) -> bytes:
         """Bytes ``[start, end)`` of an object (the whole object without a range)."""
-        path = _local(uri)
+        path = local_path(uri)
         if path is not None:
             try:
                 with open(path, "rb") as handle:
@@ -169,7 +169,7 @@ class Store:
     def stat(self, uri: str) -> str | None:
         """A token that changes when the object is written again (its ETag on S3), or None
         when there is no such object."""
-        path = _local(uri)
+        path = local_path(uri)
         if path is not None:
             try:
                 info = os.stat(path)

@@ -11,6 +11,7 @@ terminal.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -108,6 +109,9 @@ class LocalBackend:
         self.store = store
         # Executions this process runs (create --wait): thread, stop event, supervisor.
         self._threads: dict[str, tuple[threading.Thread, threading.Event, Supervisor]] = {}
+        # Finished executions read here, by their status file's identity: a command that
+        # looks at one several times (counts, children, the summary) reads it once.
+        self._finished: dict[str, tuple[tuple[int, int, int], list[Child]]] = {}
 
     def directory(self, prefix: str) -> Path:
         return self.store.path(prefix)
@@ -315,6 +319,14 @@ class LocalBackend:
         return not entry[2].ended.is_set() if entry is not None else None
 
     def _children(self, manifest: Manifest) -> list[Child]:
+        token = None
+        if self._live(manifest) is None:
+            with contextlib.suppress(OSError):
+                info = (self.directory(manifest.prefix) / STATUS_FILE).stat()
+                token = (info.st_ino, info.st_size, info.st_mtime_ns)
+            cached = self._finished.get(manifest.prefix)
+            if token is not None and cached is not None and cached[0] == token:
+                return list(cached[1])
         status = self._status(manifest)
         size = manifest.size
         here = self._running_here(manifest)
@@ -326,7 +338,7 @@ class LocalBackend:
         lost = not status.get("finished") and (
             not here if here is not None else not process.alive(self._supervisor(manifest, status))
         )
-        folder = self.directory(manifest.prefix)
+        logs = f"{self.directory(manifest.prefix)}/logs"
         children = []
         for i, raw in enumerate(status["children"]):
             attempts = tuple(
@@ -338,7 +350,7 @@ class LocalBackend:
                     a["reason"],
                     # Where the supervisor writes it, whatever the file says: a status
                     # file names no other file to read.
-                    str(folder / "logs" / str(i) / f"{a['attempt']}.log"),
+                    f"{logs}/{i}/{a['attempt']}.log",
                 )
                 for a in raw["attempts"]
             )
@@ -347,6 +359,9 @@ class LocalBackend:
             if (lost or status.get("finished")) and state not in ("SUCCEEDED", "FAILED"):
                 state, reason = "FAILED", LOST
             children.append(Child(i, state, attempts, reason, f"{manifest.name}:{i}"))
+        if token is not None and status.get("finished") is True:
+            self._finished[manifest.prefix] = (token, children)
+            return list(children)
         return children
 
     def counts_many(self, manifests: list[Manifest]) -> list[Mapping[str, int]]:

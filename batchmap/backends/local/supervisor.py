@@ -30,7 +30,6 @@ import os
 import select
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -40,8 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from batchmap import times
 from batchmap.backends.local import process as processes
+from batchmap.backends.local.launch import Inputs, Process, Spawner
 from batchmap.backends.local.watchdog import Watchdog
 from batchmap.executions.manifest import INTERRUPTED_REASON, Manifest, decode
 from batchmap.files.safe import open_private
@@ -62,8 +61,19 @@ MARKER = "BATCHMAP_OUTPUT_PREFIX"
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
+_SECOND: tuple[int, str] = (-1, "")
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def _now() -> str:
-    return str(times.iso(times.now()))
+    """``times.iso(times.now())``, formatted once a second (it is read twice a child)."""
+    global _SECOND
+    now = time.time()
+    second, text = cached = _SECOND  # one read: another slot may replace it
+    if second != int(now):
+        second, text = cached = (int(now), time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)))
+        _SECOND = cached
+    return f"{text}.{int((now - second) * 1e6):06d}Z"
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -74,7 +84,7 @@ def _write_json(path: Path, data: Any) -> None:
     tmp.replace(path)
 
 
-def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
+def _signal_group(process: Process, sig: int) -> None:
     """``sig`` to the child's process group (its own session: the child and what it
     started), while the child is not yet reaped (so its pid is still its own)."""
     if process.returncode is not None:
@@ -100,7 +110,7 @@ class Events:
         self.pending: list[str] = []
 
     def add(self, event: dict[str, Any]) -> None:
-        self.pending.append(json.dumps(event, separators=(",", ":"), ensure_ascii=False))
+        self.pending.append(_ENCODE(event))
 
     def flush(self) -> None:
         """Write what is pending."""
@@ -163,7 +173,7 @@ def read_events(data: bytes, size: int) -> list[dict[str, Any]]:
 class Running:
     """One attempt in flight (``process`` is an exit code when it could not start)."""
 
-    process: subprocess.Popen[bytes] | int
+    process: Process | int
     deadline: float | None
     handle: int | None  # the log's file descriptor
     prepared: runtime.Prepared | None
@@ -240,18 +250,20 @@ def _pidfd(pid: int) -> int | None:
         return None
 
 
-def _until_ended(process: subprocess.Popen[bytes], pidfd: int | None, seconds: float) -> bool:
+def _until_ended(process: Process, pidfd: int | None, seconds: float) -> bool:
     """Block until ``process`` ends or ``seconds`` pass (True when it ended); the GIL is
-    free meanwhile. With a pidfd the kernel wakes us; without one, a short sleep loop."""
+    free meanwhile. With a pidfd the kernel wakes us; without one (a kernel before 5.3),
+    a short sleep loop."""
     if pidfd is not None:
         poller = select.poll()
         poller.register(pidfd, select.POLLIN)
         ready = poller.poll(max(0, int(seconds * 1000) + 1))
         return bool(ready) and process.poll() is not None
-    try:
-        process.wait(timeout=max(0.0, seconds))
-    except subprocess.TimeoutExpired:
-        return False
+    end = time.monotonic() + seconds
+    while process.poll() is None:
+        if time.monotonic() >= end:
+            return False
+        time.sleep(0.01)
     return True
 
 
@@ -293,6 +305,8 @@ class Supervisor:
             )
         )
         self._stores = threading.local()  # a store per slot: one S3 client each, if any
+        self._inputs: dict[str, Any] = {}  # the staged inputs, read once for all slots
+        self.spawner: Spawner | None = None
         self.finished = False
         self.interrupted = False
         self.identity = processes.current()
@@ -300,6 +314,7 @@ class Supervisor:
         self.events: Events | None = None
         self.scratch = ""
         self._logs = self.dir / "logs"
+        self._log_dir = str(self._logs)
         self._tick = 0.0
         self._lock = threading.Lock()
         self._queue: collections.deque[int] = collections.deque()
@@ -381,7 +396,7 @@ class Supervisor:
                     "stoppedAt": None,
                     "exitCode": None,
                     "reason": None,
-                    "log": str(self._logs / str(index) / f"{number}.log"),
+                    "log": f"{self._log_dir}/{index}/{number}.log",
                 }
             )
             self._event({"i": index, "a": number, "at": started})
@@ -409,11 +424,11 @@ class Supervisor:
 
     def _open_log(self, index: int, number: int) -> int:
         """The attempt's log, 0600 in a 0700 folder, never through a symlink."""
-        folder = self._logs / str(index)
+        folder = f"{self._log_dir}/{index}"
         with contextlib.suppress(FileExistsError):
-            folder.mkdir(0o700)
+            os.mkdir(folder, 0o700)
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW
-        return os.open(folder / f"{number}.log", flags, 0o600)
+        return os.open(f"{folder}/{number}.log", flags, 0o600)
 
     def _launch(self, index: int, number: int, handle: int, deadline: float | None) -> Running:
         """Start one attempt through the runtime's own steps (prepare, start, finish), in
@@ -430,20 +445,15 @@ class Supervisor:
         try:
             store = getattr(self._stores, "store", None)
             if store is None:
-                store = self._stores.store = runtime.Store(self.env)
+                store = self._stores.store = Inputs(self.env, self._inputs)
             prepared = runtime.prepare(self.command, env, store, self.scratch)
         except runtime.RuntimeFailure as exc:
             entry.say(f"{runtime.LABEL}: error: {exc}")
             return entry
         try:
             entry.say(prepared.first_line())
-            process = runtime.start(
-                prepared,
-                stdin=subprocess.DEVNULL,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            assert self.spawner is not None
+            process = self.spawner.spawn(prepared, handle)
         except BaseException:
             runtime.finish(prepared, 1)  # its output file goes, whatever happened
             raise
@@ -513,7 +523,7 @@ class Supervisor:
              "reason": reason, "status": child["status"]}
         )  # fmt: skip
 
-    def _ended(self, ended: list[subprocess.Popen[bytes] | int]) -> None:
+    def _ended(self, ended: list[Process | int]) -> None:
         """Children that ended: what they left in their process group ends too (as in a
         container, whose processes end with its main one), and the watchdog forgets them."""
         for process in ended:
@@ -553,6 +563,7 @@ class Supervisor:
         self._logs.mkdir(mode=0o700, exist_ok=True)
         self.watchdog = Watchdog(MARKER, self.manifest.output_prefix)
         self.scratch = tempfile.mkdtemp(prefix="batchmap-outputs-")  # 0700
+        self.spawner = Spawner()
         self.write_status(force=True)
         try:
             self.events = Events(self.dir / EVENTS_FILE)
@@ -583,6 +594,7 @@ class Supervisor:
             self._stop_all(workers, LOST_REASON)
             self.watchdog.close()
             shutil.rmtree(self.scratch, ignore_errors=True)
+            self.spawner.close()
             self.finished = True
             if self.events is not None:
                 self.events.close()

@@ -293,3 +293,35 @@ def test_parse_since() -> None:
     assert parse_since("2026-01-01T11:00:00", now) == now - dt.timedelta(hours=1)
     assert parse_since("2026-01-01T11:00:00Z", now) == now - dt.timedelta(hours=1)
     assert parse_since(None) is None
+
+
+def test_a_finished_execution_is_read_once_until_its_status_changes(
+    cli: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counts, children and a snapshot of a finished execution: one read of its status
+    file (a command looks at it several times); a changed file is read again."""
+    from batchmap.api import Batchmap
+    from batchmap.backends.base import ChildQuery
+    from batchmap.backends.local.backend import LocalBackend
+
+    exec_file = prepare(cli, tmp_path, [PY, "-c", "pass", "{{ item }}"])
+    assert (
+        cli("create", "execution", *P, "--execFile", str(exec_file), "--wait", "once").exit_code
+        == 0
+    )
+    reads: list[str] = []
+    real = LocalBackend._status
+    monkeypatch.setattr(LocalBackend, "_status", lambda s, m: reads.append(m.name) or real(s, m))
+    bm = Batchmap.open()
+    manifest = bm.executions.get("proj", "dev", "once")
+    backend = bm.backend("local")
+    assert backend.counts(manifest)["SUCCEEDED"] == 3
+    assert len(backend.children(manifest, ChildQuery())) == 3
+    assert len(backend.snapshot(manifest, ChildQuery()).children) == 3
+    assert reads == ["once"]
+    path = Path.home() / ".batchmap/store/proj/dev/once/local/status.json"
+    data = json.loads(path.read_text())
+    data["children"][0]["status"] = "FAILED"
+    path.write_text(json.dumps(data, indent=1))
+    assert backend.counts(manifest)["FAILED"] == 1
+    assert reads == ["once", "once"]
