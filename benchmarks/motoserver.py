@@ -140,32 +140,16 @@ def start() -> tuple[Any, str, Traffic]:
         headers={"Content-Type": "application/json"},
     )
     urllib.request.urlopen(request, timeout=10).read()
-    _patch_env_leak()
+    _patch_moto()
     return server, url, traffic
 
 
-def _patch_env_leak() -> None:
-    """moto appends to a list shared by every child on each DescribeJobs when the job has
-    an override environment (notes/aws-moto.md §2.5): copy it per call instead, or
-    responses grow with every describe and time the leak, not batchmap."""
-    from moto.batch.models import Job
+def _patch_moto() -> None:
+    """Where moto's Batch answers differ from AWS's (tests/moto_fidelity.py), and the
+    searchedLogStreams AWS no longer sends."""
+    from tests import moto_fidelity
 
-    original = Job._get_container_property
-    if getattr(original, "batchmap_patched", False):
-        return
-
-    def patched(self: Any, name: str, default: Any) -> Any:
-        if name == "environment" and "environment" in self.container_overrides:
-            saved = self.container_overrides["environment"]
-            self.container_overrides["environment"] = [dict(e) for e in saved]
-            try:
-                return original(self, name, default)
-            finally:
-                self.container_overrides["environment"] = saved
-        return original(self, name, default)
-
-    patched.batchmap_patched = True  # type: ignore[attr-defined]
-    Job._get_container_property = patched
+    moto_fidelity.apply()
 
     # AWS has returned an empty searchedLogStreams since 2020 (FilterLogEvents reference);
     # moto lists every stream of the group in every response, which is bytes AWS never sends.

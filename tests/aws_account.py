@@ -12,6 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from tests import moto_fidelity
 from tests.conftest import Invoke, moto_api, write
 from tests.faultproxy import FaultProxy
 
@@ -40,30 +41,7 @@ BATCH_TRUST = {
 }
 
 
-def _patch_moto_env_leak() -> None:
-    """moto appends AWS_BATCH_JOB_ID to a shared override list on every DescribeJobs
-    (aws-moto.md §2.5); copy the list per call so responses stay the same size."""
-    from moto.batch.models import Job
-
-    if getattr(Job, "_batchmap_patched", False):
-        return
-    original = Job._get_container_property
-
-    def patched(self, prop, default):  # type: ignore[no-untyped-def]
-        if prop == "environment" and "environment" in self.container_overrides:
-            saved = self.container_overrides["environment"]
-            self.container_overrides["environment"] = [dict(e) for e in saved]
-            try:
-                return original(self, prop, default)
-            finally:
-                self.container_overrides["environment"] = saved
-        return original(self, prop, default)
-
-    Job._get_container_property = patched
-    Job._batchmap_patched = True
-
-
-_patch_moto_env_leak()
+moto_fidelity.apply()
 
 
 def make_account(queues: tuple[str, ...] = ("default", "critical")) -> dict[str, str]:

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from batchmap.aws.arns import role_arn_problem, service_account_problem
 from batchmap.errors import InvalidInputError
-from batchmap.executions import execfile
 from batchmap.executions.items import S3Getter, describe_sources, parse_overrides
 from batchmap.executions.manifest import Derived, QueueChoice, Relaunch
 from batchmap.launchplans.model import LaunchPlan
@@ -141,6 +140,8 @@ def draft(
     """Load and check the exec file against its launch plan, reading items from files or
     S3 (``s3`` gives the S3 client, only when one is needed). No side effects besides
     remembering a passed schema check in ``checks`` (files/checked.py)."""
+    from batchmap.executions import execfile  # only creating reads exec files
+
     overrides = parse_overrides(request.items, request.cwd or Path.cwd())
     ef = execfile.load(request.exec_file, checks=checks)
     if ef.task:  # flytectl's task exec file: the launch plan that maps that task

@@ -14,15 +14,17 @@ nothing in it is touched by Kubernetes' ``$(VAR)`` expansion of EKS commands, AW
 ``Ref::`` parameters, or JSON escaping. ``-I -S``: the image's site-packages,
 ``PYTHON*`` variables and working directory cannot change what the child runs, and
 Python starts faster without ``site``.
+
+Making the program (parsing and tokenizing child.py, compressing it) costs about 50 ms, so
+it is made once per change of child.py, of this module or of batchmap's version, and kept
+in ``$XDG_CACHE_HOME/batchmap/bootstrap/`` (default ``~/.cache/batchmap``); a cache that
+cannot be read or written is simply not used.
 """
 
 from __future__ import annotations
 
-import ast
-import base64
-import io
-import tokenize
-import zlib
+import hashlib
+import os
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -37,6 +39,10 @@ MIN_PYTHON = (3, 8)
 def strip(source: str) -> str:
     """``source`` without docstrings, comments and blank lines (a body left empty gets
     ``pass``), indented by one space a level; the syntax tree is otherwise the same."""
+    import ast
+    import io
+    import tokenize
+
     tree = ast.parse(source)
     dropped: set[int] = set()
     passes: dict[int, int] = {}
@@ -81,10 +87,50 @@ def _indent(line: str) -> str:
     return " " * ((len(line) - len(text)) // 4) + text
 
 
+def cache_folder() -> Path:
+    from batchmap.config.cache import cache_root
+
+    return cache_root(os.environ, Path.home()) / "bootstrap"
+
+
 @lru_cache(maxsize=1)
 def program() -> str:
-    """The ``-c`` program: a version check, then the compressed child."""
-    packed = base64.b64encode(zlib.compress(strip(CHILD.read_text("utf-8")).encode(), 9))
+    """The ``-c`` program: a version check, then the compressed child (made once per
+    change, see the module's docstring)."""
+    source = CHILD.read_bytes()
+    key = hashlib.sha256(
+        b"\0".join([source, Path(__file__).read_bytes(), __version__.encode()])
+    ).hexdigest()[:32]
+    entry = cache_folder() / f"{key}.py"
+    try:
+        return entry.read_text("ascii")
+    except (OSError, ValueError):
+        pass
+    text = make_program(source.decode("utf-8"))
+    _remember(entry, text)
+    return text
+
+
+def _remember(entry: Path, text: str) -> None:
+    """Keep ``text`` as the only entry (best effort: a failure only costs making it again)."""
+    from batchmap.errors import StorageWriteError
+    from batchmap.files.atomic import atomic_write_text
+
+    try:
+        atomic_write_text(entry, text, mode=0o600)
+        for other in entry.parent.glob("*.py"):
+            if other != entry:
+                other.unlink(missing_ok=True)
+    except (OSError, StorageWriteError):
+        return
+
+
+def make_program(source: str) -> str:
+    """The program for child.py's ``source``."""
+    import base64
+    import zlib
+
+    packed = base64.b64encode(zlib.compress(strip(source).encode(), 9))
     major, minor = MIN_PYTHON
     return (
         f"# batchmap {__version__}: batchmap/runtime/child.py, compressed\n"

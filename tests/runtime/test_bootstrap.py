@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -189,3 +190,37 @@ def test_the_default_runtime_leaves_registered_launch_plans_unchanged(tmp_path: 
         _runtime_plan(tmp_path, "bash")
     (problem,) = refused.value.problems
     assert "task.runtime" in str(problem) and "batchmap-task" in str(problem)
+
+
+def test_the_program_is_made_once_per_change_of_the_child(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Making it parses and compresses child.py (about 50 ms): it is kept in the cache
+    until child.py, bootstrap.py or batchmap's version changes."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    child = tmp_path / "child.py"
+    child.write_text(SOURCE)
+    monkeypatch.setattr(bootstrap, "CHILD", child)
+    bootstrap.program.cache_clear()
+    made: list[int] = []
+    real = bootstrap.make_program
+    monkeypatch.setattr(bootstrap, "make_program", lambda s: made.append(1) or real(s))
+    try:
+        first = bootstrap.program()
+        assert first == real(SOURCE)
+        bootstrap.program.cache_clear()  # another command: read from the cache
+        assert bootstrap.program() == first and made == [1]
+        child.write_text(SOURCE + "\nX = 1\n")  # a changed child: made again, one entry kept
+        bootstrap.program.cache_clear()
+        assert bootstrap.program() != first and made == [1, 1]
+        assert len(list((tmp_path / "cache" / "batchmap" / "bootstrap").iterdir())) == 1
+        (tmp_path / "cache").chmod(0o500)  # a cache that cannot be written: made each time
+        child.write_text(SOURCE + "\nX = 2\n")
+        bootstrap.program.cache_clear()
+        bootstrap.program()
+        bootstrap.program.cache_clear()
+        bootstrap.program()
+        assert len(made) == 4 or os.geteuid() == 0  # root writes through a 0500 folder
+    finally:
+        (tmp_path / "cache").chmod(0o700)
+        bootstrap.program.cache_clear()

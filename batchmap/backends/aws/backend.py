@@ -109,6 +109,8 @@ class AwsBatchBackend:
         self.clients = clients
         self.config = config
         self.sleep = sleep or (lambda seconds: time.sleep(seconds))
+        # Executions submitted again after a crash: their revision may exist already.
+        self._resumed: set[str] = set()
         self.clock = clock  # paces a follow's reads
         self._stopped: dict[str, int] = {}  # array job -> stoppedAt, from the last counts
 
@@ -226,12 +228,15 @@ class AwsBatchBackend:
         return int(self.config.batch_plugin.get("maxArrayJobSize") or MAX_ARRAY_SIZE)
 
     # -- submission ---------------------------------------------------------------------
-    def _register(self, definition: dict[str, Any]) -> str:
+    def _register(self, definition: dict[str, Any], *, look: bool = True) -> str:
         """Reuse the ACTIVE revision with the same content, else register a new one.
 
         RegisterJobDefinition is sent once per try, like SubmitJob: a revision whose
-        answer was lost is found by content and reused, so revisions never pile up."""
-        found = self._registered(definition)
+        answer was lost is found by content and reused, so revisions never pile up. A
+        revision names its execution (tags, log stream prefix), so a first submission
+        (``look=False``) has none to find and registers at once: the look-up would page
+        through every ACTIVE revision of the launch plan for nothing."""
+        found = self._registered(definition) if look else None
         if found:
             return found
         once = self.clients.client("batch", single_attempt=True)
@@ -273,7 +278,7 @@ class AwsBatchBackend:
         self, plan: ExecutionPlan, manifest: Manifest, *, foreground: bool
     ) -> dict[str, Any]:
         details = self._details(plan)
-        arn = self._register(details["jobDefinition"])
+        arn = self._register(details["jobDefinition"], look=plan.name in self._resumed)
         requests = [dict(r, jobDefinition=arn) for r in details["submitJobs"]]
         ids = [self._submit_once(request) for request in requests]
         return self._submitted(plan, arn, requests, ids)
@@ -350,6 +355,7 @@ class AwsBatchBackend:
         """After a crash between SubmitJob and the manifest: find the jobs by name and tags,
         submit only the missing ones, and never a second array job for one chunk."""
         details = self._details(plan)
+        self._resumed.add(plan.name)  # a crash may have come after its registration
         requests = details["submitJobs"]
         found = {r["jobName"]: self._find(r) for r in requests}
         if not any(found.values()):

@@ -4,7 +4,10 @@ Counts come from each parent's ``arrayProperties.statusSummary`` (one
 DescribeJobs call for up to 100 parents, whatever the number of children).
 Children are listed with ListJobs(arrayJobId, jobStatus) pages of 1,000 —
 always with a status, since AWS lists only RUNNING jobs without one — and
-described in batches of 100 only for the rows a view shows.
+described in batches of 100 only for the rows a view shows; a small map whose
+children all fit in fewer DescribeJobs calls than that listing would take (100
+children: one call instead of a ListJobs per status and a DescribeJobs) is described
+whole instead.
 """
 
 from __future__ import annotations
@@ -289,6 +292,9 @@ def children(
             )
             for j in arrays
         }
+        if _whole_is_cheaper(jobs, wanted, counts_by_parent, query.limit):
+            summaries = {job_id: None for job in jobs for job_id in _ids(job)}
+            wanted = []
         for status in wanted:
             for job in jobs:
                 remaining = None if query.limit is None else query.limit - len(summaries)
@@ -313,6 +319,39 @@ def children(
             result.append(child)
     result.sort(key=lambda c: (RANK.get(c.status, 9), c.index))
     return result[: query.limit] if query.limit is not None else result
+
+
+def _ids(job: Mapping[str, Any]) -> list[str]:
+    """Every child of an array job (a plain job is its own only child)."""
+    if job["size"] == 1:
+        return [job["jobId"]]
+    return [f"{job['jobId']}:{i}" for i in range(job["size"])]
+
+
+def _whole_is_cheaper(
+    jobs: Sequence[Mapping[str, Any]],
+    wanted: Sequence[str],
+    counts_by_parent: Mapping[str, Mapping[str, Any] | None],
+    limit: int | None,
+) -> bool:
+    """Whether describing every child takes no more calls than listing the wanted ones
+    (a ListJobs per array and status it reaches, until ``limit``) and describing those."""
+    whole = sum(-(-job["size"] // DESCRIBE_BATCH) for job in jobs)
+    lists, rows = 0, 0
+    for status in wanted:
+        for job in jobs:
+            if limit is not None and rows >= limit:
+                break
+            if job["size"] == 1:
+                rows += 1
+                continue
+            summary = counts_by_parent.get(job["jobId"])
+            if summary and not summary.get(status):
+                continue
+            lists += 1
+            rows += int(summary.get(status, 0)) if summary else job["size"]
+    shown = rows if limit is None else min(rows, limit)
+    return whole <= lists + -(-shown // DESCRIBE_BATCH)
 
 
 def list_in(batch: Any, jobs: Sequence[Mapping[str, Any]], statuses: Sequence[str]) -> list[str]:

@@ -92,8 +92,10 @@ def child_row(
 def submitted(out: Output, executions: Executions, manifest: Manifest, *, waiting: bool) -> None:
     if out.format is not OutputFormat.table:
         out.data(manifest.view())
-    phase = executions.status(manifest)
-    detail = Detail(manifest, executions.family(manifest), phase, [])
+    family = executions.family(manifest)  # its own phase is its member's: one read
+    own = [m.phase for m in family.members if m.manifest.name == manifest.name]
+    phase = own[0] if own else executions.status(manifest)
+    detail = Detail(manifest, family, phase, [])
     for line in header_lines(detail, executions.links(manifest)):
         if not (waiting and line.startswith("phase ")):  # the live view shows the phase
             out.info(line)

@@ -58,13 +58,42 @@ def test_get_execution_describes_the_parents_once(
 
 
 @pytest.mark.usefixtures("aws")
+def test_a_small_map_is_described_whole(
+    cli: Invoke, traffic: tuple[Counter[str], Counter[str]]
+) -> None:
+    """100 children in three statuses: one DescribeJobs of them all, not a ListJobs per
+    status and a DescribeJobs of the rows (what a by-hand script does, and one call)."""
+    exec_file = register_with_items(cli, 100, name="small")
+    created = cli("create", "execution", *P, "--execFile", str(exec_file), "small", "-o", "json")
+    parent = json.loads(created.stdout)["jobs"][0]["jobId"]
+    for i in range(0, 100, 10):
+        set_job(f"{parent}:{i}", "FAILED", 3, "Essential container in task exited")
+    set_job(f"{parent}:1", "RUNNING")
+    set_job(parent, "PENDING")
+    calls, _ = traffic
+    calls.clear()
+    result = cli("get", "execution", *P, "small", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    shown = [(c["index"], c["status"], c["exitCode"]) for c in data["children"]]
+    assert shown[:11] == [(i, "FAILED", 3) for i in range(0, 100, 10)] + [(1, "RUNNING", None)]
+    assert len(shown) == 50 and all(s == "SUCCEEDED" for _, s, _ in shown[11:])
+    assert calls == Counter(GetObject=1, ListObjectsV2=1, DescribeJobs=2)
+
+
+@pytest.mark.usefixtures("aws")
 def test_a_submission_builds_one_client_per_service(
     cli: Invoke, traffic: tuple[Counter[str], Counter[str]]
 ) -> None:
     exec_file = register_with_items(cli, 10, name="few")
-    _, built = traffic
+    calls, built = traffic
     built.clear()
+    calls.clear()
     created = cli("create", "execution", *P, "--execFile", str(exec_file), "few")
     assert created.exit_code == 0, created.stderr
     # batch twice: the second is the client that never retries SubmitJob (not idempotent)
     assert built == Counter(s3=1, batch=2, iam=1, sts=1)
+    # A first submission has no revision of its own to look up (a revision names its
+    # execution), and what it prints reads the new job once.
+    assert calls["DescribeJobDefinitions"] == 0 and calls["RegisterJobDefinition"] == 1
+    assert calls["SubmitJob"] == 1 and calls["DescribeJobs"] == 1
