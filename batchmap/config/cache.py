@@ -22,6 +22,7 @@ from typing import Any
 
 from batchmap import __version__
 from batchmap.errors import Problem
+from batchmap.files.cachedir import cache_root
 
 FORMAT = 1
 
@@ -34,12 +35,6 @@ class Checked:
     data: dict[str, Any]
     warnings: tuple[Problem, ...]
     lines: Mapping[str, int]
-
-
-def cache_root(environ: Mapping[str, str], home: Path) -> Path:
-    """batchmap's cache folder: ``$XDG_CACHE_HOME/batchmap``, default ``~/.cache/batchmap``."""
-    base = environ.get("XDG_CACHE_HOME")
-    return (Path(base) if base else home / ".cache") / "batchmap"
 
 
 def cache_dir(environ: Mapping[str, str], home: Path) -> Path:

@@ -241,7 +241,8 @@ def resolve(
     home: Path,
 ) -> Config:
     """Merge flag > ``BATCHMAP_*`` env > file > default into validated Config."""
-    from batchmap.config.cache import cache_dir, cache_root
+    from batchmap.config.cache import cache_dir
+    from batchmap.files.cachedir import cache_root
 
     path, _ = find_config_file(overrides.config, environ, cwd, home)
     data: dict[str, Any] = {}

@@ -88,7 +88,7 @@ def _indent(line: str) -> str:
 
 
 def cache_folder() -> Path:
-    from batchmap.config.cache import cache_root
+    from batchmap.files.cachedir import cache_root
 
     return cache_root(os.environ, Path.home()) / "bootstrap"
 
@@ -101,13 +101,18 @@ def program() -> str:
     key = hashlib.sha256(
         b"\0".join([source, Path(__file__).read_bytes(), __version__.encode()])
     ).hexdigest()[:32]
-    entry = cache_folder() / f"{key}.py"
     try:
-        return entry.read_text("ascii")
+        entry: Path | None = cache_folder() / f"{key}.py"
+    except RuntimeError:  # no HOME and no home directory: no cache
+        entry = None
+    try:
+        if entry is not None:
+            return entry.read_text("ascii")
     except (OSError, ValueError):
         pass
     text = make_program(source.decode("utf-8"))
-    _remember(entry, text)
+    if entry is not None:
+        _remember(entry, text)
     return text
 
 

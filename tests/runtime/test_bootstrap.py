@@ -224,3 +224,17 @@ def test_the_program_is_made_once_per_change_of_the_child(
     finally:
         (tmp_path / "cache").chmod(0o700)
         bootstrap.program.cache_clear()
+
+
+def test_the_program_is_made_without_a_home(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A container user with no HOME and no passwd entry: no cache, the same program."""
+
+    def nowhere() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(bootstrap, "cache_folder", nowhere)
+    bootstrap.program.cache_clear()
+    try:
+        assert bootstrap.program() == bootstrap.make_program(SOURCE)
+    finally:
+        bootstrap.program.cache_clear()
