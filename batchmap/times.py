@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h|d)")
@@ -28,6 +29,22 @@ def iso(value: dt.datetime | None) -> str | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.timezone.utc)
     return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+_SECOND: tuple[int, str] = (-1, "")
+
+
+def iso_now() -> str:
+    """``iso(now())``, the seconds formatted once a second: the local supervisor stamps
+    each attempt's start and end (thousands a second), and strftime is most of that."""
+    global _SECOND
+    stamp = time.time()
+    second, text = cached = _SECOND  # one read: another thread may replace it
+    if second != int(stamp):
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(stamp))
+        second, text = cached = (int(stamp), text)
+        _SECOND = cached
+    return f"{text}.{int((stamp - second) * 1e6):06d}Z"
 
 
 def shown(value: dt.datetime) -> str:

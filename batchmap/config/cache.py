@@ -22,7 +22,7 @@ from typing import Any
 
 from batchmap import __version__
 from batchmap.errors import Problem
-from batchmap.files.cachedir import cache_root
+from batchmap.files.cachedir import cache_root, entry
 
 FORMAT = 1
 
@@ -42,8 +42,7 @@ def cache_dir(environ: Mapping[str, str], home: Path) -> Path:
 
 
 def _entry_path(folder: Path, config: Path, backend: str | None) -> Path:
-    name = hashlib.sha256(f"{config.resolve()}\0{backend or ''}".encode()).hexdigest()[:32]
-    return folder / f"{name}.json"
+    return entry(folder, config, backend or "", ".json")
 
 
 def _digest(content: bytes) -> str:

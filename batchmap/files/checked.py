@@ -21,6 +21,7 @@ from typing import Any
 
 from batchmap import __version__
 from batchmap.errors import StorageWriteError
+from batchmap.files.cachedir import entry
 
 
 def fingerprint(schema: str, data: Any) -> str | None:
@@ -36,8 +37,7 @@ def fingerprint(schema: str, data: Any) -> str | None:
 
 
 def _entry(folder: Path, document: Path, schema: str) -> Path:
-    name = hashlib.sha256(f"{document.resolve()}\0{schema}".encode()).hexdigest()[:32]
-    return folder / f"{name}.sha256"
+    return entry(folder, document, schema, ".sha256")
 
 
 def passed(folder: Path | None, document: Path, schema: str, print_: str | None) -> bool:

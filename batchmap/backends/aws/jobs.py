@@ -275,10 +275,7 @@ def children(
         for index in sorted(query.indexes):
             for job in jobs:
                 if job["offset"] <= index < job["offset"] + job["size"]:
-                    local = index - job["offset"]
-                    summaries[job["jobId"] if job["size"] == 1 else f"{job['jobId']}:{local}"] = (
-                        None
-                    )
+                    summaries[child_id(job, index - job["offset"])] = None
     else:
         wanted = [s for s in VIEW_ORDER if not query.statuses or s in query.statuses]
         # One DescribeJobs of the parents says which statuses each array has children in,
@@ -321,11 +318,14 @@ def children(
     return result[: query.limit] if query.limit is not None else result
 
 
+def child_id(job: Mapping[str, Any], local: int) -> str:
+    """The job id of child ``local`` of an array job (a plain job is its own only child)."""
+    return str(job["jobId"]) if job["size"] == 1 else f"{job['jobId']}:{local}"
+
+
 def _ids(job: Mapping[str, Any]) -> list[str]:
-    """Every child of an array job (a plain job is its own only child)."""
-    if job["size"] == 1:
-        return [job["jobId"]]
-    return [f"{job['jobId']}:{i}" for i in range(job["size"])]
+    """Every child of an array job."""
+    return [child_id(job, i) for i in range(job["size"])]
 
 
 def _whole_is_cheaper(

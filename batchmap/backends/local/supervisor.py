@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from batchmap import times
 from batchmap.backends.local import process as processes
 from batchmap.backends.local.launch import Inputs, Process, Spawner
 from batchmap.backends.local.watchdog import Watchdog
@@ -61,19 +62,8 @@ MARKER = "BATCHMAP_OUTPUT_PREFIX"
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
-_SECOND: tuple[int, str] = (-1, "")
 _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-
-
-def _now() -> str:
-    """``times.iso(times.now())``, formatted once a second (it is read twice a child)."""
-    global _SECOND
-    now = time.time()
-    second, text = cached = _SECOND  # one read: another slot may replace it
-    if second != int(now):
-        second, text = cached = (int(now), time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)))
-        _SECOND = cached
-    return f"{text}.{int((now - second) * 1e6):06d}Z"
+_now = times.iso_now
 
 
 def _write_json(path: Path, data: Any) -> None:
