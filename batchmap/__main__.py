@@ -1,6 +1,6 @@
-"""`python -m batchmap` runs the CLI."""
+"""`python -m batchmap` runs the CLI (as the console script does)."""
 
-from batchmap.cli.app import main
+from batchmap.cli.entry import run
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()

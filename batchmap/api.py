@@ -18,19 +18,29 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from batchmap.config.loader import Config, Overrides, resolve
-from batchmap.executions.plan import ExecutionPlan, ExecutionRequest
 
 if TYPE_CHECKING:
     from batchmap.aws.clients import ClientFactory
     from batchmap.backends.base import Backend
     from batchmap.executions.lifecycle import Executions
+    from batchmap.executions.plan import ExecutionPlan, ExecutionRequest
     from batchmap.files.store import BlobStore
     from batchmap.launchplans.registry import Registration, Registry
 
 __all__ = ["Batchmap", "ExecutionPlan", "ExecutionRequest", "Registered"]
+
+
+def __getattr__(name: str) -> Any:
+    """``ExecutionPlan`` and ``ExecutionRequest``, imported when first asked for: a command
+    that only reads never loads planning's modules."""
+    if name in ("ExecutionPlan", "ExecutionRequest"):
+        from batchmap.executions import plan
+
+        return getattr(plan, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)

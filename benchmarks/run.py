@@ -47,7 +47,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", motoserver.REGION)
 PYTHON = sys.executable
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 # What the installed `batchmap` console script runs (pyproject's [project.scripts]).
-ENTRY = "import sys\nfrom batchmap.cli.app import main\nsys.exit(main())\n"
+ENTRY = "from batchmap.cli.entry import run\nrun()\n"  # what the console script runs
 
 
 @dataclass(frozen=True)

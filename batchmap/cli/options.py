@@ -31,7 +31,7 @@ def _identifier(flag: str) -> object:
 
 
 def _execution_name(value: str | None) -> str | None:
-    from batchmap.executions.plan import check_name
+    from batchmap.executions.names import check_name
 
     return check_name(value) if value is not None else None
 

@@ -314,6 +314,7 @@ class Output:
         """A rich table; with ``width``, one line per row that fits it (see ``fit``)."""
         from rich import box
         from rich.table import Table
+        from rich.text import Text
 
         rows = list(rows)
         table = Table(
@@ -335,7 +336,7 @@ class Output:
         for row in rows:
             table.add_row(
                 *(
-                    _compact_cell(column.value(row)) if compact else column.cell(row)
+                    _compact_cell(column.value(row)) if compact else Text(column.cell(row))
                     for column, _ in shown
                 )
             )
@@ -428,10 +429,10 @@ def _compact_text(value: Any) -> str:
 
 def _compact_cell(value: Any) -> Any:
     """A fitted table's cell: one line; links as their labels, hyperlinked."""
-    if not _is_links(value):
-        return _compact_text(value)
     from rich.text import Text
 
+    if not _is_links(value):
+        return Text(_compact_text(value))  # a Text: never read as markup ("[x]" stays)
     text = Text()
     for n, (label, target) in enumerate(value):
         if n:

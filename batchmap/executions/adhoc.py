@@ -22,7 +22,8 @@ from batchmap.errors import InvalidInputError
 from batchmap.executions import items as item_sources
 from batchmap.executions.lifecycle import Executions
 from batchmap.executions.manifest import Manifest
-from batchmap.executions.plan import ExecutionPlan, check_name, generate_name
+from batchmap.executions.names import check_name, generate_name
+from batchmap.executions.plan import ExecutionPlan
 from batchmap.files.yamldoc import YamlDocument
 from batchmap.launchplans.inputs import InputType, TypeSyntaxError, parse_type
 from batchmap.launchplans.model import PLACEHOLDER, LaunchPlan, canonical_json

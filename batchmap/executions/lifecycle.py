@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from batchmap import times
 from batchmap.backends.base import (
@@ -32,7 +32,6 @@ from batchmap.errors import (
 from batchmap.executions import blobs
 from batchmap.executions import manifest as manifests
 from batchmap.executions.family import Detail, Family, FamilyChild
-from batchmap.executions.items import S3Getter, describe_sources
 from batchmap.executions.lock import ExecutionLock
 from batchmap.executions.manifest import (
     FINISHED,
@@ -44,14 +43,8 @@ from batchmap.executions.manifest import (
     Relaunch,
     Termination,
 )
+from batchmap.executions.names import check_name, generate_name
 from batchmap.executions.phase import Phase, finished
-from batchmap.executions.plan import (
-    ExecutionPlan,
-    ExecutionRequest,
-    check_name,
-    draft,
-    generate_name,
-)
 from batchmap.executions.reading import (
     POLL_SECONDS,
     BackendFactory,
@@ -61,9 +54,13 @@ from batchmap.executions.reading import (
 )
 from batchmap.executions.summary import Summary
 from batchmap.files.store import AlreadyExists, BlobStore
-from batchmap.launchplans.registry import Registry
 from batchmap.tasks import kind_of
 from batchmap.tasks.base import Target
+
+if TYPE_CHECKING:  # planning's modules load when a command plans (reading needs none)
+    from batchmap.executions.items import S3Getter
+    from batchmap.executions.plan import ExecutionPlan, ExecutionRequest
+    from batchmap.launchplans.registry import Registry
 
 STOP_TIMEOUT_SECONDS = 600.0
 
@@ -138,6 +135,8 @@ class Executions(Reader):
     def plan(self, request: ExecutionRequest) -> ExecutionPlan:
         """Everything a submission will do, checked against the exec file, the launch plan,
         the task kind and the backend (read-only AWS calls only)."""
+        from batchmap.executions.plan import draft
+
         first = draft(
             request,
             self.registry,
@@ -207,6 +206,8 @@ class Executions(Reader):
                 manifests.save(self.store, manifest)
                 manifests.record_relaunch(self.store, manifest)
                 return manifest
+        from batchmap.executions.items import describe_sources
+
         kind = kind_of(plan.launch_plan)
         if plan.relaunch:
             root = self.get(plan.project, plan.domain, plan.relaunch.root)
@@ -381,6 +382,8 @@ class Executions(Reader):
     ) -> ExecutionPlan:
         """A relaunch of ``indexes`` of ``manifest``: same launch plan, role, queue and
         child; each child keeps its original index, item and output."""
+        from batchmap.executions.plan import ExecutionPlan
+
         relaunch = Relaunch(manifest.name, manifest.root, tuple(indexes))
         name = check_name(name) if name else generate_name()
         prefix = f"{manifest.project}/{manifest.domain}/{name}"
@@ -405,8 +408,6 @@ class Executions(Reader):
 
 __all__ = [
     "Detail",
-    "ExecutionPlan",
-    "ExecutionRequest",
     "Executions",
     "Family",
     "FamilyChild",

@@ -9,9 +9,6 @@ child and the backend's part (queue, identity checks, requests). Nothing in an
 
 from __future__ import annotations
 
-import re
-import secrets
-import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,6 +18,7 @@ from batchmap.aws.arns import role_arn_problem, service_account_problem
 from batchmap.errors import InvalidInputError
 from batchmap.executions.items import S3Getter, describe_sources, parse_overrides
 from batchmap.executions.manifest import Derived, QueueChoice, Relaunch
+from batchmap.executions.names import check_name, generate_name
 from batchmap.launchplans.model import LaunchPlan
 from batchmap.launchplans.registry import Registry
 from batchmap.tasks.base import ChildSpec
@@ -28,24 +26,6 @@ from batchmap.tasks.base import ChildSpec
 if TYPE_CHECKING:
     from batchmap.backends.base import BackendPlan
     from batchmap.executions.blobs import Upload
-
-NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
-
-
-def generate_name() -> str:
-    """A name like Flyte's: a letter, then 19 letters or digits."""
-    first = secrets.choice(string.ascii_lowercase)
-    rest = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(19))
-    return first + rest
-
-
-def check_name(name: str) -> str:
-    if not NAME_PATTERN.match(name):
-        raise InvalidInputError(
-            f"invalid execution name {name[:70]!r}: use 1-63 lowercase letters, digits and '-', "
-            "starting with a letter"
-        )
-    return name
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     (
         "batchmap.executions.phase",
         "batchmap.executions.manifest",
+        "batchmap.executions.names",
         "batchmap.executions.plan",
         "batchmap.executions.queues",
         "batchmap.executions.execfile",

@@ -42,7 +42,9 @@ def test_reading_an_execution_imports_nothing_of_planning() -> None:
         "import sys; import batchmap.api, batchmap.backends.aws.backend, batchmap.cli.app, "
         "batchmap.cli.views; "
         "print(sorted(m for m in ('batchmap.aws.iam', 'batchmap.executions.queues', "
-        "'batchmap.backends.aws.requests', 'ruamel', 'jsonschema', 'boto3', 'rich') "
+        "'batchmap.backends.aws.requests', 'batchmap.executions.plan', "
+        "'batchmap.executions.items', 'batchmap.launchplans.registry', 'ruamel', "
+        "'jsonschema', 'boto3', 'rich') "
         "if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

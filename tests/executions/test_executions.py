@@ -1,8 +1,8 @@
 import pytest
 
 from batchmap.errors import InvalidInputError
+from batchmap.executions.names import NAME_PATTERN, check_name, generate_name
 from batchmap.executions.phase import phase_of
-from batchmap.executions.plan import NAME_PATTERN, check_name, generate_name
 
 
 def test_generated_names_look_like_flytes() -> None:

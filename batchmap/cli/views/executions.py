@@ -5,7 +5,7 @@ and terminations. Shared by `create execution`, `relaunch`, `get execution` and
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from batchmap import times
 from batchmap.backends.base import Child, ChildQuery
@@ -16,9 +16,11 @@ from batchmap.cli.views.parts import duration, header_lines, log_links
 from batchmap.executions.family import Detail
 from batchmap.executions.lifecycle import Executions, Terminated
 from batchmap.executions.manifest import Manifest
-from batchmap.executions.plan import ExecutionPlan
 from batchmap.executions.reading import Listing
 from batchmap.executions.summary import last_line
+
+if TYPE_CHECKING:
+    from batchmap.executions.plan import ExecutionPlan
 
 CHILD_COLUMNS = [
     Column("INDEX", "index", justify="right"),

@@ -1,0 +1,47 @@
+"""The console script: ``main()`` with the cycle collector paused for its first moments
+(tests and the library call ``main()``, which leaves the collector alone)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[2]
+
+
+def _python(code: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    return done.stdout
+
+
+def test_the_collector_is_off_at_start_and_back_on_after_the_pause() -> None:
+    code = (
+        "import gc; from batchmap.cli.entry import pause_collector; "
+        "timer = pause_collector(0.2); print(gc.isenabled(), timer.daemon); "
+        "timer.join(); print(gc.isenabled())"
+    )
+    assert _python(code).split() == ["False", "True", "True"]
+
+
+def test_main_leaves_the_collector_alone() -> None:
+    code = (
+        "import gc; from batchmap.cli.app import main; main(['--version']); print(gc.isenabled())"
+    )
+    assert _python(code).split()[-1] == "True"
+
+
+def test_the_console_script_and_python_m_run_the_entry() -> None:
+    assert 'batchmap = "batchmap.cli.entry:run"' in (ROOT / "pyproject.toml").read_text()
+    done = subprocess.run(
+        [sys.executable, "-m", "batchmap", "--version"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert done.returncode == 0 and "batchmap" in done.stdout
+    code = (
+        "import gc, sys; sys.argv = ['batchmap', '--version']; "
+        "from batchmap.cli import entry; "
+        "sys.exit = lambda code: print('exit', code, gc.isenabled()); entry.run()"
+    )
+    assert _python(code).splitlines()[-1] == "exit 0 False"
