@@ -210,6 +210,7 @@ class Output:
             no_color=no_color,
             color_system=None if no_color else "auto",
             highlight=False,
+            emoji=False,  # ":smile:" in a reason or an item is text, not 😄
             width=width,
             soft_wrap=soft_wrap,
         )
@@ -349,12 +350,12 @@ class Output:
         if width is None:
             self.text("\n".join(lines))
             return
-        from rich.text import Text
+        from rich.cells import cell_len, set_cell_size  # no console: a light import
 
         for line in lines:
-            text = Text(line)
-            text.truncate(width, overflow="ellipsis")
-            self.out.print(text, no_wrap=True, crop=True)
+            fits = cell_len(line) <= width
+            self.stdout.write((line if fits else set_cell_size(line, width - 1) + "…") + "\n")
+        self.stdout.flush()
 
     def text(self, text: str) -> None:
         """Plain text to stdout (e.g. a generated file printed instead of written)."""
@@ -398,19 +399,33 @@ class Output:
 
     # talk ---------------------------------------------------------------
     def info(self, message: str) -> None:
-        self.err.print(_talk(message), markup=False)
+        self._say("", "", message)
 
     def success(self, message: str) -> None:
-        self.err.print(f"[green]✓[/green] {_escape(message)}")
+        self._say("✓", "green", message)
 
     def warn(self, message: str) -> None:
-        self.err.print(f"[yellow]warning:[/yellow] {_escape(message)}")
+        self._say("warning:", "yellow", message)
 
     def error(self, message: str) -> None:
-        self.err.print(f"[red]error:[/red] {_escape(message)}")
+        self._say("error:", "red", message)
 
     def hint(self, message: str) -> None:
-        self.err.print(f"[dim]hint:[/dim] {_escape(message)}")
+        self._say("hint:", "dim", message)
+
+    def _say(self, label: str, style: str, message: str) -> None:
+        """One message on stderr, as given (never markup or emoji codes). In a log or a
+        pipe: one plain line, without loading rich. On a terminal: the label coloured,
+        the message wrapped at words within its width."""
+        text = _talk(message)
+        if not self.interactive:
+            self.stderr.write(f"{label} {text}\n" if label else text + "\n")
+            self.stderr.flush()
+            return
+        from rich.text import Text
+
+        line = Text(text) if not label else Text.assemble((label, style), " ", text)
+        self.err.print(line)
 
     def problems(self, problems: Iterable[Problem]) -> None:
         for problem in problems:
@@ -448,9 +463,3 @@ def _as_url(target: str) -> str:
 def _talk(text: str) -> str:
     """A message for stderr: no control characters, no password of a URL."""
     return printable(redact(text))
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(_talk(text))
