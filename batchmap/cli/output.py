@@ -198,13 +198,20 @@ class Output:
         self.environ = environ
         self.wide = wide
 
+    @staticmethod
+    def _is_tty(stream: TextIO) -> bool:
+        return bool(getattr(stream, "isatty", lambda: False)())
+
+    def _piped_width(self) -> int:
+        # Piped output is for grep and logs: never fold a row unless COLUMNS asks to.
+        return 1000 if self.wide else terminal_width(self.environ, 1000)
+
     def _console(self, stream: TextIO, *, soft_wrap: bool = False) -> Any:
         from rich.console import Console
 
-        is_tty = bool(getattr(stream, "isatty", lambda: False)())
+        is_tty = self._is_tty(stream)
         no_color = "NO_COLOR" in self.environ or not is_tty
-        # Piped output is for grep and logs: never fold a row unless COLUMNS asks to.
-        width = None if is_tty else 1000 if self.wide else terminal_width(self.environ, 1000)
+        width = None if is_tty else self._piped_width()
         return Console(
             file=stream,
             no_color=no_color,
@@ -268,7 +275,13 @@ class Output:
     ) -> None:
         rows = list(rows)
         width = self.width
-        self.out.print(self.make_table(columns, rows, title, width=width, compact=bool(width)))
+        piped = None if title or self._is_tty(self.stdout) else self._piped_width()
+        text = None if piped is None else plain_table(columns, rows, width, piped)
+        if text is not None:  # what rich would print, without loading it (plain_table)
+            self.stdout.write(text)
+            self.stdout.flush()
+        else:
+            self.out.print(self.make_table(columns, rows, title, width=width, compact=bool(width)))
         if width is not None and rows:
             left_out = self.left_out(columns, rows, width)
             if left_out:
@@ -430,6 +443,63 @@ class Output:
     def problems(self, problems: Iterable[Problem]) -> None:
         for problem in problems:
             (self.warn if problem.warning else self.error)(str(problem))
+
+
+def plain_table(
+    columns: Sequence[Column], rows: Sequence[Any], width: int | None, console: int
+) -> str | None:
+    """The table ``Output.make_table`` gives, as rich prints it to a pipe (no colour, no
+    links: plain text), made without rich's console and layout (about 70 ms of a
+    command); None where the two could differ (a tab, a line with edge spaces, a table
+    wider than the ``console`` width, which rich would squeeze), and rich prints it.
+    tests/cli/test_output.py holds the two equal on thousands of random tables."""
+    from rich.cells import cell_len
+
+    compact = width is not None
+    fitted = fit(columns, Output._natural(columns, rows, compact), width) if compact else None
+    shown = [
+        (c, fitted[i] if fitted else None)
+        for i, c in enumerate(columns)
+        if not fitted or fitted[i] is not None
+    ]
+    table = [
+        [(_compact_text(c.value(r)) if compact else c.cell(r)).split("\n") for c, _ in shown]
+        for r in rows
+    ]
+    headers = [c.header for c, _ in shown]
+    for line in [*headers, *(x for row in table for cell in row for x in cell)]:
+        if "\t" in line or line != line.strip(" ") or "\r" in line:
+            return None
+    widths = []
+    for n, (column, fixed) in enumerate(shown):
+        if column.justify not in ("left", "right"):
+            return None
+        natural = max([cell_len(headers[n]), *(cell_len(x) for row in table for x in row[n])])
+        widths.append(fixed or natural)
+    total = sum(widths) + GAP * (len(widths) - 1)
+    if not shown or total > console:
+        return None
+
+    def line(cells: Sequence[str]) -> str:
+        parts = []
+        for text, w, (column, _) in zip(cells, widths, shown, strict=True):
+            text = _elide(text, w)
+            pad = " " * (w - cell_len(text))
+            parts.append(pad + text if column.justify == "right" else text + pad)
+        return (" " * GAP).join(parts)
+
+    out = [line(headers), "─" * total]
+    for row in table:
+        for i in range(max(len(cell) for cell in row)):
+            out.append(line([cell[i] if i < len(cell) else "" for cell in row]))
+    return "\n".join(out) + "\n"
+
+
+def _elide(text: str, width: int) -> str:
+    """``text`` cut to ``width`` cells with an ellipsis, as rich's ``Text.truncate``."""
+    from rich.cells import cell_len, set_cell_size
+
+    return text if cell_len(text) <= width else set_cell_size(text, width - 1) + "…"
 
 
 def _compact_text(value: Any) -> str:
