@@ -154,7 +154,11 @@ class _Writer:
         self.lines += [") -> None:", "    pass", "", ""]
 
     def group(self, variable: str, group: Any) -> None:
-        for name, sub in group.commands.items():
+        import typer
+
+        # In the order the group lists them (batchmap's root orders its commands itself).
+        names = group.list_commands(typer.Context(group))
+        for name, sub in ((n, group.commands[n]) for n in names):
             if hasattr(sub, "commands"):
                 self.functions += 1
                 child = f"group_{self.functions}"
@@ -182,8 +186,16 @@ def typer_app(app: Any) -> str:
     root = typer.main.get_command(app)
     writer = _Writer()
     info = app.info
+    order = root.list_commands(typer.Context(root))
+    writer.lines += [
+        "class InOrder(TyperGroup):",
+        "    def list_commands(self, ctx: object) -> list[str]:",
+        f"        return {order!r}",
+        "",
+        "",
+    ]
     writer.lines.append(
-        f"app = typer.Typer(name={info.name!r}, help={info.help!r}, "
+        f"app = typer.Typer(cls=InOrder, name={info.name!r}, help={info.help!r}, "
         f"no_args_is_help={bool(info.no_args_is_help)!r}, "
         f"add_completion={app._add_completion!r}, "
         f"pretty_exceptions_enable={app.pretty_exceptions_enable!r}, "
@@ -212,6 +224,7 @@ def typer_app(app: Any) -> str:
         "from typing import Annotated",
         "",
         "import typer",
+        "from typer.core import TyperGroup",
         "",
         "",
     ]

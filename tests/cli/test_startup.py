@@ -65,3 +65,27 @@ def test_a_command_with_options_imports_no_pydantic(tmp_path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "0 False", out.stderr
+
+
+def test_the_benchmarks_bare_typer_app_prints_the_same_help(tmp_path) -> None:
+    """benchmarks/run.py holds `--help` against a bare typer app with batchmap's tree
+    (benchmarks/anchors.py): the two must print the same text, command order included."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from benchmarks import anchors
+
+    root = Path(__file__).parents[2]
+    bare = tmp_path / "batchmap"  # named so that its usage line reads "batchmap"
+    bare.write_text(anchors.typer_app(app))
+    env = {**os.environ, "COLUMNS": "200", "PYTHONPATH": str(root)}
+    for args in (["--help"], ["get", "execution", "--help"], ["create", "execution", "--help"]):
+        theirs = subprocess.run([sys.executable, str(bare), *args], capture_output=True,
+                                text=True, env=env, check=True)  # fmt: skip
+        ours = subprocess.run([sys.executable, "-m", "batchmap", *args], capture_output=True,
+                              text=True, env=env, check=True, cwd=root)  # fmt: skip
+        assert theirs.stdout.replace("python -m batchmap", "batchmap") == ours.stdout.replace(
+            "python -m batchmap", "batchmap"
+        ), args
