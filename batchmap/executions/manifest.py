@@ -352,15 +352,26 @@ def record_relaunch(store: BlobStore, manifest: Manifest) -> None:
 
 def relaunches_of(store: BlobStore, root: Manifest) -> tuple[str, ...]:
     """The relaunches of a root execution, oldest first (records and the format 1 list)."""
-    names = list(root.relaunches)
+    return with_relaunches(root, relaunch_records(store, root.prefix))
+
+
+def relaunch_records(store: BlobStore, prefix: str) -> list[tuple[str, str]]:
+    """(createdAt, name) of each relaunch recorded under the execution at ``prefix`` (read
+    without its manifest, so that both can be read at once)."""
     records = []
-    for name in store.list(f"{root.prefix}/{RELAUNCHES}"):
+    for name in store.list(f"{prefix}/{RELAUNCHES}"):
         data = store.get(name) if name.endswith(".json") else None
         try:
             entry = json.loads(data) if data is not None else None
             records.append((str(entry["createdAt"]), str(entry["name"])))
         except (ValueError, KeyError, TypeError):
             continue  # not a record: ignore it rather than fail every reader
+    return records
+
+
+def with_relaunches(root: Manifest, records: list[tuple[str, str]]) -> tuple[str, ...]:
+    """A root's relaunches, oldest first: the format 1 list, then the records."""
+    names = list(root.relaunches)
     for _, name in sorted(records):
         if name not in names:
             names.append(name)

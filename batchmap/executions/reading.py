@@ -23,6 +23,7 @@ from batchmap.executions.manifest import FINISHED, Manifest
 from batchmap.executions.phase import Phase, finished, phase_of
 from batchmap.executions.summary import FAILED_SHOWN, Summary, summarize
 from batchmap.files.store import BlobStore
+from batchmap.overlap import both
 from batchmap.tasks import kind_of
 
 POLL_SECONDS = 1.0
@@ -76,11 +77,16 @@ class Reader:
         return self._cache[name]
 
     def get(self, project: str, domain: str, name: str) -> Manifest:
-        """The manifest; a root's with every relaunch recorded under it."""
-        manifest = manifests.load(self.store, project, domain, name)
+        """The manifest; a root's with every relaunch recorded under it (the two read at
+        once: the records are listed by name, before the manifest says it is a root)."""
+        manifest, records = both(
+            lambda: manifests.load(self.store, project, domain, name),
+            lambda: manifests.relaunch_records(self.store, f"{project}/{domain}/{name}"),
+        )
         if manifest.relaunch:
-            return manifest
-        return manifest.replace(relaunches=manifests.relaunches_of(self.store, manifest))
+            return manifest  # a relaunch has none of its own: the listing is not needed
+        found: list[tuple[str, str]] = records.value()  # type: ignore[assignment]
+        return manifest.replace(relaunches=manifests.with_relaunches(manifest, found))
 
     def list(self, project: str, domain: str) -> Listing:
         """Every execution with its phase (a root's merged with its relaunches): one

@@ -412,11 +412,17 @@ class AwsBatchBackend:
         return aws_jobs.counts_many(self.batch, jobs, self._stopped)
 
     def snapshot(self, manifest: Manifest, query: ChildQuery) -> Snapshot:
-        """Counts and children from one DescribeJobs of the parents."""
+        """Counts and children from one DescribeJobs of the parents; a small map's parent
+        and children described at once (one round trip)."""
         jobs = self._run(manifest).jobs
-        parents = aws_jobs.describe_parents(self.batch, jobs)
-        counts = aws_jobs.counts(self.batch, jobs, parents, stopped=self._stopped)
-        return Snapshot(counts, self._children(manifest, query, parents))
+        batch = self.batch  # made here: the threads of describe_whole share it
+        described = None
+        if aws_jobs.one_small_array(jobs, query):
+            parents, described = aws_jobs.describe_whole(batch, jobs)
+        else:
+            parents = aws_jobs.describe_parents(batch, jobs)
+        counts = aws_jobs.counts(batch, jobs, parents, stopped=self._stopped)
+        return Snapshot(counts, self._children(manifest, query, parents, described))
 
     def children(self, manifest: Manifest, query: ChildQuery) -> list[Child]:
         return self._children(manifest, query, None)
@@ -426,9 +432,10 @@ class AwsBatchBackend:
         manifest: Manifest,
         query: ChildQuery,
         parents: Mapping[str, Mapping[str, Any]] | None,
+        described: list[dict[str, Any]] | None = None,
     ) -> list[Child]:
         found = aws_jobs.children(
-            self.batch, self._run(manifest).jobs, to_positions(manifest, query), parents
+            self.batch, self._run(manifest).jobs, to_positions(manifest, query), parents, described
         )
         children = to_original(manifest, found)
         if any((c.reason or "").startswith("stuck in RUNNABLE") for c in children):

@@ -21,6 +21,7 @@ from urllib.parse import quote
 from batchmap.aws.clients import aws_call, partition_for
 from batchmap.backends.base import Attempt, Child, ChildQuery
 from batchmap.executions.phase import RANK, STATUSES, empty_counts
+from batchmap.overlap import both
 from batchmap.times import from_ms as _ms
 
 DESCRIBE_BATCH = 100
@@ -259,17 +260,68 @@ def finished_at(
     return max((s for s in stops if s is not None), default=None)
 
 
+def one_small_array(jobs: Sequence[Mapping[str, Any]], query: ChildQuery) -> bool:
+    """Whether a view of every status reads every child of the execution anyway: one array
+    job whose children fit one DescribeJobs (``children`` then describes it whole), so the
+    parent and the children can be described at once (``describe_whole``)."""
+    return (
+        not query.indexes
+        and not query.statuses
+        and len(jobs) == 1
+        and 1 < jobs[0]["size"] <= DESCRIBE_BATCH
+    )
+
+
+def describe_whole(
+    batch: Any, jobs: Sequence[Mapping[str, Any]]
+) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """The parents and every child of ``one_small_array`` jobs, the two DescribeJobs calls
+    made at once (one round trip)."""
+    parents, whole = both(
+        lambda: describe_parents(batch, jobs),
+        lambda: describe(batch, [i for job in jobs for i in _ids(job)]),
+    )
+    details: list[dict[str, Any]] = whole.value()  # type: ignore[assignment]
+    return parents, details
+
+
 def children(
     batch: Any,
     jobs: Sequence[Mapping[str, Any]],
     query: ChildQuery,
     parents: Mapping[str, Mapping[str, Any]] | None = None,
+    described: list[dict[str, Any]] | None = None,
 ) -> list[Child]:
     """The children a view asked for, non-succeeded first, described only as needed.
 
     ``parents`` (from ``describe_parents``) saves describing them again when the caller
-    has just done so for the counts."""
+    has just done so for the counts; ``described``, every child's description
+    (``describe_whole``), saves describing any."""
     offsets = {job["jobId"]: job["offset"] for job in jobs}
+    summaries: dict[str, dict[str, Any] | None] = {}
+    if described is None:
+        summaries = _to_describe(batch, jobs, query, parents)
+        described = describe(batch, list(summaries))
+    result = []
+    for detail in described:
+        child = child_from(
+            detail, index_of(detail["jobId"], offsets), summaries.get(detail["jobId"])
+        )
+        if (not query.statuses or child.status in query.statuses) and (
+            not query.indexes or child.index in query.indexes
+        ):
+            result.append(child)
+    result.sort(key=lambda c: (RANK.get(c.status, 9), c.index))
+    return result[: query.limit] if query.limit is not None else result
+
+
+def _to_describe(
+    batch: Any,
+    jobs: Sequence[Mapping[str, Any]],
+    query: ChildQuery,
+    parents: Mapping[str, Mapping[str, Any]] | None,
+) -> dict[str, dict[str, Any] | None]:
+    """The ids of the children to describe (with their ListJobs summary when listed)."""
     summaries: dict[str, dict[str, Any] | None] = {}
     if query.indexes:
         for index in sorted(query.indexes):
@@ -305,17 +357,7 @@ def children(
                     continue
                 for summary in list_children(batch, job["jobId"], status, remaining):
                     summaries[summary["jobId"]] = summary
-    result = []
-    for detail in describe(batch, list(summaries)):
-        child = child_from(
-            detail, index_of(detail["jobId"], offsets), summaries.get(detail["jobId"])
-        )
-        if (not query.statuses or child.status in query.statuses) and (
-            not query.indexes or child.index in query.indexes
-        ):
-            result.append(child)
-    result.sort(key=lambda c: (RANK.get(c.status, 9), c.index))
-    return result[: query.limit] if query.limit is not None else result
+    return summaries
 
 
 def child_id(job: Mapping[str, Any], local: int) -> str:

@@ -97,3 +97,38 @@ def test_a_submission_builds_one_client_per_service(
     # execution), and what it prints reads the new job once.
     assert calls["DescribeJobDefinitions"] == 0 and calls["RegisterJobDefinition"] == 1
     assert calls["SubmitJob"] == 1 and calls["DescribeJobs"] == 1
+
+
+@pytest.mark.usefixtures("aws")
+def test_reads_that_do_not_wait_on_each_other_are_made_at_once(
+    cli: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small map's `get execution` makes its four calls in two rounds: the manifest with
+    its relaunch records, then the parent with its children. Each call of a round waits
+    at a barrier for the other: made one after the other, the barrier would break."""
+    import threading
+
+    exec_file = register_with_items(cli, 100, name="small")
+    created = cli("create", "execution", *P, "--execFile", str(exec_file), "small", "-o", "json")
+    assert created.exit_code == 0, created.stderr
+    rounds = {"GetObject": "s3", "ListObjectsV2": "s3", "DescribeJobs": "batch"}
+    barriers = {"s3": threading.Barrier(2, timeout=10), "batch": threading.Barrier(2, timeout=10)}
+    met: Counter[str] = Counter()
+    real = ClientFactory.client
+
+    def meet(model, **_):  # type: ignore[no-untyped-def]
+        if model.name in rounds:
+            barriers[rounds[model.name]].wait()  # BrokenBarrierError if alone
+            met[model.name] += 1
+
+    def client(self, service, **kwargs):  # type: ignore[no-untyped-def]
+        made = real(self, service, **kwargs)
+        if not getattr(made, "_met", False):
+            made.meta.events.register("before-call", meet)
+            made._met = True
+        return made
+
+    monkeypatch.setattr(ClientFactory, "client", client)
+    result = cli("get", "execution", *P, "small", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    assert met == Counter(GetObject=1, ListObjectsV2=1, DescribeJobs=2)
