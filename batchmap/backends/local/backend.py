@@ -43,12 +43,14 @@ from batchmap.backends.local.process import Identity
 from batchmap.backends.local.supervisor import (
     EVENTS_FILE,
     KILL_GRACE,
+    LOG_LAYOUT,
     LOST_REASON,
     MARKER,
     STATUS_FILE,
     STOP_FILE,
     Supervisor,
     child_environment,
+    log_path,
     read_events,
 )
 from batchmap.errors import InvalidInputError
@@ -274,7 +276,7 @@ class LocalBackend:
         naming it, never a crash of the command that reads it."""
         live = self._live(manifest)
         if live is not None:
-            return {"finished": False, "children": live.snapshot()}
+            return {"finished": False, "logs": LOG_LAYOUT, "children": live.snapshot()}
         path = self.directory(manifest.prefix) / STATUS_FILE
         try:
             info = path.stat()
@@ -339,6 +341,7 @@ class LocalBackend:
             not here if here is not None else not process.alive(self._supervisor(manifest, status))
         )
         logs = f"{self.directory(manifest.prefix)}/logs"
+        layout = status.get("logs")
         children = []
         for i, raw in enumerate(status["children"]):
             attempts = tuple(
@@ -349,8 +352,8 @@ class LocalBackend:
                     a["exitCode"],
                     a["reason"],
                     # Where the supervisor writes it, whatever the file says: a status
-                    # file names no other file to read.
-                    f"{logs}/{i}/{a['attempt']}.log",
+                    # file names no other file to read (only which of two layouts).
+                    log_path(logs, i, a["attempt"], layout),
                 )
                 for a in raw["attempts"]
             )

@@ -3,7 +3,7 @@
 Each child runs through the runtime's own steps (``batchmap.runtime.child.prepare``,
 ``start``, ``finish``) with AWS Batch's environment (``AWS_BATCH_JOB_ARRAY_INDEX``,
 ``AWS_BATCH_JOB_ATTEMPT``, …), at most ``concurrency`` at a time, each attempt's output in
-``logs/INDEX/ATTEMPT.log``. A failed attempt is retried up to ``retries``
+``logs/INDEX.ATTEMPT.log`` (``log_path``). A failed attempt is retried up to ``retries``
 times; an attempt past the timeout is killed and, as on AWS Batch, not
 retried.
 
@@ -50,6 +50,19 @@ from batchmap.runtime import env as contract
 from batchmap.tasks.base import ChildSpec
 
 STATUS_FILE = "local/status.json"
+# Where each attempt's output goes: logs/INDEX.ATTEMPT.log, one folder for every child (a
+# folder per child cost a mkdir each, the dearest step of a start on some disks). The
+# status file names the layout; one without a name is older: logs/INDEX/ATTEMPT.log.
+LOG_LAYOUT = "INDEX.ATTEMPT"
+
+
+def log_path(logs: str, index: int, attempt: int, layout: str | None = LOG_LAYOUT) -> str:
+    """An attempt's log in the execution's ``logs`` folder, by the status file's layout."""
+    if layout == LOG_LAYOUT:
+        return f"{logs}/{index}.{attempt}.log"
+    return f"{logs}/{index}/{attempt}.log"
+
+
 EVENTS_FILE = "local/events.jsonl"
 STOP_FILE = "local/stop.json"  # why the execution was stopped (written by delete execution)
 WRITE_EVERY = 0.25
@@ -323,6 +336,7 @@ class Supervisor:
             "updatedAt": _now(),
             "finished": self.finished,
             "interrupted": self.interrupted,
+            "logs": LOG_LAYOUT,
         }
         if self.finished:  # the whole story in one file; until then, events.jsonl
             data["children"] = self.children
@@ -386,7 +400,7 @@ class Supervisor:
                     "stoppedAt": None,
                     "exitCode": None,
                     "reason": None,
-                    "log": f"{self._log_dir}/{index}/{number}.log",
+                    "log": log_path(self._log_dir, index, number),
                 }
             )
             self._event({"i": index, "a": number, "at": started})
@@ -413,12 +427,9 @@ class Supervisor:
         return entry
 
     def _open_log(self, index: int, number: int) -> int:
-        """The attempt's log, 0600 in a 0700 folder, never through a symlink."""
-        folder = f"{self._log_dir}/{index}"
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(folder, 0o700)
+        """The attempt's log, 0600 in the 0700 logs folder, never through a symlink."""
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW
-        return os.open(f"{folder}/{number}.log", flags, 0o600)
+        return os.open(log_path(self._log_dir, index, number), flags, 0o600)
 
     def _launch(self, index: int, number: int, handle: int, deadline: float | None) -> Running:
         """Start one attempt through the runtime's own steps (prepare, start, finish), in

@@ -124,11 +124,37 @@ def test_logs_read_only_the_execution_s_own_log_files(cli: Invoke, tmp_path: Pat
     data["children"][0]["attempts"][0]["log"] = str(secret)
     path.write_text(json.dumps(data))
     assert cli("logs", *P, "l").stdout == "[0] mine\n"
-    log = _folder("l") / "logs" / "0" / "1.log"
+    log = _folder("l") / "logs" / "0.1.log"
     log.unlink()
     log.symlink_to(secret)  # a child may replace its own log by a link
     shown = cli("logs", *P, "l")
     assert shown.exit_code == 0 and "the secret" not in shown.stdout
+
+
+def test_an_execution_from_before_the_flat_log_layout_shows_its_logs(
+    cli: Invoke, tmp_path: Path
+) -> None:
+    """Status files that name no layout are older: logs/INDEX/ATTEMPT.log. A layout the
+    file names but batchmap does not know is read the old way too (never as a path)."""
+    exec_file = prepare(cli, tmp_path, [PY, "-c", "print('mine')"], default=[1, 2])
+    assert (
+        cli("create", "execution", *P, "--execFile", str(exec_file), "--wait", "o").exit_code == 0
+    )
+    logs = _folder("o") / "logs"
+    assert sorted(p.name for p in logs.iterdir()) == ["0.1.log", "1.1.log"]
+    assert cli("logs", *P, "o").stdout == "[0] mine\n[1] mine\n"
+    for index in (0, 1):
+        (logs / str(index)).mkdir()
+        (logs / f"{index}.1.log").rename(logs / str(index) / "1.log")
+    path = _folder("o") / "local" / "status.json"
+    for layout in (None, "../../etc"):
+        data = json.loads(path.read_text())
+        if layout is None:
+            del data["logs"]
+        else:
+            data["logs"] = layout
+        path.write_text(json.dumps(data))
+        assert cli("logs", *P, "o").stdout == "[0] mine\n[1] mine\n", layout
 
 
 @pytest.mark.parametrize("trick", ["symlink", "directory", "fifo"])
@@ -218,7 +244,7 @@ def test_a_truncated_items_index_fails_its_children_alone(tmp_path: Path) -> Non
     assert statuses == ["SUCCEEDED", "FAILED", "FAILED"]
     reasons = [c["attempts"][-1]["reason"] for c in supervisor.children[1:]]
     assert all("exited with code 70" in r for r in reasons)
-    assert "the staged inputs are" in (folder / "logs" / "2" / "1.log").read_text()
+    assert "the staged inputs are" in (folder / "logs" / "2.1.log").read_text()
     assert supervisor.finished
 
 
@@ -344,5 +370,5 @@ def test_a_truncated_items_file_fails_its_children_instead_of_running_a_wrong_it
     supervisor.run()
     assert [c["status"] for c in supervisor.children] == ["SUCCEEDED", "SUCCEEDED", "FAILED"]
     assert "exited with code 70" in supervisor.children[2]["attempts"][-1]["reason"]
-    assert "the staged inputs are damaged" in (folder / "logs" / "2" / "1.log").read_text()
+    assert "the staged inputs are damaged" in (folder / "logs" / "2.1.log").read_text()
     assert not (folder / "outputs" / "2.json").exists()
