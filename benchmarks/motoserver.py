@@ -86,20 +86,22 @@ class _Counting:
             yield from self.app(environ, start_response)
             return
         operation = _operation(environ)
-        size = 0
-        try:
-            for chunk in self.app(environ, start_response):
-                size += len(chunk)
-                yield chunk
-        finally:
-            app = _APP.search(environ.get("HTTP_USER_AGENT", ""))
-            with self.traffic.lock:
-                self.traffic.calls[operation] += 1
-                self.traffic.bytes[operation] += size
-                if app:
-                    counts = self.traffic.apps.setdefault(app.group(1), (Counter(), Counter()))
-                    counts[0][operation] += 1
-                    counts[1][operation] += size
+        app = _APP.search(environ.get("HTTP_USER_AGENT", ""))
+        # Counted before the answer goes out, never after: a client that has its answer
+        # may start the next measured window, which must not see this call.
+        self._count(operation, app, 1, 0)
+        for chunk in self.app(environ, start_response):
+            self._count(operation, app, 0, len(chunk))
+            yield chunk
+
+    def _count(self, operation: str, app: Any, calls: int, size: int) -> None:
+        with self.traffic.lock:
+            self.traffic.calls[operation] += calls
+            self.traffic.bytes[operation] += size
+            if app:
+                counts = self.traffic.apps.setdefault(app.group(1), (Counter(), Counter()))
+                counts[0][operation] += calls
+                counts[1][operation] += size
 
 
 def start() -> tuple[Any, str, Traffic]:
