@@ -65,7 +65,7 @@ def plain(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if _is_links(value):
-        return "\n".join(f"{label} {target}" for label, target in value)
+        return printable("\n".join(f"{label} {target}" for label, target in value))
     if isinstance(value, list | tuple):
         return printable(", ".join(str(v) for v in value))
     return printable(str(value))
@@ -84,8 +84,16 @@ def printable(text: str) -> str:
 def terminal_width(environ: Mapping[str, str], default: int) -> int:
     """``COLUMNS`` when it is a sensible width, else ``default`` (``COLUMNS=abc`` is no
     reason to fail)."""
+    return columns(environ) or default
+
+
+def columns(environ: Mapping[str, str]) -> int | None:
+    """``COLUMNS`` when it is a sensible width (ASCII digits, 1-100,000), else None:
+    ``abc``, ``0``, ``²`` (a digit to ``str.isdigit``, not to ``int``) are ignored."""
     value = environ.get("COLUMNS", "").strip()
-    return int(value) if value.isdigit() and 0 < int(value) <= 100_000 else default
+    if not (value.isascii() and value.isdigit()) or not 0 < int(value) <= 100_000:
+        return None
+    return int(value)
 
 
 def _is_links(value: Any) -> bool:
@@ -267,8 +275,7 @@ class Output:
         is_tty = bool(getattr(self.stdout, "isatty", lambda: False)())
         if is_tty:
             return int(self.out.width)
-        columns = self.environ.get("COLUMNS")
-        return int(columns) if columns and columns.isdigit() else None
+        return columns(self.environ)
 
     def table(
         self, columns: Sequence[Column], rows: Iterable[Any], title: str | None = None
@@ -359,6 +366,7 @@ class Output:
     def fitted_lines(self, lines: Iterable[str]) -> None:
         """Lines to stdout, each elided to the terminal's width (in full when piped or with
         --wide): a header never wraps."""
+        lines = [expand_tabs(printable(line)) for line in lines]  # a path may hold anything
         width = self.width
         if width is None:
             self.text("\n".join(lines))
@@ -432,7 +440,7 @@ class Output:
         the message wrapped at words within its width."""
         text = _talk(message)
         if not self.interactive:
-            self.stderr.write(f"{label} {text}\n" if label else text + "\n")
+            self.stderr.write(expand_tabs(f"{label} {text}" if label else text) + "\n")
             self.stderr.flush()
             return
         from rich.text import Text
@@ -450,8 +458,10 @@ def plain_table(
 ) -> str | None:
     """The table ``Output.make_table`` gives, as rich prints it to a pipe (no colour, no
     links: plain text), made without rich's console and layout (about 70 ms of a
-    command); None where the two could differ (a tab, a line with edge spaces, a table
-    wider than the ``console`` width, which rich would squeeze), and rich prints it.
+    command); None where the two could differ (a character ``str.isprintable`` refuses —
+    a tab, a control, a zero-width joiner, a line separator —, a line with edge spaces,
+    a table wider than the ``console`` width, which rich would squeeze), and rich prints
+    it.
     tests/cli/test_output.py holds the two equal on thousands of random tables."""
     from rich.cells import cell_len
 
@@ -468,7 +478,9 @@ def plain_table(
     ]
     headers = [c.header for c, _ in shown]
     for line in [*headers, *(x for row in table for cell in row for x in cell)]:
-        if "\t" in line or line != line.strip(" ") or "\r" in line:
+        # A tab, a control, a joiner or a line separator: rich's cell widths and line
+        # breaks are its own there. Edge spaces: rich may strip them.
+        if not line.isprintable() or line != line.strip(" "):
             return None
     widths = []
     for n, (column, fixed) in enumerate(shown):
@@ -495,6 +507,24 @@ def plain_table(
     return "\n".join(out) + "\n"
 
 
+def expand_tabs(text: str, size: int = 8) -> str:
+    """Tabs as spaces to the next stop of ``size`` cells, line by line: what rich prints
+    for a tab (``Text.expand_tabs``), counted in cells as it counts them."""
+    if "\t" not in text:
+        return text
+    from rich.cells import cell_len
+
+    lines = []
+    for line in text.split("\n"):
+        parts = line.split("\t")
+        out = ""
+        for part in parts[:-1]:
+            out += part
+            out += " " * (size - cell_len(out) % size)
+        lines.append(out + parts[-1])
+    return "\n".join(lines)
+
+
 def _elide(text: str, width: int) -> str:
     """``text`` cut to ``width`` cells with an ellipsis, as rich's ``Text.truncate``."""
     from rich.cells import cell_len, set_cell_size
@@ -507,7 +537,7 @@ def _compact_text(value: Any) -> str:
     if value is None:
         return ""
     if _is_links(value):
-        return " ".join(label for label, _ in value)
+        return printable(" ".join(label for label, _ in value))
     cell = plain(value)
     return " ".join(cell.split()) if "\n" in cell else cell
 

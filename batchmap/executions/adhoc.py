@@ -103,7 +103,8 @@ def launch_plan(request: RunRequest, item_type: InputType) -> LaunchPlan:
         ("timeout", request.timeout),
     ):
         if value is not None:
-            task[key] = int(value) if key == "memory" and str(value).isdigit() else value
+            digits = str(value).isascii() and str(value).isdigit()
+            task[key] = int(value) if key == "memory" and digits else value
     body: dict[str, Any] = {
         "inputs": {INPUT: {"type": f"list[{item_type}]"}},
         "map": {"over": [INPUT]},

@@ -20,7 +20,7 @@ PL = ("-p", "proj", "-d", "dev")
 
 def test_columns_that_are_not_a_number_are_ignored(cli: Invoke) -> None:
     assert cli("register", "files", str(SQUARES)).exit_code == 0
-    for value in ("abc", "-3", "", "1e9"):
+    for value in ("abc", "-3", "", "1e9", "0", "²", "٣", " 80"):
         result = cli("get", "launchplan", *P, env={"COLUMNS": value})
         assert result.exit_code == 0, (value, result.stderr)
         assert "squares" in result.stdout

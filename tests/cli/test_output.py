@@ -72,7 +72,8 @@ def _random_value(rng: random.Random) -> object:
         return rng.randrange(-5, 100_000)
     if kind == 2:
         return tuple((f"#{rng.randrange(9)}-0", f"https://e/{rng.randrange(99)}") for _ in "ab")
-    letters = "abc xyz[]/:…日😀-" + ("\n" if kind == 3 else "")
+    odd = "\t\u200d\u2028\x0b" if rng.random() < 0.05 else ""  # rich measures these its own way
+    letters = "abc xyz[]/:…日😀-" + ("\n" if kind == 3 else "") + odd
     return "".join(rng.choice(letters) for _ in range(rng.randrange(0, 30)))
 
 
@@ -123,3 +124,35 @@ def test_a_children_table_in_a_pipe_is_made_without_rich() -> None:
     ]  # fmt: skip
     for width in (None, 80, 200):
         assert plain_table(CHILD_COLUMNS, rows, width, width or 1000) is not None
+
+
+@pytest.mark.parametrize("odd", ["a\tb", "a\u200d", "ab \u2028 cd", "ab \u2029 cd"])
+def test_plain_tables_leave_what_rich_measures_its_own_way_to_rich(odd: str) -> None:
+    columns = [Column("A", "a"), Column("B", "b", justify="right")]
+    assert plain_table(columns, [{"a": odd, "b": 1}], None, 1000) is None
+    stdout = io.StringIO()
+    Output(OutputFormat.table, stdout, io.StringIO(), {}).table(columns, [{"a": odd, "b": 1}])
+    assert stdout.getvalue().startswith("A")  # printed by rich instead
+
+
+def test_link_targets_are_shown_printable() -> None:
+    columns = [Column("LOGS", "logs")]
+    rows = [{"logs": (("#0-1", "/home/v\x0bt\x07b/logs/0.1.log"),)}]
+    for environ in ({}, {"COLUMNS": "80"}):
+        stdout = io.StringIO()
+        Output(OutputFormat.table, stdout, io.StringIO(), environ).table(columns, rows)
+        assert "\x0b" not in stdout.getvalue() and "\x07" not in stdout.getvalue()
+    wide = io.StringIO()
+    Output(OutputFormat.table, wide, io.StringIO(), {}, wide=True).table(columns, rows)
+    assert "#0-1 /home/v\\x0bt\\x07b/logs/0.1.log" in wide.getvalue()
+
+
+def test_tabs_in_messages_and_header_lines_become_spaces_as_rich_made_them() -> None:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    out = Output(OutputFormat.table, stdout, stderr, {"COLUMNS": "40"})
+    out.error("no\tfile.txt: not found")
+    out.info("日本\tx")
+    out.fitted_lines(["directory\t/tmp/a\x1b[31mred"])
+    error = "error: no\tfile.txt: not found".expandtabs(8)
+    assert stderr.getvalue() == f"{error}\n日本    x\n"  # 日本 is 4 cells wide
+    assert stdout.getvalue() == "directory       /tmp/a\\x1b[31mred\n"
