@@ -11,33 +11,34 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
 A = TypeVar("A")
 B = TypeVar("B")
 
 
-class Later:
+class Later(Generic[B]):
     """The second read's outcome: its value, or the exception it raised (kept, not raised,
     until someone asks for the value)."""
 
-    def __init__(self, thread: threading.Thread, box: dict[str, object]) -> None:
+    def __init__(self, thread: threading.Thread, box: dict[str, Any]) -> None:
         self._thread = thread
         self._box = box
 
-    def value(self) -> object:
+    def value(self) -> B:
         self._thread.join()
         if "error" in self._box:
-            raise self._box["error"]  # type: ignore[misc]
-        return self._box["value"]
+            raise self._box["error"]
+        value: B = self._box["value"]
+        return value
 
 
-def both(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, Later]:
+def both(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, Later[B]]:
     """``first()`` here and ``second()`` in a daemon thread, started first; returns the
     first's value and the second's outcome (``Later.value()`` waits, then gives it or
     raises its error). If ``first`` raises (Ctrl-C included), that is raised at once:
     the thread is a daemon and nobody waits for its call."""
-    box: dict[str, object] = {}
+    box: dict[str, Any] = {}
 
     def run() -> None:
         try:

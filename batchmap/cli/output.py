@@ -238,7 +238,7 @@ class Output:
     def err(self) -> Any:
         # In logs, messages stay one line each (grep-able); on a terminal they wrap at
         # words within its width.
-        is_tty = bool(getattr(self.stderr, "isatty", lambda: False)())
+        is_tty = self._is_tty(self.stderr)
         return self._console(self.stderr, soft_wrap=not is_tty)
 
     # data ---------------------------------------------------------------
@@ -272,7 +272,7 @@ class Output:
         are never folded for grep) or with --wide."""
         if self.wide:
             return None
-        is_tty = bool(getattr(self.stdout, "isatty", lambda: False)())
+        is_tty = self._is_tty(self.stdout)
         if is_tty:
             return int(self.out.width)
         return columns(self.environ)
@@ -298,7 +298,7 @@ class Output:
         """A table among the messages on stderr (e.g. the failed children of a summary),
         fitted to the terminal there; one line a row in logs."""
         rows = list(rows)
-        is_tty = bool(getattr(self.stderr, "isatty", lambda: False)())
+        is_tty = self._is_tty(self.stderr)
         width = int(self.err.width) if is_tty else None
         self.err.print(
             self.make_table(columns, rows, width=width, compact=True), soft_wrap=not is_tty
@@ -371,11 +371,8 @@ class Output:
         if width is None:
             self.text("\n".join(lines))
             return
-        from rich.cells import cell_len, set_cell_size  # no console: a light import
-
         for line in lines:
-            fits = cell_len(line) <= width
-            self.stdout.write((line if fits else set_cell_size(line, width - 1) + "…") + "\n")
+            self.stdout.write(_elide(line, width) + "\n")
         self.stdout.flush()
 
     def text(self, text: str) -> None:
@@ -386,7 +383,7 @@ class Output:
     @property
     def interactive(self) -> bool:
         """True when stderr is a terminal: live views replace line-by-line progress."""
-        return bool(getattr(self.stderr, "isatty", lambda: False)())
+        return self._is_tty(self.stderr)
 
     @cached_property
     def live_console(self) -> Any:
@@ -413,7 +410,7 @@ class Output:
     def lines(self, lines: Iterable[str]) -> None:
         """Plain lines to stdout (log lines), flushed as they come; on a terminal, with
         their control characters shown, not obeyed (piped, they pass as written)."""
-        tty = bool(getattr(self.stdout, "isatty", lambda: False)())
+        tty = self._is_tty(self.stdout)
         for line in lines:
             self.stdout.write((printable(line) if tty else line) + "\n")
         self.stdout.flush()

@@ -85,8 +85,7 @@ class Reader:
         )
         if manifest.relaunch:
             return manifest  # a relaunch has none of its own: the listing is not needed
-        found: list[tuple[str, str]] = records.value()  # type: ignore[assignment]
-        return manifest.replace(relaunches=manifests.with_relaunches(manifest, found))
+        return manifest.replace(relaunches=manifests.with_relaunches(manifest, records.value()))
 
     def list(self, project: str, domain: str) -> Listing:
         """Every execution with its phase (a root's merged with its relaunches): one

@@ -281,8 +281,7 @@ def describe_whole(
         lambda: describe_parents(batch, jobs),
         lambda: describe(batch, [i for job in jobs for i in _ids(job)]),
     )
-    details: list[dict[str, Any]] = whole.value()  # type: ignore[assignment]
-    return parents, details
+    return parents, whole.value()
 
 
 def children(
