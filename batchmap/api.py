@@ -98,6 +98,7 @@ class Batchmap:
             profile=c.profile,
             endpoint_url=c.endpoint_url,
             on_throttle=self._on_throttle,
+            models=c.cache / "models" if c.cache else None,
         )
 
     def store(self, location: str) -> BlobStore:

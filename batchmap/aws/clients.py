@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from batchmap import __version__
@@ -131,6 +132,7 @@ class ClientFactory:
         max_attempts: int = MAX_ATTEMPTS,
         session: Any = None,
         on_throttle: Callable[[str], None] | None = None,
+        models: Path | None = None,
     ) -> None:
         self._region = region
         self._profile = profile
@@ -140,6 +142,7 @@ class ClientFactory:
         self._session = session
         self._clients: dict[str, Any] = {}
         self._on_throttle = on_throttle
+        self._models = models  # where service models are kept without their docs (models.py)
         self.limiters = {
             event: RateLimiter(rate, burst) for event, (rate, burst) in RATE_LIMITS.items()
         }
@@ -150,8 +153,14 @@ class ClientFactory:
             import boto3
             from botocore.exceptions import ProfileNotFound
 
+            from batchmap.aws import models
+
             try:
-                self._session = boto3.Session(profile_name=self._profile, region_name=self._region)
+                self._session = boto3.Session(
+                    botocore_session=models.session(self._models),
+                    profile_name=self._profile,
+                    region_name=self._region,
+                )
             except ProfileNotFound:
                 raise InvalidInputError(
                     f"AWS profile {self._profile!r} not found",

@@ -2,7 +2,8 @@
 
 What is kept there, each part in its own folder, may be deleted at any time:
 ``config/`` (config checks, config/cache.py), ``checks/`` (exec-file schema checks,
-files/checked.py) and ``bootstrap/`` (the child's program, runtime/bootstrap.py).
+files/checked.py), ``bootstrap/`` (the child's program, runtime/bootstrap.py) and
+``models/`` (botocore's service models without their documentation, aws/models.py).
 """
 
 from __future__ import annotations

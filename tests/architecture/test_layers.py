@@ -16,7 +16,13 @@ import pytest
 PACKAGE = Path(__file__).parents[2] / "batchmap"
 # Lowest first; a module may import its own layer and the layers below it.
 LAYERS: list[tuple[str, ...]] = [
-    ("batchmap", "batchmap.errors", "batchmap.times"),
+    (
+        "batchmap",
+        "batchmap.errors",
+        "batchmap.times",
+        "batchmap.files.atomic",
+        "batchmap.files.safe",
+    ),
     ("batchmap.aws",),
     ("batchmap.files", "batchmap.runtime"),
     ("batchmap.config", "batchmap.launchplans.inputs"),
