@@ -45,3 +45,24 @@ def test_the_console_script_and_python_m_run_the_entry() -> None:
         "sys.exit = lambda code: print('exit', code, gc.isenabled()); entry.run()"
     )
     assert _python(code).splitlines()[-1] == "exit 0 False"
+
+
+def test_what_the_run_made_is_frozen_when_main_ends() -> None:
+    """Exit's collections skip the run's objects; exit itself still runs as usual."""
+    code = (
+        "import atexit, gc, sys; sys.argv = ['batchmap', '--version']; "
+        "from batchmap.cli import entry; "
+        "atexit.register(lambda: print('atexit ran')); "
+        "sys.exit = lambda code: print('exit', code, gc.get_freeze_count() > 1000); entry.run()"
+    )
+    assert _python(code).splitlines()[-2:] == ["exit 0 True", "atexit ran"]
+
+
+def test_an_error_still_freezes_and_exits_with_its_code(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "batchmap", "-c", str(tmp_path / "missing.yaml"), "config", "show"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert done.returncode == 3 and "no such file" in done.stderr and "Traceback" not in done.stderr
