@@ -10,11 +10,13 @@ A service model is mostly documentation: S3's is 1.4 MB of JSON, 0.23 MB without
 and decoding it took 18 ms of a `get execution` (Batch's 6 ms). With a cache folder,
 the loader keeps each service model it loads with its documentation removed (nothing
 else: every shape, member, operation and setting stays as it is) in
-``$XDG_CACHE_HOME/batchmap/models/``, one file per model file botocore would have read
-(by its path, size, modification time and botocore's version), and reads that next time
-(S3: 4 ms). A custom model (``AWS_DATA_PATH``, ``~/.aws/models``) is found and kept the
-same way. Entries are written atomically and may be deleted at any time; a cache that
-cannot be read or written is simply not used.
+``$XDG_CACHE_HOME/batchmap/models/BOTOCORE_VERSION/``, one file per model file botocore
+would have read, naming it (its path, size and modification time), and reads that next
+time (S3: 4 ms); compressed data files (the endpoint rule sets) are kept decompressed. A
+custom model (``AWS_DATA_PATH``, ``~/.aws/models``) is found and kept the same way. An
+entry that does not name its file, or is not a whole model, is made again; writing one
+drops the folders of other botocore versions. Entries are written atomically and may be
+deleted at any time; a cache that cannot be read or written is simply not used.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import gzip
 import hashlib
 import json
 import os
+import re
+import shutil
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +41,7 @@ from botocore.loaders import Loader as BotocoreLoader
 FORMAT = 1
 DOCUMENTATION = ("documentation", "documentationUrl")
 MODEL = "service-2"  # the file name (no extension) of a service model
+VERSION = re.compile(r"\d+\.\d+\.\d+")  # a folder of one botocore version's entries
 
 
 def _refs(model: dict[str, Any]) -> Iterator[Any]:
@@ -89,28 +94,48 @@ class DataFiles(JSONFileLoader):
 
     def _load(self, source: Path, found: os.stat_result, model: bool) -> Any:
         gzipped = source.suffix == ".gz"
-        entry = None
+        entry, origin = None, [str(source), found.st_size, found.st_mtime_ns]
         if self.folder is not None and (model or gzipped):
-            key = "\0".join(
-                map(str, (FORMAT, botocore.__version__, source, found.st_size, found.st_mtime_ns))
-            )
-            entry = self.folder / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
+            key = "\0".join(map(str, (FORMAT, *origin)))
+            name = f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
+            entry = self.folder / botocore.__version__ / name
             with contextlib.suppress(OSError, ValueError):
-                return json.loads(entry.read_bytes())
+                kept = json.loads(entry.read_bytes())
+                same = (
+                    isinstance(kept, dict)
+                    and kept.get("format") == FORMAT
+                    and kept.get("origin") == origin
+                )
+                if same and _whole(kept.get("data"), model):
+                    return kept["data"]
         data = json.loads(gzip.decompress(source.read_bytes()) if gzipped else source.read_bytes())
         if model and isinstance(data, dict):
             without_documentation(data)
-        if entry is not None:
-            self._keep(entry, data)
+        if entry is not None and _whole(data, model):
+            self._keep(entry, {"format": FORMAT, "origin": origin, "data": data})
         return data
 
-    @staticmethod
-    def _keep(entry: Path, data: Any) -> None:
+    def _keep(self, entry: Path, kept: dict[str, Any]) -> None:
+        """Keep an entry (best effort), and drop the folders of other botocore versions."""
         from batchmap.errors import StorageWriteError
         from batchmap.files.atomic import atomic_write_text
 
         with contextlib.suppress(OSError, ValueError, StorageWriteError):
-            atomic_write_text(entry, json.dumps(data, separators=(",", ":")), mode=0o600)
+            atomic_write_text(entry, json.dumps(kept, separators=(",", ":")), mode=0o600)
+            for other in entry.parent.parent.iterdir():
+                old = other.name != entry.parent.name and VERSION.fullmatch(other.name)
+                if old and other.is_dir() and not other.is_symlink():
+                    shutil.rmtree(other, ignore_errors=True)
+
+
+def _whole(data: Any, model: bool) -> bool:
+    """Whether a data file decoded as one botocore reads: an object; a service model's
+    with its metadata, operations and shapes."""
+    if not isinstance(data, dict):
+        return False
+    return not model or all(
+        isinstance(data.get(k), dict) for k in ("metadata", "operations", "shapes")
+    )
 
 
 class Loader(BotocoreLoader):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore
 import botocore.session
 import pytest
 from botocore.exceptions import UnknownServiceError
@@ -67,7 +68,7 @@ def test_a_service_model_is_botocores_without_its_documentation(
         assert all(_is_documentation(p) for p in differences), [
             p for p in differences if not _is_documentation(p)
         ][:5]
-    assert len(list(folder.iterdir())) == 1
+    assert len(list(folder.rglob("*.json"))) == 1
 
 
 def test_a_member_called_documentation_is_kept() -> None:
@@ -124,7 +125,7 @@ def test_every_data_file_botocore_reads_is_the_same(tmp_path: Path) -> None:
             assert ours.load_service_model(service, "paginators-1") == (
                 theirs.load_service_model(service, "paginators-1")
             )
-    assert len(list(folder.iterdir())) == len(SERVICES)
+    assert len(list(folder.rglob("*.json"))) == len(SERVICES)
 
 
 def test_a_known_service_is_loaded_without_listing_every_service(
@@ -148,21 +149,59 @@ def test_an_unknown_service_fails_with_botocores_own_error(tmp_path: Path) -> No
     assert str(ours.value) == str(theirs.value)
 
 
-def test_a_damaged_or_unwritable_cache_is_not_used(tmp_path: Path) -> None:
-    folder = tmp_path / "models"
-    models.session(folder).get_component("data_loader").load_service_model("sts", "service-2")
-    for entry in folder.iterdir():
-        entry.write_text('{"half": ')
-    theirs = BotocoreLoader().load_service_model("sts", "service-2")
-    again = (
+def _sts(folder: Path) -> Any:
+    return (
         models.session(folder).get_component("data_loader").load_service_model("sts", "service-2")
     )
-    assert all(_is_documentation(p) for p in _differences(again, theirs))
-    assert all(json.loads(e.read_text()) for e in folder.iterdir())  # rewritten whole
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        b'{"half": ',
+        b"[]",
+        b"{}",
+        b'{"format": 1, "origin": null, "data": {"metadata": {}}}',
+        "same origin, no shapes",
+        "same origin, another botocore's format",
+    ],
+)
+def test_a_damaged_entry_is_not_used_and_is_made_again(damage: Any, tmp_path: Path) -> None:
+    folder = tmp_path / "models"
+    _sts(folder)
+    (entry,) = folder.rglob("*.json")
+    kept = json.loads(entry.read_text())
+    if damage == "same origin, no shapes":
+        damage = json.dumps({**kept, "data": {"metadata": {}, "operations": {}}}).encode()
+    elif damage == "same origin, another botocore's format":
+        damage = json.dumps({**kept, "format": 0}).encode()
+    entry.write_bytes(damage)
+    theirs = BotocoreLoader().load_service_model("sts", "service-2")
+    assert all(_is_documentation(p) for p in _differences(_sts(folder), theirs))
+    assert json.loads(entry.read_text()) == kept  # made again, whole
+
+
+def test_an_unwritable_cache_is_not_used(tmp_path: Path) -> None:
     blocked = tmp_path / "file"
     blocked.write_text("")
-    loaded = models.session(blocked / "models").get_component("data_loader")
-    assert "GetCallerIdentity" in loaded.load_service_model("sts", "service-2")["operations"]
+    assert "GetCallerIdentity" in _sts(blocked / "models")["operations"]
+
+
+def test_entries_of_other_botocore_versions_are_dropped(tmp_path: Path) -> None:
+    folder = tmp_path / "models"
+    old = folder / "1.0.0"
+    old.mkdir(parents=True)
+    (old / "x.json").write_text("{}")
+    mine = folder / "notes"  # not a version: not ours to drop
+    mine.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (folder / "2.0.0").symlink_to(elsewhere)
+    _sts(folder)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [botocore.__version__, "notes", "2.0.0"]
+    )
+    assert elsewhere.is_dir()
 
 
 def test_a_custom_model_on_aws_data_path_is_found_and_kept_apart(
@@ -187,7 +226,7 @@ def test_a_custom_model_on_aws_data_path_is_found_and_kept_apart(
         )
         assert loaded["metadata"]["serviceFullName"] == "Custom STS"
         assert "documentation" not in loaded["operations"]["GetCallerIdentity"]
-    assert len(list(folder.iterdir())) == 2
+    assert len(list(folder.rglob("*.json"))) == 2
 
 
 @mock_aws
