@@ -34,7 +34,8 @@ from batchmap.files import itemfiles
 from batchmap.files.schemas import describe
 from batchmap.files.store import parse_s3_uri
 from batchmap.files.yamldoc import format_path
-from batchmap.launchplans.inputs import InputType, check_value, coerce
+from batchmap.launchplans.inputs import EXACT, InputType, check_value, coerce
+from batchmap.tasks.staging import json_line
 
 MAX_PROBLEMS = 20
 SPEC_KEYS = {"fromFile": ("format",), "fromPrefix": ("suffix",)}
@@ -298,9 +299,6 @@ def infer_type(value: Any, fmt: str) -> InputType:
     return InputType("dict")
 
 
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-
-
 def _checked(t: InputType, record: itemfiles.Record, fmt: str) -> tuple[bytes | None, str | None]:
     """(the item's JSON line, None), or (None, what is wrong)."""
     value = record.value
@@ -313,7 +311,7 @@ def _checked(t: InputType, record: itemfiles.Record, fmt: str) -> tuple[bytes | 
         elif kind == "int" and _INT.fullmatch(text):
             return str(int(text)).encode(), None
         elif kind == "float" and _FLOAT.fullmatch(text):
-            return _encode(float(text)).encode(), None
+            return json_line(float(text)), None
         elif kind == "bool" and text.lower() in ("true", "false"):
             return text.lower().encode(), None
         elif kind in ("int", "float", "bool"):
@@ -323,20 +321,19 @@ def _checked(t: InputType, record: itemfiles.Record, fmt: str) -> tuple[bytes | 
                 value = json.loads(text)
             except ValueError as exc:
                 return None, f"not JSON: {exc}"
-    if t.kind in _EXACT and type(value) is _EXACT[t.kind]:
+    if t.kind in EXACT and type(value) is EXACT[t.kind]:
         # The common case, without a generator; checking is all these types need.
         if record.raw is not None:  # the source's own JSON text, on one line: as it is
             return record.raw.encode(), None
-        return _encode(value).encode(), None
+        return json_line(value), None
     found = next(iter(check_value(t, value)), None)
     if found is not None:
         where = format_path(found.path)
         return None, f"{where}: {found.message}" if where else found.message
-    return _encode(coerce(t, value)).encode(), None  # ints for floats, times in UTC, ...
+    return json_line(coerce(t, value)), None  # ints for floats, times in UTC, ...
 
 
 _TEXT = ("str", "datetime", "duration", "file", "directory")
-_EXACT = {"int": int, "str": str, "dict": dict, "bool": bool}
 
 
 def _open(spec: ItemsSpec, s3: S3Getter | None, stdin: IO[bytes] | None) -> IO[bytes]:

@@ -190,6 +190,11 @@ class ValueProblem:
     message: str
 
 
+# The kinds whose values are exactly one Python type (no bool for an int): such a value
+# needs no more check than its type, and coerce gives it back as it is.
+EXACT: dict[str, type] = {"int": int, "str": str, "dict": dict, "bool": bool}
+
+
 def check_value(
     t: InputType, value: Any, path: tuple[str | int, ...] = ()
 ) -> Iterator[ValueProblem]:
@@ -204,6 +209,9 @@ def check_value(
             yield ValueProblem(path, f"expected {t}, got {describe(value)}")
             return
         assert t.item is not None
+        exact = EXACT.get(t.item.kind)
+        if exact is not None and all(type(item) is exact for item in value):
+            return  # the common list, checked without a generator per element
         for i, item in enumerate(value):
             yield from check_value(t.item, item, (*path, i))
         return
@@ -258,5 +266,7 @@ def coerce(t: InputType, value: Any) -> Any:
         return value.strip()
     if t.kind == "list" and isinstance(value, list):
         assert t.item is not None
+        if t.item.kind in EXACT:  # what coerce gives back as it is
+            return list(value)
         return [coerce(t.item, v) for v in value]
     return value

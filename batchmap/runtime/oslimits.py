@@ -58,13 +58,24 @@ def line_problems(
     fast = "\\u0000" not in shared and "\x00" not in shared
     widest = len(shared.encode()) + 32
 
+    def bound(size: int) -> int:
+        return static + 2 * holes * max(size, widest) + 2 * size + 64
+
+    # The longest line whose bound stays under the limit (the bound grows with the size).
+    safe = -1
+    if fast:
+        low, high = 0, MAX_ARG_BYTES
+        while low <= high:
+            middle = (low + high) // 2
+            if bound(middle) < MAX_ARG_BYTES:
+                safe, low = middle, middle + 1
+            else:
+                high = middle - 1
+
     def suspects() -> Iterator[tuple[int, Any]]:
         for index, line in enumerate(lines):
-            size = len(line)
-            if fast and b"\\u0000" not in line:
-                bound = static + 2 * holes * max(size, widest) + 2 * size + 64
-                if bound < MAX_ARG_BYTES:
-                    continue
+            if len(line) <= safe and b"\\u0000" not in line:
+                continue
             yield index, json.loads(line)
 
     return item_problems(template, suspects(), broadcast, label=label, numbered=True)

@@ -2,7 +2,10 @@
 (batchmap.files.checked): pinned by how often the schema is walked, never by time."""
 
 import datetime as dt
+import json
+import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,3 +91,39 @@ def test_an_unwritable_cache_only_costs_a_check(tmp_path: Path, walks: list[str]
     for _ in range(2):
         assert execfile.load(path, checks=blocked / "cache").inputs == {"xs": [1, 2]}
     assert len(walks) == 2
+
+
+def _round_trip_rule(data: Any) -> bool:
+    """The rule the walk replaced: JSON gives the data back equal."""
+    try:
+        text = json.dumps(data, sort_keys=True, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return False
+    return isinstance(data, dict) and json.loads(text) == data
+
+
+def _random_data(rng: random.Random, depth: int = 0) -> Any:
+    kind = rng.randrange(10 if depth < 4 else 5)
+    scalars: list[Any] = [0, 1, -7, 2.5, "s", "", None, True, False, 10**20, -0.0]
+    if kind < 5:
+        return rng.choice(scalars)
+    if kind == 5:
+        return rng.choice([dt.date(2024, 1, 1), float("nan"), float("inf"), {1, 2}, b"x"])
+    if kind in (6, 7):
+        keys: list[Any] = ["a", "b", "c", "1"]
+        if rng.random() < 0.15:
+            keys.append(rng.choice([1, 2.5, None, True]))
+        return {rng.choice(keys): _random_data(rng, depth + 1) for _ in range(rng.randrange(4))}
+    items = [_random_data(rng, depth + 1) for _ in range(rng.randrange(4))]
+    return tuple(items) if rng.random() < 0.1 else items
+
+
+def test_what_is_remembered_is_what_json_gives_back_equal() -> None:
+    rng = random.Random(21)
+    seen = {True: 0, False: 0}
+    for _ in range(20_000):
+        data = {"inputs": _random_data(rng)}
+        expected = _round_trip_rule(data)
+        seen[expected] += 1
+        assert (checked.fingerprint("execfile", data) is not None) == expected, data
+    assert min(seen.values()) > 1_000  # both outcomes are exercised
