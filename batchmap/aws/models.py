@@ -13,9 +13,12 @@ else: every shape, member, operation and setting stays as it is) in
 ``$XDG_CACHE_HOME/batchmap/models/BOTOCORE_VERSION/``, one file per model file botocore
 would have read, naming it (its path, size and modification time), and reads that next
 time (S3: 4 ms); compressed data files (the endpoint rule sets) are kept decompressed. A
-custom model (``AWS_DATA_PATH``, ``~/.aws/models``) is found and kept the same way. An
-entry that does not name its file, or is not a whole model, is made again; writing one
-drops the folders of other botocore versions. Entries are written atomically and may be
+custom model (``AWS_DATA_PATH``, ``~/.aws/models``) is found and kept the same way.
+An entry is used only if it is a regular file of this user's in folders no one else can
+write to (an endpoint rule set says where signed requests go), names its file and holds a
+whole model; otherwise it is made again. Writing one drops what was not written for 30
+days (entries of earlier installs, other botocore versions' folders: two installs that
+share a cache do not drop each other's). Entries are written atomically and may be
 deleted at any time; a cache that cannot be read or written is simply not used.
 """
 
@@ -29,6 +32,7 @@ import os
 import re
 import shutil
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,6 +46,9 @@ FORMAT = 1
 DOCUMENTATION = ("documentation", "documentationUrl")
 MODEL = "service-2"  # the file name (no extension) of a service model
 VERSION = re.compile(r"\d+\.\d+\.\d+")  # a folder of one botocore version's entries
+SERVICE = re.compile(r"[a-z0-9][a-z0-9-]*")  # a service's name (and folder) in botocore
+MAX_ENTRY = 32 << 20  # bytes: larger than anything botocore ships (ec2's model: 5 MB)
+STALE = 30 * 86400  # seconds: entries and version folders not written for this long go
 
 
 def _refs(model: dict[str, Any]) -> Iterator[Any]:
@@ -94,20 +101,17 @@ class DataFiles(JSONFileLoader):
 
     def _load(self, source: Path, found: os.stat_result, model: bool) -> Any:
         gzipped = source.suffix == ".gz"
-        entry, origin = None, [str(source), found.st_size, found.st_mtime_ns]
-        if self.folder is not None and (model or gzipped):
-            key = "\0".join(map(str, (FORMAT, *origin)))
-            name = f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
-            entry = self.folder / botocore.__version__ / name
-            with contextlib.suppress(OSError, ValueError):
-                kept = json.loads(entry.read_bytes())
-                same = (
-                    isinstance(kept, dict)
-                    and kept.get("format") == FORMAT
-                    and kept.get("origin") == origin
-                )
-                if same and _whole(kept.get("data"), model):
-                    return kept["data"]
+        origin = [str(source), found.st_size, found.st_mtime_ns]
+        entry = self._entry(origin) if model or gzipped else None
+        if entry is not None:
+            kept = self._recall(entry)
+            same = (
+                isinstance(kept, dict)
+                and kept.get("format") == FORMAT
+                and kept.get("origin") == origin
+            )
+            if same and _whole(kept.get("data"), model):  # type: ignore[union-attr]
+                return kept["data"]  # type: ignore[index]
         data = json.loads(gzip.decompress(source.read_bytes()) if gzipped else source.read_bytes())
         if model and isinstance(data, dict):
             without_documentation(data)
@@ -115,17 +119,63 @@ class DataFiles(JSONFileLoader):
             self._keep(entry, {"format": FORMAT, "origin": origin, "data": data})
         return data
 
-    def _keep(self, entry: Path, kept: dict[str, Any]) -> None:
-        """Keep an entry (best effort), and drop the folders of other botocore versions."""
+    def _entry(self, origin: list[Any]) -> Path | None:
+        """Where the file at ``origin`` is kept (its path may hold any bytes)."""
+        if self.folder is None:
+            return None
+        key = "\0".join(map(str, (FORMAT, *origin))).encode("utf-8", "surrogateescape")
+        return self.folder / botocore.__version__ / f"{hashlib.sha256(key).hexdigest()[:32]}.json"
+
+    @staticmethod
+    def _recall(entry: Path) -> Any:
+        """An entry's content, or None: only a regular file of this user's, of a sane size,
+        in folders nobody else can write to (an entry says where requests go), read
+        without following a link or waiting on a FIFO, and decoded without failing."""
+        try:
+            if not all(_private(folder) for folder in (entry.parent.parent, entry.parent)):
+                return None
+            fd = os.open(entry, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+            with os.fdopen(fd, "rb") as handle:
+                info = os.fstat(handle.fileno())
+                if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_ENTRY:
+                    return None
+                if info.st_uid != os.geteuid():
+                    return None
+                return json.loads(handle.read())
+        except (OSError, ValueError, RecursionError, MemoryError):
+            return None
+
+    @staticmethod
+    def _keep(entry: Path, kept: dict[str, Any]) -> None:
+        """Keep an entry (best effort), and drop what was not written for ``STALE``
+        seconds: entries of earlier installs, folders of other botocore versions."""
         from batchmap.errors import StorageWriteError
         from batchmap.files.atomic import atomic_write_text
 
         with contextlib.suppress(OSError, ValueError, StorageWriteError):
             atomic_write_text(entry, json.dumps(kept, separators=(",", ":")), mode=0o600)
-            for other in entry.parent.parent.iterdir():
-                old = other.name != entry.parent.name and VERSION.fullmatch(other.name)
-                if old and other.is_dir() and not other.is_symlink():
+            now = time.time()
+            for old in entry.parent.iterdir():  # entries of earlier installs
+                if old.suffix == ".json" and old != entry and _stale(old, now):
+                    old.unlink()
+            for other in entry.parent.parent.iterdir():  # other botocore versions
+                if VERSION.fullmatch(other.name) and other != entry.parent and _stale(other, now):
                     shutil.rmtree(other, ignore_errors=True)
+
+
+def _stale(path: Path, now: float) -> bool:
+    """Not written for ``STALE`` seconds (never a link: what it points at is not ours)."""
+    return not path.is_symlink() and now - path.stat().st_mtime > STALE
+
+
+def _private(folder: Path) -> bool:
+    """A folder of this user's that no one else can write to."""
+    info = folder.stat()
+    return (
+        stat.S_ISDIR(info.st_mode)
+        and info.st_uid == os.geteuid()
+        and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    )
 
 
 def _whole(data: Any, model: bool) -> bool:
@@ -145,8 +195,10 @@ class Loader(BotocoreLoader):
     def load_service_model(
         self, service_name: str, type_name: str, api_version: str | None = None
     ) -> Any:
+        if api_version is not None or not SERVICE.fullmatch(service_name):
+            return super().load_service_model(service_name, type_name, api_version)
         try:
-            version = api_version or self.determine_latest_version(service_name, type_name)
+            version = self.determine_latest_version(service_name, type_name)
         except DataNotFoundError:  # unknown here: botocore's own error, naming the known
             return super().load_service_model(service_name, type_name, api_version)
         model = self.load_data(f"{service_name}/{version}/{type_name}")

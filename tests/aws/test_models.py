@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -140,13 +142,20 @@ def test_a_known_service_is_loaded_without_listing_every_service(
     assert "DescribeJobs" in loader.load_service_model("batch", "service-2")["operations"]
 
 
-def test_an_unknown_service_fails_with_botocores_own_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("name", "version"),
+    [("no-such-service", None), ("no-such-service", "2020-01-01"), ("../data/sts", None)],
+)
+def test_an_unknown_service_fails_with_botocores_own_error(
+    name: str, version: str | None, tmp_path: Path
+) -> None:
     loader = models.session(tmp_path).get_component("data_loader")
-    with pytest.raises(UnknownServiceError) as ours:
-        loader.load_service_model("no-such-service", "service-2")
-    with pytest.raises(UnknownServiceError) as theirs:
-        BotocoreLoader().load_service_model("no-such-service", "service-2")
-    assert str(ours.value) == str(theirs.value)
+    with pytest.raises(Exception) as ours:
+        loader.load_service_model(name, "service-2", version)
+    with pytest.raises(Exception) as theirs:
+        BotocoreLoader().load_service_model(name, "service-2", version)
+    assert type(ours.value) is type(theirs.value) and str(ours.value) == str(theirs.value)
+    assert isinstance(ours.value, UnknownServiceError) or version is not None
 
 
 def _sts(folder: Path) -> Any:
@@ -187,21 +196,86 @@ def test_an_unwritable_cache_is_not_used(tmp_path: Path) -> None:
     assert "GetCallerIdentity" in _sts(blocked / "models")["operations"]
 
 
-def test_entries_of_other_botocore_versions_are_dropped(tmp_path: Path) -> None:
+def test_what_was_not_written_for_a_month_is_dropped(tmp_path: Path) -> None:
+    """Other botocore versions' folders and entries of earlier installs go once they have
+    not been written for STALE seconds (two installs sharing a cache do not thrash)."""
     folder = tmp_path / "models"
-    old = folder / "1.0.0"
-    old.mkdir(parents=True)
-    (old / "x.json").write_text("{}")
+    _sts(folder)
+    month = time.time() - models.STALE - 60
+    old, recent = folder / "1.0.0", folder / "1.0.1"
+    for version in (old, recent):
+        version.mkdir()
+        (version / "x.json").write_text("{}")
+    os.utime(old, (month, month))
+    earlier = folder / botocore.__version__ / "0123.json"
+    earlier.write_text("{}")
+    os.utime(earlier, (month, month))
     mine = folder / "notes"  # not a version: not ours to drop
     mine.mkdir()
+    os.utime(mine, (month, month))
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (folder / "2.0.0").symlink_to(elsewhere)
+    os.utime(folder / "2.0.0", (month, month), follow_symlinks=False)
+    for entry in (folder / botocore.__version__).glob("*.json"):
+        if entry != earlier:
+            entry.unlink()  # the next load writes again
     _sts(folder)
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [botocore.__version__, "notes", "2.0.0"]
+        [botocore.__version__, "1.0.1", "notes", "2.0.0"]
     )
-    assert elsewhere.is_dir()
+    assert elsewhere.is_dir() and not earlier.exists()
+
+
+def test_a_path_that_is_not_utf8_is_loaded_and_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = Path(os.fsdecode(bytes(tmp_path) + b"/lat\xe9n"))
+    custom = data / "sts" / "2011-06-15"
+    custom.mkdir(parents=True)
+    model = BotocoreLoader().load_service_model("sts", "service-2")
+    (custom / "service-2.json").write_text(json.dumps(model))
+    monkeypatch.setenv("AWS_DATA_PATH", str(data))
+    folder = tmp_path / "models"
+    for _ in range(2):
+        assert "GetCallerIdentity" in _sts(folder)["operations"]
+    assert len(list(folder.rglob("*.json"))) == 1
+
+
+def _entry_of(folder: Path) -> Path:
+    _sts(folder)
+    (entry,) = folder.rglob("*.json")
+    return entry
+
+
+@pytest.mark.parametrize("kind", ["fifo", "deep", "huge", "link", "shared folder", "not mine"])
+def test_an_entry_that_cannot_be_trusted_or_read_is_passed_over(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "models"
+    entry = _entry_of(folder)
+    kept = entry.read_bytes()
+    if kind == "fifo":
+        entry.unlink()
+        os.mkfifo(entry)  # would block a plain read for ever
+    elif kind == "deep":
+        entry.write_text("[" * 200_000)  # json's RecursionError
+    elif kind == "huge":
+        with entry.open("r+b") as handle:
+            handle.truncate(models.MAX_ENTRY + 1)  # sparse: never read
+    elif kind == "link":
+        target = tmp_path / "planted.json"
+        target.write_bytes(kept)
+        entry.unlink()
+        entry.symlink_to(target)
+    elif kind == "shared folder":
+        entry.parent.chmod(0o777)
+    else:
+        monkeypatch.setattr(os, "geteuid", lambda: os.getuid() + 1)
+    theirs = BotocoreLoader().load_service_model("sts", "service-2")
+    assert all(_is_documentation(p) for p in _differences(_sts(folder), theirs))
+    if kind in ("deep", "huge"):
+        assert entry.read_bytes() == kept  # made again
 
 
 def test_a_custom_model_on_aws_data_path_is_found_and_kept_apart(
