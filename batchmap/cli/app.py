@@ -5,6 +5,7 @@ stderr and an exit status (DESIGN.md §5). A traceback is printed only with
 ``--debug`` or ``BATCHMAP_DEBUG=1``.
 """
 
+import errno
 import os
 import signal
 import sys
@@ -161,6 +162,14 @@ def _on_sigterm_interrupt() -> Any:
     return signal.signal(signal.SIGTERM, interrupt)
 
 
+def _reader_left() -> int:
+    """`batchmap ... | head`: the reader left, which is not an error (exit 0). What is
+    still unwritten goes to /dev/null, so that exit's flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return int(ExitCode.OK)
+
+
 def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> int:
     """Run the CLI; return the exit code (the console script exits with it)."""
     env = env or Environment.from_os()
@@ -207,10 +216,12 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
             out.error(str(exc))
         return int(getattr(exc, "exit_code", ExitCode.USAGE))
     except BrokenPipeError:
-        # `batchmap ... | head`: the reader left; that is not an error.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return int(ExitCode.OK)
+        return _reader_left()
+    except SystemExit as exc:
+        # typer ends a command whose output met a closed pipe with exit(1) itself
+        if isinstance(exc.__context__, OSError) and exc.__context__.errno == errno.EPIPE:
+            return _reader_left()
+        raise
     except Exception as exc:
         if isinstance(exc.__context__, KeyboardInterrupt):
             out.error("interrupted")

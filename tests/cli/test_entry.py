@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).parents[2]
 
@@ -66,3 +69,22 @@ def test_an_error_still_freezes_and_exits_with_its_code(tmp_path: Path) -> None:
         cwd=ROOT,
     )
     assert done.returncode == 3 and "no such file" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["config", "show"]])
+def test_a_reader_that_left_is_not_an_error(args: list[str], tmp_path: Path) -> None:
+    """`batchmap ... | head`: output meeting a closed pipe ends in exit 0, quietly, whether
+    it fails inside the command (where typer exits 1 itself) or at the last flush."""
+    read, write = os.pipe()
+    os.close(read)  # every write fails with EPIPE
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "batchmap", *args],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr) == (0, b"")
