@@ -88,6 +88,13 @@ class DataFiles(JSONFileLoader):
 
     def __init__(self, folder: Path | None) -> None:
         self.folder = folder
+        self._trusted: dict[Path, bool] = {}  # a version folder and its parent, once a run
+
+    def _private(self, folder: Path) -> bool:
+        """The version folder and the models folder above it are this user's alone."""
+        if folder not in self._trusted:
+            self._trusted[folder] = _private(folder.parent) and _private(folder)
+        return self._trusted[folder]
 
     def load_file(self, file_path: str) -> Any:
         for source in (Path(file_path + ".json"), Path(file_path + ".json.gz")):
@@ -126,13 +133,12 @@ class DataFiles(JSONFileLoader):
         key = "\0".join(map(str, (FORMAT, *origin))).encode("utf-8", "surrogateescape")
         return self.folder / botocore.__version__ / f"{hashlib.sha256(key).hexdigest()[:32]}.json"
 
-    @staticmethod
-    def _recall(entry: Path) -> Any:
+    def _recall(self, entry: Path) -> Any:
         """An entry's content, or None: only a regular file of this user's, of a sane size,
         in folders nobody else can write to (an entry says where requests go), read
         without following a link or waiting on a FIFO, and decoded without failing."""
         try:
-            if not all(_private(folder) for folder in (entry.parent.parent, entry.parent)):
+            if not self._private(entry.parent):
                 return None
             fd = os.open(entry, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
             with os.fdopen(fd, "rb") as handle:

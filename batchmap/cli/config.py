@@ -8,7 +8,8 @@ import typer
 
 from batchmap.cli.context import app_state
 from batchmap.cli.options import ForceOpt, OutputOpt
-from batchmap.cli.output import Column, OutputFormat
+from batchmap.cli.output import OutputFormat
+from batchmap.cli.tables import Column
 
 
 class Backend(str, Enum):

@@ -6,7 +6,8 @@ import typer
 
 from batchmap.cli.context import app_state
 from batchmap.cli.options import OutputOpt, WideOpt
-from batchmap.cli.output import Column, OutputFormat
+from batchmap.cli.output import OutputFormat
+from batchmap.cli.tables import Column
 
 COLUMNS = [
     Column("CHECK", "check", no_wrap=True),

@@ -9,7 +9,8 @@ import typer
 
 from batchmap.cli.context import GlobalOptions, app_state
 from batchmap.cli.options import DryRunOpt
-from batchmap.cli.output import Column, Output, OutputFormat
+from batchmap.cli.output import Output, OutputFormat
+from batchmap.cli.tables import Column
 
 if TYPE_CHECKING:
     from batchmap.setup.plan import Outcome

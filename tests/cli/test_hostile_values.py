@@ -220,7 +220,8 @@ def test_logs_on_a_terminal_show_escape_sequences_instead_of_obeying_them(
 
 def test_table_cells_and_messages_never_carry_escape_sequences(cli: Invoke, tmp_path: Path) -> None:
     """A child's reason (here, flytekit's error message, or any status) reaches tables."""
-    from batchmap.cli.output import Column, Output, OutputFormat
+    from batchmap.cli.output import Output, OutputFormat
+    from batchmap.cli.tables import Column
 
     out = Output(OutputFormat.table, io.StringIO(), io.StringIO(), {})
     out.table([Column("REASON", "reason")], [{"reason": "bad \x1b[2J\x1b]0;t\x07 end"}])

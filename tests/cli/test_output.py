@@ -8,7 +8,8 @@ import random
 
 import pytest
 
-from batchmap.cli.output import Column, Output, OutputFormat, plain_table
+from batchmap.cli.output import Output, OutputFormat
+from batchmap.cli.tables import Column, plain_table
 
 HOSTILE = ["exited [x]", "[bold]loud[/bold]", "[/]", "a :smile: b", "[link=http://e]y[/link]"]
 

@@ -9,7 +9,7 @@ import io
 from rich.console import Console
 
 from batchmap.backends.base import Attempt, Child
-from batchmap.cli.output import Column, fit
+from batchmap.cli.tables import Column, fit
 from batchmap.cli.views import grid as grids
 from batchmap.cli.views.live import LiveView
 from batchmap.executions.phase import phase_of

@@ -8,7 +8,7 @@ import typer
 from batchmap.cli.complete import complete_launchplan
 from batchmap.cli.context import app_state
 from batchmap.cli.options import DomainOpt, ForceOpt, OutputOpt, ProjectOpt, WideOpt
-from batchmap.cli.output import Column
+from batchmap.cli.tables import Column
 
 COLUMNS = [
     Column("VERSION", "version", no_wrap=True),

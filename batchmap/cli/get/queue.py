@@ -6,7 +6,8 @@ import typer
 
 from batchmap.cli.context import app_state
 from batchmap.cli.options import DomainOpt, OutputOpt, ProjectOpt
-from batchmap.cli.output import Column, OutputFormat
+from batchmap.cli.output import OutputFormat
+from batchmap.cli.tables import Column
 
 STEP_COLUMNS = [
     Column("RULE", "rule", no_wrap=True),

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from batchmap import times
 from batchmap.backends.base import Child, ChildQuery
-from batchmap.cli.output import Column, Output, OutputFormat, to_yaml
+from batchmap.cli.output import Output, OutputFormat, to_yaml
 from batchmap.cli.selection import format_indexes
+from batchmap.cli.tables import Column
 from batchmap.cli.views.live import shown_status
 from batchmap.cli.views.parts import duration, header_lines, log_links
 from batchmap.executions.family import Detail

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from batchmap.api import Registered
-from batchmap.cli.output import Column, Output
+from batchmap.cli.output import Output
+from batchmap.cli.tables import Column
 
 REGISTERED_COLUMNS = [
     Column("NAME", "name"),

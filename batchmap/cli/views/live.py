@@ -17,7 +17,8 @@ from typing import Any
 
 from batchmap import times
 from batchmap.backends.base import Child, ChildQuery
-from batchmap.cli.output import Column, Output
+from batchmap.cli.output import Output
+from batchmap.cli.tables import Column
 from batchmap.cli.views import grid as grids
 from batchmap.cli.views import summary as summaries
 from batchmap.errors import Interrupted

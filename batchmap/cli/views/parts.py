@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from batchmap import times
 from batchmap.backends.base import Child
-from batchmap.cli.output import Links
 from batchmap.cli.selection import format_indexes
+from batchmap.cli.tables import Links
 from batchmap.executions.family import Detail
 from batchmap.executions.manifest import Manifest
 from batchmap.executions.phase import Phase

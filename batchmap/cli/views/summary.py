@@ -5,7 +5,8 @@ run next. ``-o json|yaml`` gets the same data as an object on stdout."""
 from __future__ import annotations
 
 from batchmap import times
-from batchmap.cli.output import Column, Output
+from batchmap.cli.output import Output
+from batchmap.cli.tables import Column
 from batchmap.executions.summary import Summary
 
 FAILED_COLUMNS = [
