@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import itertools
 import json
 import os
 import select
@@ -68,6 +69,7 @@ STOP_FILE = "local/stop.json"  # why the execution was stopped (written by delet
 WRITE_EVERY = 0.25
 WAKE = 0.1  # how often a stop request is looked at while children run
 KILL_GRACE = 5.0
+PREPARE_AHEAD = 32  # attempts prepared in one go (supervisor._prepared)
 TIMEOUT_REASON = "Job attempt duration exceeded timeout"
 LOST_REASON = "Lost: the local supervisor stopped before this child finished"
 # The variable every child of one execution carries, and only they (process.members).
@@ -105,21 +107,22 @@ class Events:
     """``local/events.jsonl``: one line per change of a child, appended in batches.
 
     A batch is one ``write``; a batch the disk refuses (ENOSPC) is cut off again and
-    kept for the next try, so the file only ever holds whole lines."""
+    kept for the next try, so the file only ever holds whole lines. Events are encoded
+    when their batch is written, not by the slot that adds them between two children."""
 
     def __init__(self, path: Path) -> None:
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | _NOFOLLOW, 0o600)
         os.fchmod(self.fd, 0o600)
-        self.pending: list[str] = []
+        self.pending: list[dict[str, Any]] = []  # each a new dict, never changed after
 
     def add(self, event: dict[str, Any]) -> None:
-        self.pending.append(_ENCODE(event))
+        self.pending.append(event)
 
     def flush(self) -> None:
         """Write what is pending."""
         if not self.pending:
             return
-        data = ("\n".join(self.pending) + "\n").encode()
+        data = ("\n".join(map(_ENCODE, self.pending)) + "\n").encode()
         size = os.fstat(self.fd).st_size
         try:
             view = memoryview(data)
@@ -186,8 +189,10 @@ class Running:
 
     def say(self, line: str) -> None:
         if self.handle is not None:
-            with contextlib.suppress(OSError):
+            try:  # not contextlib.suppress: this runs for every child, between two
                 os.write(self.handle, (line + "\n").encode())
+            except OSError:  # a full disk: the attempt goes on without the line
+                return
 
     def close(self, code: int) -> tuple[int, str | None]:
         """Keep the output and close the log: (exit code, why it failed when the output
@@ -204,14 +209,13 @@ class Running:
                 problem = f"batchmap-task: the output was not stored: {_why(exc)}"
                 self.say(problem)
             self.prepared = None
-        if self.handle is not None:
-            with contextlib.suppress(OSError):
-                os.close(self.handle)
-            self.handle = None
-        if self.pidfd is not None:
-            with contextlib.suppress(OSError):
-                os.close(self.pidfd)
-            self.pidfd = None
+        for fd in (self.handle, self.pidfd):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    continue
+        self.handle = self.pidfd = None
         return code, problem
 
 
@@ -307,8 +311,13 @@ class Supervisor:
                 output_prefix=manifest.output_prefix,
             )
         )
-        self._stores = threading.local()  # a store per slot: one S3 client each, if any
         self._inputs: dict[str, Any] = {}  # the staged inputs, read once for all slots
+        # Stores (their S3 connections are not to be shared by threads): one that
+        # prepares (under _preparing), and one per slot for the outputs.
+        self._store = Inputs(self.env, self._inputs)
+        self._stores = threading.local()
+        self._preparing = threading.Lock()  # one slot prepares attempts at a time
+        self._ready: dict[tuple[int, int], runtime.Prepared | Exception] = {}
         self.spawner: Spawner | None = None
         self.finished = False
         self.interrupted = False
@@ -436,18 +445,9 @@ class Supervisor:
         this process: the same index arithmetic, templating and outputs as in a container,
         one process per child instead of two. Each child leads its own session, so its
         whole group can be stopped; nothing runs between fork and exec (vfork)."""
-        env = dict(
-            self.env,
-            AWS_BATCH_JOB_ARRAY_INDEX=str(index),
-            AWS_BATCH_JOB_ATTEMPT=str(number),
-            AWS_BATCH_JOB_ID=f"{self.manifest.name}:{index}",
-        )
         entry = Running(runtime.EXIT_RUNTIME_ERROR, deadline, handle, None)
         try:
-            store = getattr(self._stores, "store", None)
-            if store is None:
-                store = self._stores.store = Inputs(self.env, self._inputs)
-            prepared = runtime.prepare(self.command, env, store, self.scratch)
+            prepared = self._prepared(index, number)
         except runtime.RuntimeFailure as exc:
             entry.say(f"{runtime.LABEL}: error: {exc}")
             return entry
@@ -463,6 +463,44 @@ class Supervisor:
             entry.say(f"{runtime.LABEL}: cannot start {command!r}: {prepared.start_error}")
         entry.process, entry.prepared = process, prepared
         return entry
+
+    def _prepared(self, index: int, number: int) -> runtime.Prepared:
+        """The attempt ready to start. One that was not prepared yet is prepared with the
+        attempts next in the queue (up to PREPARE_AHEAD in one go: a child costs a third
+        of what it costs alone, between process starts); a queued attempt's number cannot
+        change, and a retry is prepared only once the attempt before it has ended."""
+        with self._preparing:
+            ready = self._ready.pop((index, number), None)
+            if ready is None:
+                with self._lock:
+                    ahead = [
+                        (i, len(self.children[i]["attempts"]) + 1)
+                        for i in itertools.islice(self._queue, PREPARE_AHEAD - 1)
+                    ]
+                ready = self._prepare(index, number)
+                for key in ahead:
+                    if key not in self._ready:
+                        self._ready[key] = self._prepare(*key)
+        if isinstance(ready, Exception):
+            raise ready
+        store = getattr(self._stores, "store", None)
+        if store is None:
+            store = self._stores.store = Inputs(self.env, self._inputs)
+        ready.store = store  # what finish writes the output through: this slot's own
+        return ready
+
+    def _prepare(self, index: int, number: int) -> runtime.Prepared | Exception:
+        """One attempt through the runtime's own ``prepare``; what it raises, kept."""
+        env = dict(
+            self.env,
+            AWS_BATCH_JOB_ARRAY_INDEX=str(index),
+            AWS_BATCH_JOB_ATTEMPT=str(number),
+            AWS_BATCH_JOB_ID=f"{self.manifest.name}:{index}",
+        )
+        try:
+            return runtime.prepare(self.command, env, self._store, self.scratch)
+        except Exception as exc:  # raised when that attempt is taken, for it alone
+            return exc
 
     def _wait_for(self, entry: Running) -> int:
         """Block until the attempt ends, enforcing its timeout (SIGTERM, then SIGKILL after
@@ -490,9 +528,12 @@ class Supervisor:
     def _poll(self, index: int, entry: Running, code: int) -> None:
         """Record an attempt that ended with ``code``: retried, done or failed."""
         process = entry.process
-        self._ended([process])
+        if not isinstance(process, int):
+            self._ended(process)
         code, problem = entry.close(code)
         with self._lock:
+            if self.watchdog is not None and not isinstance(process, int):
+                self.watchdog.ended(process.pid)
             self._running.pop(index, None)
             ending = self._ending
             if ending is not None and not isinstance(process, int) and code != 0:
@@ -524,17 +565,14 @@ class Supervisor:
              "reason": reason, "status": child["status"]}
         )  # fmt: skip
 
-    def _ended(self, ended: list[Process | int]) -> None:
-        """Children that ended: what they left in their process group ends too (as in a
-        container, whose processes end with its main one), and the watchdog forgets them."""
-        for process in ended:
-            if isinstance(process, int):
-                continue
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-            if self.watchdog is not None:
-                with self._lock:
-                    self.watchdog.ended(process.pid)
+    @staticmethod
+    def _ended(process: Process) -> None:
+        """A child that ended: what it left in its process group ends too (as in a
+        container, whose processes end with its main one)."""
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):  # nothing left, the usual case
+            return
 
     # -- the slots ----------------------------------------------------------------------
     def _worker(self) -> None:

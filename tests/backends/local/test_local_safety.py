@@ -248,6 +248,48 @@ def test_a_truncated_items_index_fails_its_children_alone(tmp_path: Path) -> Non
     assert supervisor.finished
 
 
+def test_attempts_prepared_ahead_are_each_their_own_attempt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attempts are prepared in batches (supervisor._prepared): each is prepared once,
+    with its own index, item and attempt number; a retry only after its first attempt
+    failed; and what was prepared ahead is written through the slot that runs it."""
+    from batchmap.backends.local import supervisor as module
+
+    script = 'echo "$AWS_BATCH_JOB_ARRAY_INDEX $AWS_BATCH_JOB_ATTEMPT {{ item }}"; '
+    script += 'test "$AWS_BATCH_JOB_ATTEMPT" = 2 || exit 3'
+    items = list(range(100, 170))
+    supervisor, folder = _supervise(tmp_path, ["/bin/sh", "-c", script], items, retries=1)
+    prepared: list[tuple[int, int]] = []
+    misses: list[tuple[int, int]] = []
+    real_prepare, real_prepared = module.Supervisor._prepare, module.Supervisor._prepared
+
+    def spy_prepare(self: module.Supervisor, index: int, number: int) -> object:
+        prepared.append((index, number))
+        if number == 2:  # its first attempt has ended, failed
+            assert self.children[index]["attempts"][0]["exitCode"] == 3
+        return real_prepare(self, index, number)
+
+    def spy_prepared(self: module.Supervisor, index: int, number: int) -> object:
+        if (index, number) not in self._ready:
+            misses.append((index, number))
+        ready = real_prepared(self, index, number)
+        assert ready.store is self._stores.store  # type: ignore[attr-defined]
+        return ready
+
+    monkeypatch.setattr(module.Supervisor, "_prepare", spy_prepare)
+    monkeypatch.setattr(module.Supervisor, "_prepared", spy_prepared)
+    supervisor.run()
+    assert [c["status"] for c in supervisor.children] == ["SUCCEEDED"] * 70
+    every = [(i, a) for i in range(70) for a in (1, 2)]
+    assert sorted(prepared) == every  # each attempt once
+    assert len(misses) < 10  # in batches, not one at a time
+    for i, item in enumerate(items):
+        for attempt in (1, 2):
+            log = (folder / "logs" / f"{i}.{attempt}.log").read_text().splitlines()
+            assert log[1:] == [f"{i} {attempt} {item}"]
+
+
 def test_a_full_disk_fails_a_child_alone_and_the_supervisor_carries_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
