@@ -270,13 +270,22 @@ class LocalBackend:
         entry = self._threads.get(manifest.prefix)
         return entry[2] if entry is not None and not entry[2].ended.is_set() else None
 
+    def _ended_here(self, manifest: Manifest) -> Supervisor | None:
+        """The supervisor this process ran for ``manifest``, once it has ended."""
+        entry = self._threads.get(manifest.prefix)
+        return entry[2] if entry is not None and entry[2].ended.is_set() else None
+
     def _status(self, manifest: Manifest) -> dict[str, Any] | None:
         """The supervisor's status file (None before it wrote one), or, when this process
-        runs the execution, its supervisor's memory; a damaged file is one clear error
-        naming it, never a crash of the command that reads it."""
+        runs or ran the execution, its supervisor's memory (what the file says or will
+        say); a damaged file is one clear error naming it, never a crash of the command
+        that reads it."""
         live = self._live(manifest)
         if live is not None:
             return {"finished": False, "logs": LOG_LAYOUT, "children": live.snapshot()}
+        ended = self._ended_here(manifest)
+        if ended is not None:  # its final state, never changed again: not read back
+            return ended.status_data()
         path = self.directory(manifest.prefix) / STATUS_FILE
         try:
             info = path.stat()
@@ -322,13 +331,15 @@ class LocalBackend:
 
     def _children(self, manifest: Manifest) -> list[Child]:
         token = None
-        if self._live(manifest) is None:
+        if self._ended_here(manifest) is not None:
+            token = (-1, -1, -1)  # its supervisor's final state, in this process's memory
+        elif self._live(manifest) is None:
             with contextlib.suppress(OSError):
                 info = (self.directory(manifest.prefix) / STATUS_FILE).stat()
                 token = (info.st_ino, info.st_size, info.st_mtime_ns)
-            cached = self._finished.get(manifest.prefix)
-            if token is not None and cached is not None and cached[0] == token:
-                return list(cached[1])
+        cached = self._finished.get(manifest.prefix)
+        if token is not None and cached is not None and cached[0] == token:
+            return list(cached[1])
         status = self._status(manifest)
         size = manifest.size
         here = self._running_here(manifest)

@@ -78,6 +78,33 @@ def test_success_with_outputs_and_logs(cli: Invoke, tmp_path: Path) -> None:
     assert [e["name"] for e in listed] == ["sq"]
 
 
+def test_create_wait_reads_its_ended_supervisor_from_memory(
+    cli: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The summary of a `create --wait` comes from the supervisor it ran (its final state),
+    not from reading back and checking the status file it has just written; other
+    commands read the file, and it says the same."""
+    from batchmap.backends.local import backend as module
+
+    checked: list[int] = []
+    real = module._status_problem
+
+    def spy(data: object, size: int) -> object:
+        checked.append(size)
+        return real(data, size)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(module, "_status_problem", spy)
+    exec_file = prepare(cli, tmp_path, [PY, "-c", SQUARE, "{{ item }}"], default=[1, 2, 3])
+    result = cli("create", "execution", *P, "--execFile", str(exec_file), "--wait", "mem")
+    assert result.exit_code == 0, result.stderr
+    assert "SUCCEEDED: 3 of 3 children succeeded" in result.stderr
+    assert checked == []
+    data = status(cli, "mem")
+    assert checked == [3]
+    assert data["status"]["phase"] == "SUCCEEDED"
+    assert [c["exitCode"] for c in data["children"]] == [0, 0, 0]
+
+
 def test_the_same_name_is_never_submitted_twice(cli: Invoke, tmp_path: Path) -> None:
     exec_file = prepare(cli, tmp_path, [PY, "-c", SQUARE, "{{ item }}"])
     assert (
