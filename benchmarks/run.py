@@ -102,6 +102,8 @@ class Row:
 
     @property
     def ratios(self) -> list[float]:
+        if not self.anchor:  # a figure measured alone, with no anchor
+            return []
         return [o / a for o, a in zip(self.ours, self.anchor, strict=True) if a]
 
     def holds(self) -> str:
@@ -567,6 +569,25 @@ def local_plan(local: Local, name: str, n: int, command: list[str]) -> str:
     return name
 
 
+def file_probe(folder: Path, count: int = 200) -> float:
+    """CPU (ms) this thread spends creating a file the way the supervisor creates an
+    attempt's log (open O_CREAT, one line, close), in a new folder of the work tree.
+
+    The figure is the disk's state, not batchmap's: on a journal-less ext4 (this
+    machine's), a new inode is not taken from those freed in the last minutes
+    (``recently_deleted`` in ext4's ``find_inode_bit``), so within minutes of mass
+    deletions near the work folder each file costs several times its usual CPU. Nothing
+    is deleted here: that would slow the next files down."""
+    folder.mkdir(parents=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    started = time.thread_time()
+    for i in range(count):
+        fd = os.open(folder / f"{i}.1.log", flags, 0o600)
+        os.write(fd, b"batchmap-task: index=0 attempt=1\n")
+        os.close(fd)
+    return (time.thread_time() - started) / count * 1000
+
+
 def local_rows(work: Path, sizes: list[int], python_size: int, runs: int) -> list[Row]:
     local = local_setup(work)
     echo = shutil.which("echo") or "/bin/echo"
@@ -574,11 +595,13 @@ def local_rows(work: Path, sizes: list[int], python_size: int, runs: int) -> lis
     rows = []
     cpu_ours: dict[int, list[float]] = {}
     cpu_xargs: dict[int, list[float]] = {}
+    probes: list[float] = []
     for n in sizes:
         plan = local_plan(local, f"echo{n}", n, [echo])
         row = Row(f"local, {n:,} `echo` children, concurrency 2, --wait vs xargs -P 2", 1.5)
 
         def ours(n: int = n, plan: str = plan) -> float:
+            probes.append(file_probe(work / "probe" / str(len(probes))))
             fixed = local.batchmap(small).cpu
             result = local.batchmap(plan)
             cpu_ours.setdefault(n, []).append((result.cpu - fixed) / (n - 2) * 1000)
@@ -602,6 +625,16 @@ def local_rows(work: Path, sizes: list[int], python_size: int, runs: int) -> lis
                 "less a 2-child run's, per child; xargs: its own CPU per child",
             )
         )
+    rows.append(
+        Row(
+            "creating a file in the work folder (CPU), before each run",
+            None,
+            probes,
+            unit="ms",
+            note="each attempt's log is one such file; xargs writes none. Not batchmap's "
+            "figure but the disk's state, which moves the two rows above (file_probe)",
+        )
+    )
     plan = local_plan(local, "python", python_size, [PYTHON, str(local.work / "child.py")])
     row = Row(f"local, {python_size:,} python children vs xargs, same child", 1.2)
     rows.append(
