@@ -270,22 +270,23 @@ class LocalBackend:
         entry = self._threads.get(manifest.prefix)
         return entry[2] if entry is not None and not entry[2].ended.is_set() else None
 
-    def _ended_here(self, manifest: Manifest) -> Supervisor | None:
-        """The supervisor this process ran for ``manifest``, once it has ended."""
+    def _ended_here(self, manifest: Manifest) -> dict[str, Any] | None:
+        """The final status file of the supervisor this process ran for ``manifest``, as
+        it wrote it (None until then, and when it could not write it: a full disk)."""
         entry = self._threads.get(manifest.prefix)
-        return entry[2] if entry is not None and entry[2].ended.is_set() else None
+        return entry[2].recorded if entry is not None and entry[2].ended.is_set() else None
 
     def _status(self, manifest: Manifest) -> dict[str, Any] | None:
         """The supervisor's status file (None before it wrote one), or, when this process
-        runs or ran the execution, its supervisor's memory (what the file says or will
-        say); a damaged file is one clear error naming it, never a crash of the command
-        that reads it."""
+        runs the execution, its supervisor's memory, and once it has ended, the file as
+        it wrote it (not read back); a damaged file is one clear error naming it, never
+        a crash of the command that reads it."""
         live = self._live(manifest)
         if live is not None:
             return {"finished": False, "logs": LOG_LAYOUT, "children": live.snapshot()}
-        ended = self._ended_here(manifest)
-        if ended is not None:  # its final state, never changed again: not read back
-            return ended.status_data()
+        recorded = self._ended_here(manifest)
+        if recorded is not None:  # what it wrote at its end, never changed again
+            return recorded
         path = self.directory(manifest.prefix) / STATUS_FILE
         try:
             info = path.stat()

@@ -106,23 +106,30 @@ def _signal_group(process: Process, sig: int) -> None:
 class Events:
     """``local/events.jsonl``: one line per change of a child, appended in batches.
 
-    A batch is one ``write``; a batch the disk refuses (ENOSPC) is cut off again and
-    kept for the next try, so the file only ever holds whole lines. Events are encoded
-    when their batch is written, not by the slot that adds them between two children."""
+    Slots ``add`` events (under the supervisor's lock); one thread ``take``s them (under
+    it) and ``write``s them (outside it): events are encoded there, not by a slot between
+    two children. A batch is one ``write``; one the disk refuses (ENOSPC) is cut off again
+    and kept, encoded, for the next try, so the file only ever holds whole lines."""
 
     def __init__(self, path: Path) -> None:
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | _NOFOLLOW, 0o600)
         os.fchmod(self.fd, 0o600)
         self.pending: list[dict[str, Any]] = []  # each a new dict, never changed after
+        self.unwritten: list[str] = []  # encoded, refused by the disk so far
 
     def add(self, event: dict[str, Any]) -> None:
         self.pending.append(event)
 
-    def flush(self) -> None:
-        """Write what is pending."""
-        if not self.pending:
+    def take(self) -> list[dict[str, Any]]:
+        taken, self.pending = self.pending, []
+        return taken
+
+    def write(self, events: list[dict[str, Any]]) -> None:
+        """Write ``events`` after those still unwritten."""
+        self.unwritten.extend(map(_ENCODE, events))
+        if not self.unwritten:
             return
-        data = ("\n".join(map(_ENCODE, self.pending)) + "\n").encode()
+        data = ("\n".join(self.unwritten) + "\n").encode()
         size = os.fstat(self.fd).st_size
         try:
             view = memoryview(data)
@@ -132,11 +139,11 @@ class Events:
             with contextlib.suppress(OSError):
                 os.ftruncate(self.fd, size)
             return
-        self.pending.clear()
+        self.unwritten.clear()
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
-            self.flush()
+            self.write(self.take())
         os.close(self.fd)
 
 
@@ -335,6 +342,7 @@ class Supervisor:
         self._failure: BaseException | None = None
         self._wake = threading.Event()  # set by the last slot to end, or by a failing one
         self.ended = threading.Event()  # set once run() has recorded the end
+        self.recorded: dict[str, Any] | None = None  # the final status file, once written
         self._slots = 0
 
     # -- state --------------------------------------------------------------------------
@@ -358,15 +366,19 @@ class Supervisor:
             if now - self._tick >= WRITE_EVERY:
                 self._tick = now
                 with self._lock:
-                    if self.events is not None:
-                        self.events.flush()
+                    taken = self.events.take() if self.events is not None else []
                     if self.watchdog is not None:
                         self.watchdog.flush()
+                if self.events is not None:
+                    self.events.write(taken)
             return
+        data = self.status_data()
         try:
-            _write_json(self.dir / STATUS_FILE, self.status_data())
+            _write_json(self.dir / STATUS_FILE, data)
         except OSError:  # a full disk: the children keep running
             return
+        if self.finished:
+            self.recorded = data  # the final state, as the file holds it
 
     def _set(self, index: int, status: str, reason: str | None = None) -> None:
         """(Under the lock.) A child's new status, counted as it changes."""
@@ -419,6 +431,8 @@ class Supervisor:
             handle = self._open_log(index, number)
             entry = self._launch(index, number, handle, deadline)
         except Exception as exc:  # E2BIG, a NUL byte, ENOSPC, a truncated items.idx, ...
+            with self._preparing:  # prepared ahead but never taken (its log failed)
+                self._ready.pop((index, number), None)
             why = f"batchmap-task: the child could not start: {_why(exc)}"
             if handle is not None:
                 with contextlib.suppress(OSError):
@@ -472,10 +486,11 @@ class Supervisor:
         with self._preparing:
             ready = self._ready.pop((index, number), None)
             if ready is None:
-                with self._lock:
+                with self._lock:  # none once every child stops: they will not start
                     ahead = [
                         (i, len(self.children[i]["attempts"]) + 1)
                         for i in itertools.islice(self._queue, PREPARE_AHEAD - 1)
+                        if self._ending is None
                     ]
                 ready = self._prepare(index, number)
                 for key in ahead:

@@ -290,6 +290,112 @@ def test_attempts_prepared_ahead_are_each_their_own_attempt(
             assert log[1:] == [f"{i} {attempt} {item}"]
 
 
+def test_an_attempt_prepared_ahead_whose_log_fails_is_not_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An attempt that fails before it is taken (its log could not be opened) leaves
+    nothing prepared behind: a map on a disk that fails now and then must not hold on to
+    the prepared attempts of every child it failed."""
+    from batchmap.backends.local import supervisor as module
+
+    supervisor, _ = _supervise(tmp_path, ["/bin/sh", "-c", "exit 0"], list(range(120)), retries=1)
+    real = module.Supervisor._open_log
+
+    def flaky(self: module.Supervisor, index: int, number: int) -> int:
+        if index % 3 == 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(self, index, number)
+
+    monkeypatch.setattr(module.Supervisor, "_open_log", flaky)
+    supervisor.run()
+    statuses = [c["status"] for c in supervisor.children]
+    assert statuses == ["FAILED" if i % 3 == 0 else "SUCCEEDED" for i in range(120)]
+    assert supervisor._ready == {}
+
+
+def test_nothing_is_prepared_ahead_once_every_child_stops(tmp_path: Path) -> None:
+    """After a stop, a slot prepares at most the attempt it is starting (which is stopped
+    at once), never a batch of children that will not start."""
+    import collections
+
+    from batchmap.backends.local.supervisor import PREPARE_AHEAD
+
+    supervisor, _ = _supervise(tmp_path, ["/bin/sh", "-c", "exit 0"], list(range(100)))
+    supervisor.scratch = str(tmp_path)
+    supervisor._queue = collections.deque(range(1, 100))
+    supervisor._prepared(0, 1)
+    assert len(supervisor._ready) == PREPARE_AHEAD - 1  # prepared with the next ones
+    supervisor._ready.clear()
+    supervisor._ending = "stopped"
+    assert supervisor._prepared(0, 1).index == 0
+    assert supervisor._ready == {}
+
+
+def test_events_the_disk_refuses_are_kept_whole_and_encoded_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batchmap.backends.local import supervisor as module
+
+    events = module.Events(tmp_path / "events.jsonl")
+    encoded: list[object] = []
+    real_encode, real_write = module._ENCODE, os.write
+
+    def encode(event: object) -> str:
+        encoded.append(event)
+        return real_encode(event)
+
+    def full(fd: int, data: object) -> int:
+        if fd == events.fd:
+            real_write(fd, b'{"i":0,')  # a part lands, then the disk is full
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(module, "_ENCODE", encode)
+    events.add({"i": 0, "a": 1, "at": "t0"})
+    events.add({"i": 1, "a": 1, "at": "t1"})
+    monkeypatch.setattr(module.os, "write", full)
+    events.write(events.take())
+    events.write(events.take())  # still full
+    assert (tmp_path / "events.jsonl").read_bytes() == b""
+    monkeypatch.setattr(module.os, "write", real_write)
+    events.add({"i": 0, "a": 1, "end": "t2", "code": 0, "reason": None, "status": "SUCCEEDED"})
+    events.close()
+    lines = (tmp_path / "events.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == [
+        {"i": 0, "a": 1, "at": "t0"},
+        {"i": 1, "a": 1, "at": "t1"},
+        {"i": 0, "a": 1, "end": "t2", "code": 0, "reason": None, "status": "SUCCEEDED"},
+    ]
+    assert len(encoded) == 3
+
+
+def test_create_wait_on_a_full_disk_says_what_later_readers_will_read(
+    cli: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the supervisor cannot write its final status (a full disk), `create --wait`
+    does not report its memory: it reads what every later reader will read (children
+    lost), so its summary, its exit code and a later `relaunch --failed` agree."""
+    from batchmap.backends.local import backend as backend_module
+    from batchmap.backends.local import supervisor as module
+
+    real = module._write_json
+
+    def full(path: Path, data: dict) -> None:
+        if data.get("finished"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(path, data)
+
+    monkeypatch.setattr(module, "_write_json", full)
+    monkeypatch.setattr(module.Events, "write", lambda self, events: None)  # refused too
+    exec_file = prepare(cli, tmp_path, [PY, "-c", KEEP, "{{ item }}"], default=[1, 2, 3])
+    created = cli("create", "execution", *P, "--execFile", str(exec_file), "--wait", "full")
+    monkeypatch.setattr(backend_module.process, "alive", lambda *_: False)  # later: gone
+    later = json.loads(cli("get", "execution", *P, "full", "--all", "-o", "json").stdout)
+    assert later["status"]["phase"] == "FAILED"
+    assert created.exit_code == 7, created.stderr
+    assert "0 of 3 children succeeded" in created.stderr
+
+
 def test_a_full_disk_fails_a_child_alone_and_the_supervisor_carries_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
