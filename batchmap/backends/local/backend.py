@@ -40,18 +40,20 @@ from batchmap.backends.base import (
 )
 from batchmap.backends.local import process
 from batchmap.backends.local.process import Identity
-from batchmap.backends.local.supervisor import (
+from batchmap.backends.local.records import (
     EVENTS_FILE,
-    KILL_GRACE,
     LOG_LAYOUT,
-    LOST_REASON,
-    MARKER,
     STATUS_FILE,
     STOP_FILE,
-    Supervisor,
-    child_environment,
     log_path,
     read_events,
+)
+from batchmap.backends.local.supervisor import (
+    KILL_GRACE,
+    LOST_REASON,
+    MARKER,
+    Supervisor,
+    child_environment,
 )
 from batchmap.errors import InvalidInputError
 from batchmap.executions.manifest import Manifest

@@ -334,7 +334,7 @@ def test_nothing_is_prepared_ahead_once_every_child_stops(tmp_path: Path) -> Non
 def test_events_the_disk_refuses_are_kept_whole_and_encoded_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from batchmap.backends.local import supervisor as module
+    from batchmap.backends.local import records as module
 
     events = module.Events(tmp_path / "events.jsonl")
     encoded: list[object] = []
@@ -376,17 +376,17 @@ def test_create_wait_on_a_full_disk_says_what_later_readers_will_read(
     does not report its memory: it reads what every later reader will read (children
     lost), so its summary, its exit code and a later `relaunch --failed` agree."""
     from batchmap.backends.local import backend as backend_module
-    from batchmap.backends.local import supervisor as module
+    from batchmap.backends.local import records, supervisor
 
-    real = module._write_json
+    real = records.write_json
 
     def full(path: Path, data: dict) -> None:
         if data.get("finished"):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real(path, data)
 
-    monkeypatch.setattr(module, "_write_json", full)
-    monkeypatch.setattr(module.Events, "write", lambda self, events: None)  # refused too
+    monkeypatch.setattr(supervisor, "write_json", full)
+    monkeypatch.setattr(records.Events, "write", lambda self, events: None)  # refused too
     exec_file = prepare(cli, tmp_path, [PY, "-c", KEEP, "{{ item }}"], default=[1, 2, 3])
     created = cli("create", "execution", *P, "--execFile", str(exec_file), "--wait", "full")
     monkeypatch.setattr(backend_module.process, "alive", lambda *_: False)  # later: gone
