@@ -88,3 +88,76 @@ def test_a_reader_that_left_is_not_an_error(args: list[str], tmp_path: Path) -> 
     finally:
         os.close(write)
     assert (done.returncode, done.stderr) == (0, b"")
+
+
+def test_a_ctrl_c_while_the_cli_loads_is_one_line_and_exit_130() -> None:
+    """Before main() handles Ctrl-C (the CLI's imports), it still ends as in a command."""
+    code = (
+        "import sys, types; sys.argv = ['batchmap', '--version']\n"
+        "loading = types.ModuleType('batchmap.cli.app')\n"
+        "def interrupted(name):\n"
+        "    raise KeyboardInterrupt\n"
+        "loading.__getattr__ = interrupted\n"
+        "sys.modules['batchmap.cli.app'] = loading\n"
+        "from batchmap.cli import entry\n"
+        "entry.run()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert (done.returncode, done.stderr, done.stdout) == (130, "error: interrupted\n", "")
+
+
+def test_a_sigint_at_any_moment_of_the_start_never_prints_a_traceback() -> None:
+    """A real SIGINT at 0-120 ms after the console script has imported its entry point
+    (what comes before is Python's own start-up): whatever it meets, one line and exit
+    130, or the command's own end."""
+    import signal
+    import time
+
+    code = (
+        "import sys; sys.argv = ['batchmap', 'get', 'launchplan', '-p', 'p', '-d', 'd']; "
+        "from batchmap.cli.entry import run; print('go', flush=True); run()"
+    )
+    env = {**os.environ, "HOME": str(ROOT / "nonexistent-home")}
+    quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=ROOT, env=env)
+    for delay in range(0, 121, 8):
+        started = subprocess.Popen(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert started.stdout is not None and started.stdout.readline() == "go\n"
+        time.sleep(delay / 1000)
+        started.send_signal(signal.SIGINT)
+        _, err = started.communicate(timeout=30)
+        assert "Traceback" not in err, (delay, err)
+        # -SIGINT: it came as the process exited (Python ends by the signal, as a shell
+        # expects of a program interrupted there)
+        ends = (quiet.returncode, 130, -signal.SIGINT)
+        assert started.returncode in ends, (delay, started.returncode, err)
+
+
+def test_a_ctrl_c_that_python_could_not_raise_is_raised_again() -> None:
+    """A KeyboardInterrupt met in a ``__del__`` or a weakref callback is "ignored" by
+    Python, and the command went on; the console script raises it in the main thread."""
+    code = (
+        "import sys, time, types\n"
+        "app = types.ModuleType('batchmap.cli.app')\n"
+        "class Bomb:\n"
+        "    def __del__(self):\n"
+        "        raise KeyboardInterrupt\n"
+        "def main():\n"
+        "    Bomb()  # deleted at once: an unraisable KeyboardInterrupt\n"
+        "    for _ in range(2000):\n"
+        "        time.sleep(0.001)\n"
+        "    print('went on')\n"
+        "    return 0\n"
+        "app.main = main\n"
+        "sys.modules['batchmap.cli.app'] = app\n"
+        "from batchmap.cli import entry\n"
+        "entry.run()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert (done.returncode, done.stderr, done.stdout) == (130, "error: interrupted\n", "")
