@@ -97,6 +97,37 @@ def test_a_damaged_status_file_is_named_and_never_hides_the_others(
         assert "bad/local/status.json: not a readable status file" in result.stderr
 
 
+EVENTS: dict[str, Callable[[Path], object]] = {
+    "not-json": lambda p: p.write_text("{\n"),
+    "index-outside": lambda p: p.write_text('{"i":7,"a":1,"at":"2026-12-03T00:00:00Z"}\n'),
+    "attempt-skipped": lambda p: p.write_text('{"i":0,"a":2,"at":"2026-12-03T00:00:00Z"}\n'),
+    "end-never-started": lambda p: p.write_text(
+        '{"i":0,"a":1,"end":"2026-12-03T00:00:00Z","code":0,"reason":null,"status":"SUCCEEDED"}\n'
+    ),
+    "not-an-object": lambda p: p.write_text("[1, 2]\n"),
+    "a-folder": lambda p: (p.unlink(), p.mkdir()),
+}
+
+
+@pytest.mark.parametrize("damage", EVENTS, ids=list(EVENTS))
+def test_a_damaged_events_file_of_a_running_execution_is_named(
+    cli: Invoke, tmp_path: Path, damage: str
+) -> None:
+    """While a map runs, its children are read from local/events.jsonl (the status file
+    names the supervisor only): a damaged one is named, exit 3, for every reader."""
+    store = _run(cli, tmp_path, "good", "bad")
+    status = store / "bad" / "local" / "status.json"
+    _edit_json(status, lambda d: (d.pop("children"), d.update(finished=False)))
+    EVENTS[damage](store / "bad" / "local" / "events.jsonl")
+    listing = cli("get", "execution", *P)
+    assert listing.exit_code == 0, listing.stderr
+    assert "good" in listing.stdout and "bad/local/events.jsonl" in listing.stderr
+    for args in (["get", "execution", *P, "bad"], ["logs", *P, "bad"]):
+        result = cli(*args)
+        assert result.exit_code == 3, (args, result.stderr)
+        assert "bad/local/events.jsonl: not a readable events file" in result.stderr
+
+
 def test_a_damaged_output_is_named(cli: Invoke, tmp_path: Path) -> None:
     store = _run(cli, tmp_path, "out")
     (store / "out" / "outputs" / "1.json").write_text("{not json")

@@ -470,8 +470,9 @@ def _read_log(path: Path, start: int) -> bytes | None:
         fd = os.open(path, flags)
     except OSError:  # missing, or a symlink (ELOOP)
         return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # a folder, a FIFO: before io opens it
+        os.close(fd)
+        return None
     with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
         handle.seek(start)
         return handle.read()
