@@ -27,9 +27,12 @@ RANK = {
 }
 PHASES = ("RUNNING", "SUCCEEDED", "FAILED", "ABORTED")
 # The reasons an abort records (manifest, children, views): a user's `--reason` replaces
-# the first; the second is Ctrl-C of a command that ran the children itself.
+# the first; the second is Ctrl-C (or SIGTERM, which batchmap treats alike) of a command
+# that ran the children itself.
 ABORT_REASON = "aborted with batchmap delete execution"
-INTERRUPTED_REASON = "aborted: Ctrl-C stopped the command that ran the children"
+INTERRUPTED_REASON = (
+    "aborted: the command that ran the children was interrupted (Ctrl-C or SIGTERM)"
+)
 
 
 def empty_counts() -> dict[str, int]:
