@@ -674,6 +674,15 @@ def main() -> None:
     extra: list[str] = []
     server = None
     try:
+        # The local rows first: what the other sections write and delete (thousands of
+        # files, the items' hundreds of MB) leaves the disk slow to create files for
+        # minutes after (How it measures, docs/benchmarks.md), and every local attempt
+        # creates its log file.
+        if "local" in only:
+            sizes = [200] if args.quick else [1_000, 5_000]
+            # the local rows are the long ones: 3 pairs each (the minimum) unless --runs says
+            local_runs = args.runs or 3
+            rows += local_rows(work / "local", sizes, 200 if args.quick else 1_000, local_runs)
         if "help" in only:
             rows += help_rows(work, runs)
         if only & {"aws", "logs", "items"}:
@@ -694,11 +703,6 @@ def main() -> None:
                 from benchmarks.items import print_items
 
                 print_items(work, args.quick, endpoint)
-        if "local" in only:
-            sizes = [200] if args.quick else [1_000, 5_000]
-            # the local rows are the long ones: 3 pairs each (the minimum) unless --runs says
-            local_runs = args.runs or 3
-            rows += local_rows(work / "local", sizes, 200 if args.quick else 1_000, local_runs)
     finally:
         print_rows(rows)
         for line in extra:
