@@ -92,18 +92,24 @@ def test_a_reader_that_left_is_not_an_error(args: list[str], tmp_path: Path) -> 
 
 def test_a_ctrl_c_while_the_cli_loads_is_one_line_and_exit_130() -> None:
     """Before main() handles Ctrl-C (the CLI's imports), it still ends as in a command."""
+    done = _run_with_app(
+        "def interrupted(name):\n    raise KeyboardInterrupt\napp.__getattr__ = interrupted\n"
+    )
+    assert (done.returncode, done.stderr, done.stdout) == (130, "error: interrupted\n", "")
+
+
+def _run_with_app(app_source: str) -> subprocess.CompletedProcess[str]:
+    """The console script's ``run()`` with ``batchmap.cli.app`` replaced by a module
+    ``app`` that ``app_source`` fills."""
     code = (
-        "import sys, types; sys.argv = ['batchmap', '--version']\n"
-        "loading = types.ModuleType('batchmap.cli.app')\n"
-        "def interrupted(name):\n"
-        "    raise KeyboardInterrupt\n"
-        "loading.__getattr__ = interrupted\n"
-        "sys.modules['batchmap.cli.app'] = loading\n"
+        "import sys, time, types\n"
+        "app = types.ModuleType('batchmap.cli.app')\n"
+        f"{app_source}"
+        "sys.modules['batchmap.cli.app'] = app\n"
         "from batchmap.cli import entry\n"
         "entry.run()\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    assert (done.returncode, done.stderr, done.stdout) == (130, "error: interrupted\n", "")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
 
 
 def test_a_sigint_at_any_moment_of_the_start_never_prints_a_traceback() -> None:
@@ -142,9 +148,7 @@ def test_a_sigint_at_any_moment_of_the_start_never_prints_a_traceback() -> None:
 def test_a_ctrl_c_that_python_could_not_raise_is_raised_again() -> None:
     """A KeyboardInterrupt met in a ``__del__`` or a weakref callback is "ignored" by
     Python, and the command went on; the console script raises it in the main thread."""
-    code = (
-        "import sys, time, types\n"
-        "app = types.ModuleType('batchmap.cli.app')\n"
+    done = _run_with_app(
         "class Bomb:\n"
         "    def __del__(self):\n"
         "        raise KeyboardInterrupt\n"
@@ -155,9 +159,5 @@ def test_a_ctrl_c_that_python_could_not_raise_is_raised_again() -> None:
         "    print('went on')\n"
         "    return 0\n"
         "app.main = main\n"
-        "sys.modules['batchmap.cli.app'] = app\n"
-        "from batchmap.cli import entry\n"
-        "entry.run()\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert (done.returncode, done.stderr, done.stdout) == (130, "error: interrupted\n", "")
